@@ -1,0 +1,28 @@
+# The two commands of the README: `make run` starts the dashboard, `make test` runs every test.
+# Both set up what they need on a fresh machine (a virtualenv from requirements.txt; the
+# tests also Debian's chromium, which Playwright drives: no browser is downloaded).
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test chromium lint
+
+$(VENV)/installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+run: $(VENV)/installed
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: $(VENV)/installed chromium
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/installed
+	$(PY) -m ruff check .

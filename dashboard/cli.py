@@ -1,0 +1,235 @@
+"""`python -m dashboard`: the same logic as the pages, without a browser (DESIGN.md section 6).
+
+Exit status: 0 done; 1 the extract or request was refused and nothing changed; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from dashboard import service
+from dashboard.config import ConfigError, load_programme
+from dashboard.forecast import forecast_completion
+from dashboard.ingest import check_file, commit
+from dashboard.readers import FORMATS
+from dashboard.store import Refused, Store, StoreBusy
+
+DONE, REFUSED, USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description="PUMP trial recruitment dashboard")
+    parser.add_argument("--db", help="DuckDB file (default: $PUMP_DB or data/pump.duckdb)")
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("init", help="create or upgrade the database")
+    commands.add_parser("demo", help="load the demo data into an empty database")
+    for name in ("validate", "ingest"):
+        sub = commands.add_parser(name, help=f"{name} an extract file")
+        sub.add_argument("file", type=Path)
+        sub.add_argument("--trial", required=True)
+        sub.add_argument("--site", help="the site, when the file has no site column")
+        sub.add_argument("--format", choices=FORMATS)
+        sub.add_argument("--json", action="store_true")
+        if name == "ingest":
+            sub.add_argument("--by", default=service.current_user(), help="who is uploading (default: your login)")
+            sub.add_argument("--accept-warnings", action="store_true", help="accept warnings that need a decision")
+    sub = commands.add_parser("extracts", help="list every extract")
+    sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("retract", help="retract an extract; the previous one becomes current again")
+    sub.add_argument("extract_id", type=int)
+    sub.add_argument("--by", required=True)
+    sub.add_argument("--reason", required=True)
+    sub = commands.add_parser("summary", help="accrual per trial and site")
+    sub.add_argument("--as-of", type=_iso_date, default=dt.date.today())
+    sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
+    sub.add_argument("--target", type=int, required=True)
+    sub.add_argument("--enrolled", type=int, required=True)
+    sub.add_argument("--elapsed-days", type=float, required=True)
+    sub.add_argument("--planned-days", type=float, required=True)
+    sub.add_argument("--certainty", type=float, default=0.5)
+    sub.add_argument("--json", action="store_true")
+    return parser
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "forecast":
+        return _forecast(args)
+    try:
+        programme = load_programme(args.config) if args.config else load_programme()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return USAGE
+    store = Store(service.db_path(args.db))
+    try:
+        service.record_config(store, programme)
+        return COMMANDS[args.command](args, store, programme)
+    except StoreBusy as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return REFUSED
+    except Refused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return REFUSED
+
+
+def _init(args, store: Store, programme) -> int:
+    print(f"database {store.path} is ready (schema version {store.schema_version()})")
+    return DONE
+
+
+def _demo(args, store: Store, programme) -> int:
+    from dashboard.demo import load_demo
+
+    if not store.is_empty():
+        print("refused: the database already holds extracts; demo data only goes into an empty database", file=sys.stderr)
+        return REFUSED
+    count = load_demo(store, programme)
+    print(f"loaded {count} demo extracts into {store.path}")
+    return DONE
+
+
+def _check(args, store: Store, programme):
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return None
+    return check_file(store, programme, data, args.file.name, args.trial, site=args.site, fmt=args.format)
+
+
+def _validate(args, store: Store, programme) -> int:
+    checked = _check(args, store, programme)
+    if checked is None:
+        return USAGE
+    _print_checked(checked, args.json)
+    return DONE if checked.ok else REFUSED
+
+
+def _ingest(args, store: Store, programme) -> int:
+    checked = _check(args, store, programme)
+    if checked is None:
+        return USAGE
+    result = checked.to_json()
+    if checked.already_loaded is not None:
+        result["message"] = f"already loaded as extract #{checked.already_loaded}; nothing changed"
+        result["extract_id"] = checked.already_loaded
+        _print_result(result, args.json, checked)
+        return DONE
+    try:
+        result["extract_id"] = commit(store, checked, args.by, accept_warnings=args.accept_warnings)
+    except Refused as exc:
+        result["ok"] = False
+        result["message"] = f"refused: {exc}"
+        _print_result(result, args.json, checked)
+        return REFUSED
+    counts = checked.diff.counts()
+    result["message"] = (
+        f"stored as extract #{result['extract_id']}: {counts['new']} new, {counts['changed']} changed, "
+        f"{counts['missing']} no longer in the extract, {counts['unchanged']} unchanged"
+    )
+    _print_result(result, args.json, checked)
+    return DONE
+
+
+def _print_checked(checked, as_json: bool) -> None:
+    _print_result(checked.to_json(), as_json, checked)
+
+
+def _print_result(result: dict, as_json: bool, checked) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    print(f"{checked.file_name}: {result['format'] or 'unknown format'}, {result['rows']} rows, {result['participants']} participants")
+    for issue in checked.errors:
+        print(f"  error: {issue.message}")
+    for issue in checked.warnings:
+        print(f"  warning: {issue.message}")
+    if result.get("diff"):
+        d = result["diff"]
+        print(f"  against the current data: {d['new']} new, {d['changed']} changed, {d['missing']} missing, {d['unchanged']} unchanged")
+    if result.get("message"):
+        print(result["message"])
+    elif checked.ok:
+        print("no errors" + (": ready to ingest" if not checked.needs_confirmation else "; warnings need --accept-warnings"))
+
+
+def _extracts(args, store: Store, programme) -> int:
+    frame = store.extracts().drop(columns=["diff"])
+    if args.json:
+        print(frame.to_json(orient="records", date_format="iso", indent=2))
+        return DONE
+    if frame.empty:
+        print("no extracts yet")
+        return DONE
+    shown = frame[["extract_id", "trial", "sites", "file_name", "uploaded_by", "uploaded_at", "participant_count", "status"]]
+    print(shown.to_string(index=False))
+    return DONE
+
+
+def _retract(args, store: Store, programme) -> int:
+    detail = store.retract(args.extract_id, args.by, args.reason)
+    print(f"extract #{detail['extract_id']} ({detail['trial']}) retracted; the previous extract of its sites is current again")
+    return DONE
+
+
+def _summary(args, store: Store, programme) -> int:
+    summary = service.programme_summary(store, programme, args.as_of)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return DONE
+    print(f"as of {summary['as_of']}")
+    for t in summary["trials"]:
+        f = t["forecast"]
+        finish = f"forecast {f['median']} (90% {f['p05']} to {f['p95']}), on time {f['p_on_time']:.0%}" if f else "no forecast"
+        print(f"{t['trial']:8} {t['enrolled']:4}/{t['target']:<4} {t['percent_of_target']:5.1f}%  {t['status'] or '-':6} {finish}")
+        for s in t["sites"]:
+            rate = f"{s['rate_per_month']:.2f}/month" if s["rate_per_month"] is not None else "-"
+            print(f"    {s['site']:4} {s['enrolled']:4} enrolled, {s['months_open']:6.1f} months open, {rate}, last extract {s['last_extract_on'] or 'none'}")
+    return DONE
+
+
+def _forecast(args) -> int:
+    try:
+        result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
+    except ValueError as exc:
+        print(f"bad usage: {exc}", file=sys.stderr)
+        return USAGE
+    out = {
+        "median_days": result.median_days,
+        "p05_days": result.p05_days,
+        "p95_days": result.p95_days,
+        "p_on_time": result.p_on_time,
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(
+            f"target reached in {result.median_days:.0f} days (90% interval {result.p05_days:.0f} to {result.p95_days:.0f}); "
+            f"probability of reaching it by the planned end: {result.p_on_time:.0%}"
+        )
+    return DONE
+
+
+COMMANDS = {
+    "init": _init,
+    "demo": _demo,
+    "validate": _validate,
+    "ingest": _ingest,
+    "extracts": _extracts,
+    "retract": _retract,
+    "summary": _summary,
+}

@@ -1,0 +1,209 @@
+"""Programme configuration: trials, sites, arms, targets with amendment history.
+
+Loaded from `data/programme.yaml` and validated at start; a mistake names the entry
+(`trials.PUMP.amendments.1.target: ...`) so whoever edited the file can find it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "programme.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or wrong; the message names the entry."""
+
+
+def _fold(label: str) -> str:
+    """Key for case- and spacing-insensitive alias matching ('Arm  B' == 'arm b')."""
+    return " ".join(str(label).strip().casefold().split())
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusThresholds(_Strict):
+    green: float = Field(gt=0, le=1)
+    amber: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StatusThresholds:
+        if self.amber > self.green:
+            raise ValueError("amber must not be above green")
+        return self
+
+
+class Site(_Strict):
+    name: str
+    city: str = ""
+    colour: str = "#555555"
+    aliases: list[str] = []
+
+
+class Amendment(_Strict):
+    effective_on: dt.date
+    target: int = Field(gt=0)
+    planned_end_on: dt.date
+    note: str = ""
+
+
+class Arm(_Strict):
+    label: str
+    aliases: list[str] = []
+
+
+class TrialSite(_Strict):
+    activated_on: dt.date | None = None
+    closed_on: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrialSite:
+        if self.activated_on and self.closed_on and self.closed_on < self.activated_on:
+            raise ValueError("closed_on is before activated_on")
+        return self
+
+
+class Trial(_Strict):
+    title: str
+    population: str = ""
+    design: str = ""
+    coordinating_site: str
+    colour: str = "#333333"
+    registry_id: str = ""
+    aliases: list[str] = []
+    opened_on: dt.date
+    amendments: list[Amendment] = Field(min_length=1)
+    arms: dict[str, Arm] = Field(min_length=1)
+    sites: dict[str, TrialSite] = Field(min_length=1)
+    # Study-specific column names per export format: {format: {canonical field: column}}.
+    mappings: dict[str, dict[str, str]] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Trial:
+        dates = [a.effective_on for a in self.amendments]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError("amendments must be in order of effective_on, one per date")
+        if self.amendments[0].effective_on > self.opened_on:
+            raise ValueError("the first amendment must take effect on or before opened_on")
+        for i, a in enumerate(self.amendments):
+            if a.planned_end_on <= self.opened_on:
+                raise ValueError(f"amendments.{i}.planned_end_on is not after opened_on")
+        if self.coordinating_site not in self.sites:
+            raise ValueError(f"coordinating_site {self.coordinating_site!r} is not one of its sites")
+        return self
+
+    def amendment_on(self, day: dt.date) -> Amendment:
+        """The protocol version in force on `day` (the first one before the trial opened)."""
+        current = self.amendments[0]
+        for amendment in self.amendments:
+            if amendment.effective_on <= day:
+                current = amendment
+        return current
+
+    def target_on(self, day: dt.date) -> int:
+        return self.amendment_on(day).target
+
+    def planned_end_on(self, day: dt.date) -> dt.date:
+        return self.amendment_on(day).planned_end_on
+
+    @property
+    def is_randomised(self) -> bool:
+        return len(self.arms) > 1
+
+    @cached_property
+    def arm_lookup(self) -> dict[str, str]:
+        """Folded label or alias -> arm code."""
+        lookup: dict[str, str] = {}
+        for code, arm in self.arms.items():
+            for label in [code, arm.label, *arm.aliases]:
+                lookup[_fold(label)] = code
+        return lookup
+
+
+class Programme(_Strict):
+    programme: str
+    status_thresholds: StatusThresholds
+    stale_after_days: int = Field(gt=0)
+    forecast_prior_certainty: float = Field(gt=0, le=1)
+    sites: dict[str, Site] = Field(min_length=1)
+    trials: dict[str, Trial] = Field(min_length=1)
+    # sha256 of the file it came from, recorded in the audit log when it changes.
+    source_sha256: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Programme:
+        for code, trial in self.trials.items():
+            for site in trial.sites:
+                if site not in self.sites:
+                    raise ValueError(f"trials.{code}.sites: {site!r} is not a configured site")
+            for arm in trial.arms:
+                if arm not in ("control", "haip"):
+                    raise ValueError(f"trials.{code}.arms: {arm!r} is not an arm code (control, haip)")
+            _check_unique_aliases(f"trials.{code}.arms", {a: [a, arm.label, *arm.aliases] for a, arm in trial.arms.items()})
+        _check_unique_aliases("sites", {s: [s, site.name, *site.aliases] for s, site in self.sites.items()})
+        _check_unique_aliases("trials", {t: [t, *trial.aliases] for t, trial in self.trials.items()})
+        return self
+
+    @cached_property
+    def site_lookup(self) -> dict[str, str]:
+        return {_fold(label): code for code, site in self.sites.items() for label in [code, site.name, *site.aliases]}
+
+    @cached_property
+    def trial_lookup(self) -> dict[str, str]:
+        return {_fold(label): code for code, trial in self.trials.items() for label in [code, *trial.aliases]}
+
+    def site_code(self, label: str) -> str | None:
+        """Site code for a code, name or alias, whatever its case; None when unknown."""
+        return self.site_lookup.get(_fold(label))
+
+    def trial_code(self, label: str) -> str | None:
+        return self.trial_lookup.get(_fold(label))
+
+    def trial(self, code_or_alias: str) -> Trial:
+        code = self.trial_code(code_or_alias)
+        if code is None:
+            raise KeyError(f"unknown trial {code_or_alias!r}; the trials are {', '.join(self.trials)}")
+        return self.trials[code]
+
+
+def _check_unique_aliases(where: str, labels_by_code: dict[str, list[str]]) -> None:
+    owner: dict[str, str] = {}
+    for code, labels in labels_by_code.items():
+        for label in labels:
+            key = _fold(label)
+            if owner.setdefault(key, code) != code:
+                raise ValueError(f"{where}: alias {label!r} is used by both {owner[key]} and {code}")
+
+
+def load_programme(path: Path | str = DEFAULT_CONFIG_PATH) -> Programme:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings at the top level")
+    try:
+        return Programme(**data, source_sha256=hashlib.sha256(raw).hexdigest())
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + _describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,209 @@
+"""From an uploaded file to a checked extract, and from a checked extract to the store.
+
+`check_extract` is pure: bytes in, a `Checked` out (format, validation issues, the
+participants and what they change against the current snapshot). `check_file` and
+`commit` add the store: the current snapshot, remembered mappings, the write.
+Both the upload page and the command line go through these two, so they agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dashboard.config import Programme
+from dashboard.identifiers import find_identifiers
+from dashboard.issues import Issue
+from dashboard.readers import FORMATS, READERS, detect_format
+from dashboard.reading import Table, UnreadableFile, read_table, sha256_of
+from dashboard.store import Refused, Store
+from dashboard.validation import Diff, compare, validate
+
+
+@dataclass
+class Checked:
+    file_name: str
+    trial: str | None
+    sha256: str
+    format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    participants: pd.DataFrame | None = None
+    sites: list[str] = field(default_factory=list)
+    diff: Diff | None = None
+    already_loaded: int | None = None  # id of the extract this very file was loaded as
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if not i.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return any(i.needs_confirmation for i in self.warnings)
+
+    def enrolment_range(self) -> tuple[str | None, str | None]:
+        if self.participants is None or self.participants["enrolled_on"].isna().all():
+            return None, None
+        dates = self.participants["enrolled_on"].dropna()
+        return dates.min().date().isoformat(), dates.max().date().isoformat()
+
+    def to_json(self) -> dict:
+        first, last = self.enrolment_range()
+        return {
+            "ok": self.ok,
+            "file": self.file_name,
+            "trial": self.trial,
+            "format": self.format,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "participants": 0 if self.participants is None else int(len(self.participants)),
+            "sites": self.sites,
+            "enrolled": 0 if self.participants is None else int(self.participants["enrolled_on"].notna().sum()),
+            "first_enrolment": first,
+            "last_enrolment": last,
+            "errors": [_issue_json(i) for i in self.errors],
+            "warnings": [_issue_json(i) for i in self.warnings],
+            "needs_confirmation": self.needs_confirmation,
+            "already_loaded": self.already_loaded,
+            "diff": self.diff.counts() if self.diff else None,
+            "diff_detail": _diff_json(self.diff),
+        }
+
+
+def _issue_json(issue: Issue) -> dict:
+    return {k: v for k, v in issue.to_dict().items() if k != "severity"}
+
+
+def _diff_json(diff: Diff | None) -> dict | None:
+    if diff is None:
+        return None
+    return {
+        "new": diff.new,
+        "missing": diff.missing,
+        "changed": {pid: {f: {"old": o, "new": n} for f, (o, n) in fields.items()} for pid, fields in diff.changed.items()},
+        "per_site": diff.per_site,
+    }
+
+
+def check_extract(
+    data: bytes,
+    file_name: str,
+    programme: Programme,
+    trial: str,
+    today: dt.date,
+    current: pd.DataFrame,
+    site: str | None = None,
+    fmt: str | None = None,
+    mappings: dict[str, dict[str, str]] | None = None,
+) -> Checked:
+    """Read, validate and compare a file against `current` (the trial's current participants).
+    `mappings` holds, per format, the file columns chosen for canonical fields."""
+    checked = Checked(file_name=file_name, trial=programme.trial_code(trial), sha256=sha256_of(data))
+    if checked.trial is None:
+        checked.issues.append(
+            Issue.error("unknown_trial", f"{trial!r} is not a trial of the programme; the trials are {', '.join(programme.trials)}")
+        )
+        return checked
+    if fmt is not None and fmt not in FORMATS:
+        checked.issues.append(Issue.error("unknown_format", f"{fmt!r} is not a format; choose one of {', '.join(FORMATS)}"))
+        return checked
+    try:
+        table = read_table(data)
+    except UnreadableFile as exc:
+        checked.issues.append(Issue.error("unreadable", f"the file cannot be read: {exc}", row=exc.row))
+        return checked
+    _describe_table(checked, table)
+    if table.rows == 0:
+        checked.issues.append(Issue.error("no_rows", "the file has a header but no participant rows"))
+        return checked
+    checked.format = fmt or detect_format(table)
+    if checked.format is None or checked.format not in READERS:
+        checked.issues.append(
+            Issue.error(
+                "unknown_format",
+                "the format cannot be told from the columns "
+                f"({', '.join(table.frame.columns[:8])}{', ...' if len(table.frame.columns) > 8 else ''}); "
+                f"choose it ({', '.join(FORMATS)}) or use the template",
+            )
+        )
+        return checked
+    extract = READERS[checked.format](table, (mappings or {}).get(checked.format))
+    identifiers = find_identifiers(table.frame, extract.columns.get("participant_id"), checked.format)
+    if identifiers:
+        # Refused before anything else is looked at: such a file is never read further.
+        checked.issues += identifiers
+        return checked
+    validated = validate(extract, checked.trial, programme, today, site_given=site)
+    checked.issues += validated.issues
+    if validated.errors:
+        return checked
+    checked.participants, checked.sites = validated.participants, validated.sites
+    checked.diff, diff_warnings = compare(validated.participants, current[current["site"].isin(checked.sites)])
+    checked.issues += diff_warnings
+    return checked
+
+
+def _describe_table(checked: Checked, table: Table) -> None:
+    checked.encoding, checked.delimiter = table.encoding, table.delimiter_name
+    checked.rows, checked.columns = table.rows, list(table.frame.columns)
+
+
+def check_file(store: Store, programme: Programme, data: bytes, file_name: str, trial: str, site=None, fmt=None, today=None) -> Checked:
+    """`check_extract` against what the store holds now, with the trial's remembered mapping."""
+    code = programme.trial_code(trial) or ""
+    mappings = trial_mappings(store, programme, code) if code else {}
+    current = store.current_participants(code)
+    checked = check_extract(data, file_name, programme, trial, today or dt.date.today(), current, site, fmt, mappings)
+    if code:
+        checked.already_loaded = store.loaded_already(code, checked.sha256)
+    return checked
+
+
+def trial_mappings(store: Store, programme: Programme, trial: str) -> dict[str, dict[str, str]]:
+    """Per format: the configured mapping, overridden by what a coordinator chose and saved."""
+    configured = programme.trials[trial].mappings
+    return {fmt: {**configured.get(fmt, {}), **store.mapping(trial, fmt)} for fmt in FORMATS}
+
+
+def commit(store: Store, checked: Checked, actor: str, accept_warnings: bool = False, uploaded_at: dt.datetime | None = None) -> int:
+    """Store a checked extract in one transaction; raises Refused (nothing changed) when
+    it has errors, is loaded already, or has warnings that were not accepted."""
+    if checked.already_loaded is not None:
+        raise Refused(f"this file is already loaded as extract #{checked.already_loaded}; nothing changed")
+    if not checked.ok:
+        raise Refused(f"the file has {len(checked.errors)} error(s); nothing was stored")
+    if checked.needs_confirmation and not accept_warnings:
+        raise Refused(
+            f"the file has {sum(i.needs_confirmation for i in checked.warnings)} warning(s) that need a decision; "
+            "look at them and confirm (--accept-warnings on the command line)"
+        )
+    extract = {
+        "trial": checked.trial,
+        "file_name": checked.file_name,
+        "sha256": checked.sha256,
+        "format": checked.format,
+        "encoding": checked.encoding,
+        "delimiter": checked.delimiter,
+        "row_count": checked.rows,
+        "participant_count": int(len(checked.participants)),
+        "warnings_accepted": len(checked.warnings) if accept_warnings else 0,
+        "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
+        "uploaded_at": uploaded_at,
+    }
+    return store.add_extract(extract, checked.sites, checked.participants, actor)

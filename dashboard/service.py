@@ -1,0 +1,67 @@
+"""What the pages and the command line both do with the store: start-up, summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard import metrics
+from dashboard.config import Programme
+from dashboard.store import DEFAULT_DB_PATH, Store
+
+SYSTEM_ACTOR = "system"
+# The uploader name of demo extracts: how the pages know to label the data as demo.
+DEMO_ACTOR = "demo data"
+
+
+def db_path(cli_value: str | None = None) -> Path:
+    """--db, else $PUMP_DB, else data/pump.duckdb."""
+    return Path(cli_value or os.environ.get("PUMP_DB") or DEFAULT_DB_PATH)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def record_config(store: Store, programme: Programme) -> bool:
+    """Log the configuration in the audit log when it differs from the last one seen."""
+    last = store.scalar(
+        "SELECT detail->>'sha256' FROM audit_log WHERE action = 'config_loaded' ORDER BY audit_id DESC LIMIT 1"
+    )
+    if last == programme.source_sha256:
+        return False
+    store.record(SYSTEM_ACTOR, "config_loaded", {"sha256": programme.source_sha256, "trials": list(programme.trials)})
+    return True
+
+
+def end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.max).replace(microsecond=0)
+
+
+def snapshot(store: Store, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, dict[str, dt.date]]]:
+    """Participants of the extracts current at the end of `as_of`, and per trial the day
+    each site's current extract was accepted."""
+    participants = store.current_participants(as_of=end_of(as_of))
+    last = store.last_extract_per_site(as_of=end_of(as_of))
+    last_extract: dict[str, dict[str, dt.date]] = {}
+    for row in last.itertuples():
+        last_extract.setdefault(row.trial, {})[row.site] = row.uploaded_at.date()
+    return participants, last_extract
+
+
+def programme_summary(store: Store, programme: Programme, as_of: dt.date) -> dict:
+    participants, last_extract = snapshot(store, as_of)
+    return {
+        "as_of": as_of.isoformat(),
+        "trials": [
+            metrics.trial_summary(programme, code, participants, as_of, last_extract.get(code, {}))
+            for code in programme.trials
+        ],
+    }

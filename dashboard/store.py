@@ -1,0 +1,348 @@
+"""The DuckDB store: schema and migrations, the queries, and the single write path.
+
+DuckDB lets one process at a time open a file read-write. The dashboard must not lock
+the command line out (a nightly import is normal), so nothing holds the file open:
+every use opens its own connection (one per thread, never shared), does its work and
+closes it, and an open that meets another process's lock waits and tries again.
+Connections of one process to the same file share one database instance, so many
+browser sessions read at once while one of them writes, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from dashboard.fields import DATE_FIELDS, FIELD_NAMES
+
+DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "pump.duckdb"
+LOCK_WAIT_SECONDS = 30.0
+
+# Each migration moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: extracts, their sites, participant rows, audit log.
+    """
+    CREATE SEQUENCE extract_ids START 1;
+    CREATE TABLE extracts (
+        extract_id INTEGER PRIMARY KEY DEFAULT nextval('extract_ids'),
+        trial VARCHAR NOT NULL,
+        file_name VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        encoding VARCHAR,
+        delimiter VARCHAR,
+        uploaded_by VARCHAR NOT NULL,
+        uploaded_at TIMESTAMP NOT NULL,
+        row_count INTEGER NOT NULL,
+        participant_count INTEGER NOT NULL,
+        warnings_accepted INTEGER NOT NULL DEFAULT 0,
+        diff JSON,
+        retracted_at TIMESTAMP,
+        retracted_by VARCHAR,
+        retraction_reason VARCHAR
+    );
+    CREATE TABLE extract_sites (
+        extract_id INTEGER NOT NULL,
+        site VARCHAR NOT NULL,
+        PRIMARY KEY (extract_id, site)
+    );
+    CREATE TABLE participants (
+        extract_id INTEGER NOT NULL,
+        trial VARCHAR NOT NULL,
+        participant_id VARCHAR NOT NULL,
+        site VARCHAR NOT NULL,
+        screened_on DATE,
+        screening_outcome VARCHAR,
+        screen_fail_reason VARCHAR,
+        consented_on DATE,
+        enrolled_on DATE,
+        arm VARCHAR,
+        status VARCHAR,
+        withdrawn_on DATE,
+        withdrawal_reason VARCHAR,
+        pump_implanted_on DATE,
+        treatment_started_on DATE,
+        treatment_ended_on DATE,
+        cycles_completed INTEGER,
+        converted_on DATE,
+        source_row INTEGER,
+        PRIMARY KEY (extract_id, participant_id)
+    );
+    CREATE SEQUENCE audit_ids START 1;
+    CREATE TABLE audit_log (
+        audit_id INTEGER PRIMARY KEY DEFAULT nextval('audit_ids'),
+        logged_at TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        trial VARCHAR,
+        extract_id INTEGER,
+        detail JSON
+    );
+    """,
+    # 2: column mappings a coordinator chose for a trial and format, remembered.
+    """
+    CREATE TABLE column_mappings (
+        trial VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        field VARCHAR NOT NULL,
+        column_name VARCHAR NOT NULL,
+        saved_by VARCHAR NOT NULL,
+        saved_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (trial, format, field)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The extract that is current for each (trial, site) as of a moment: the newest one
+# accepted by then that is not retracted. Retraction is a correction, so a retracted
+# extract is left out of past views too.
+CURRENT_EXTRACTS = """
+    SELECT trial, site, extract_id FROM (
+        SELECT e.trial, s.site, e.extract_id,
+               row_number() OVER (PARTITION BY e.trial, s.site ORDER BY e.uploaded_at DESC, e.extract_id DESC) AS newest
+        FROM extracts e JOIN extract_sites s USING (extract_id)
+        WHERE e.retracted_at IS NULL AND e.uploaded_at <= $as_of
+    ) WHERE newest = 1
+"""
+
+
+class StoreBusy(RuntimeError):
+    """Another program holds the database file for longer than we wait."""
+
+
+class Refused(ValueError):
+    """A write was refused; nothing changed. The message says why."""
+
+
+class Store:
+    """The database file, opened anew for every use (see the module docstring)."""
+
+    def __init__(self, path: Path | str = DEFAULT_DB_PATH, lock_wait: float = LOCK_WAIT_SECONDS):
+        self.path = Path(path)
+        self.lock_wait = lock_wait
+        self._write_lock = threading.Lock()
+        self._migrated = False
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open()
+        try:
+            if not self._migrated:
+                migrate(con)
+                self._migrated = True
+            yield con
+        finally:
+            con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait
+        pause = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    if "lock" in str(exc).lower():
+                        raise StoreBusy(
+                            f"the database {self.path} is in use by another program for more than "
+                            f"{self.lock_wait:.0f} s; try again in a minute"
+                        ) from exc
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(sql, params or {}).df()
+
+    def scalar(self, sql: str, params: dict | list | None = None):
+        with self.connect() as con:
+            row = con.execute(sql, params or {}).fetchone()
+            return row[0] if row else None
+
+    # ---- the single write path -------------------------------------------------------
+
+    def write(self, actor: str, action: str, change: Callable[[duckdb.DuckDBPyConnection], dict], trial: str | None = None) -> dict:
+        """Run `change` and its audit record in one transaction: all of it lands or none.
+        `change` returns the audit detail (with `extract_id` when it concerns one)."""
+        if not actor or not actor.strip():
+            raise Refused("say who you are: every change is recorded with the acting user")
+        with self._write_lock, self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                detail = change(con)
+                con.execute(
+                    "INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    [_now(), actor.strip(), action, trial, detail.get("extract_id"), json.dumps(detail, default=str)],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return detail
+
+    def add_extract(self, extract: dict, sites: list[str], participants: pd.DataFrame, actor: str) -> int:
+        """Store one accepted extract and its participant rows; returns its id."""
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            duplicate = _loaded_already(con, extract["trial"], extract["sha256"])
+            if duplicate is not None:
+                raise Refused(f"this file is already loaded as extract #{duplicate}; nothing changed")
+            extract_id = con.execute(
+                """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
+                       uploaded_at, row_count, participant_count, warnings_accepted, diff)
+                   VALUES ($trial, $file_name, $sha256, $format, $encoding, $delimiter, $actor, $uploaded_at,
+                       $row_count, $participant_count, $warnings_accepted, $diff)
+                   RETURNING extract_id""",
+                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now()},
+            ).fetchone()[0]
+            con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
+            rows = participants.assign(extract_id=extract_id, trial=extract["trial"])
+            con.register("incoming", rows)
+            casts = ", ".join(f"CAST({n} AS DATE)" if n in DATE_FIELDS else n for n in FIELD_NAMES)
+            con.execute(f"INSERT INTO participants (extract_id, trial, {', '.join(FIELD_NAMES)}, source_row) "
+                        f"SELECT extract_id, trial, {casts}, source_row FROM incoming")
+            con.unregister("incoming")
+            return {
+                "extract_id": extract_id,
+                "file_name": extract["file_name"],
+                "sha256": extract["sha256"],
+                "sites": sites,
+                "participants": int(len(participants)),
+                "diff": json.loads(extract["diff"]) if extract.get("diff") else None,
+            }
+
+        return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+
+    def retract(self, extract_id: int, actor: str, reason: str) -> dict:
+        """Mark an extract retracted; the previous extract of its sites becomes current again."""
+        if not reason or not reason.strip():
+            raise Refused("give a reason for the retraction; it is kept in the audit log")
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            row = con.execute("SELECT trial, retracted_at FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
+            if row is None:
+                raise Refused(f"there is no extract #{extract_id}")
+            if row[1] is not None:
+                raise Refused(f"extract #{extract_id} was already retracted on {row[1]:%d-%m-%Y %H:%M}")
+            con.execute(
+                "UPDATE extracts SET retracted_at = ?, retracted_by = ?, retraction_reason = ? WHERE extract_id = ?",
+                [_now(), actor.strip(), reason.strip(), extract_id],
+            )
+            return {"extract_id": extract_id, "trial": row[0], "reason": reason.strip()}
+
+        trial = self.scalar("SELECT trial FROM extracts WHERE extract_id = ?", [extract_id])
+        return self.write(actor, "retract", change, trial=trial)
+
+    def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
+        """An audit entry for an action that changes no data (e.g. a new configuration)."""
+        self.write(actor, action, lambda con: detail, trial=trial)
+
+    def save_mapping(self, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            con.execute("DELETE FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
+            con.executemany(
+                "INSERT INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
+                [[trial, fmt, f, c, actor.strip(), _now()] for f, c in mapping.items()],
+            )
+            return {"format": fmt, "mapping": mapping}
+
+        self.write(actor, "mapping_saved", change, trial=trial)
+
+    # ---- queries ---------------------------------------------------------------------
+
+    def data_version(self) -> int:
+        """Grows with every change; cheap enough to poll."""
+        return int(self.scalar("SELECT coalesce(max(audit_id), 0) FROM audit_log"))
+
+    def is_empty(self) -> bool:
+        return self.scalar("SELECT count(*) FROM extracts") == 0
+
+    def loaded_already(self, trial: str, sha256: str) -> int | None:
+        with self.connect() as con:
+            return _loaded_already(con, trial, sha256)
+
+    def current_participants(self, trial: str | None = None, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """The rows of the current extract of each (trial, site), as of a moment (default now)."""
+        sql = f"""
+            SELECT p.* FROM participants p
+            JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
+            WHERE $trial IS NULL OR p.trial = $trial
+            ORDER BY p.trial, p.site, p.participant_id
+        """
+        return self.query(sql, {"as_of": as_of or _now(), "trial": trial})
+
+    def extracts(self) -> pd.DataFrame:
+        """Every extract with its sites and its status: current, superseded or retracted."""
+        sql = f"""
+            WITH cur AS (SELECT DISTINCT extract_id FROM ({CURRENT_EXTRACTS}))
+            SELECT e.extract_id, e.trial,
+                   (SELECT string_agg(site, ', ' ORDER BY site) FROM extract_sites s WHERE s.extract_id = e.extract_id) AS sites,
+                   e.file_name, e.uploaded_by, e.uploaded_at, e.sha256, e.format, e.row_count, e.participant_count,
+                   CASE WHEN e.retracted_at IS NOT NULL THEN 'retracted'
+                        WHEN e.extract_id IN (SELECT extract_id FROM cur) THEN 'current'
+                        ELSE 'superseded' END AS status,
+                   e.retracted_at, e.retracted_by, e.retraction_reason, e.diff
+            FROM extracts e ORDER BY e.extract_id DESC
+        """
+        return self.query(sql, {"as_of": _now()})
+
+    def last_extract_per_site(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        sql = f"""
+            SELECT c.trial, c.site, e.extract_id, e.uploaded_at
+            FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
+        """
+        return self.query(sql, {"as_of": as_of or _now()})
+
+    def audit_log(self) -> pd.DataFrame:
+        return self.query("SELECT * FROM audit_log ORDER BY audit_id DESC")
+
+    def mapping(self, trial: str, fmt: str) -> dict[str, str]:
+        frame = self.query("SELECT field, column_name FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
+        return dict(zip(frame["field"], frame["column_name"], strict=True))
+
+    def schema_version(self) -> int:
+        return int(self.scalar("SELECT max(version) FROM schema_version"))
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table; tests use it to show that a refused write changed nothing."""
+        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings"]
+        with self.connect() as con:
+            return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str) -> int | None:
+    row = con.execute(
+        "SELECT min(extract_id) FROM extracts WHERE trial = ? AND sha256 = ? AND retracted_at IS NULL", [trial, sha256]
+    ).fetchone()
+    return row[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:
+    """Bring the schema up to `up_to`, one migration per transaction; returns the version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    for number in range(version + 1, up_to + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(MIGRATIONS[number - 1])
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [number, _now()])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return max(version, up_to)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)

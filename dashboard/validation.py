@@ -1,0 +1,328 @@
+"""The validation rules of DESIGN.md 4.3, applied to the canonical fields whatever the
+file's format. Vectorised: each rule works on whole columns; Python only loops over the
+problems it reports.
+
+`validate` turns a `CanonicalExtract` into typed participant rows and a list of issues;
+`compare` describes what an extract changes against the current snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dashboard.config import Programme, Trial, _fold
+from dashboard.fields import BY_NAME, COMPARED_FIELDS, DATE_FIELDS, FIELD_NAMES, OUTCOME_ALIASES, STATUS_ALIASES
+from dashboard.issues import Issue, located
+from dashboard.readers import CanonicalExtract, missing_required
+
+ISO_DATE = r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+DAY_FIRST_DATE = r"^(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
+# EDC codes for "user missing": Castor's -95 ... -99 (and its API's ##USER_MISSING_95##).
+MISSING_NUMBER = r"^(?:-9[5-9]|##USER_MISSING_9[5-9]##)$"
+MISSING_YEARS = (2995, 2999)
+
+
+@dataclass
+class Validated:
+    participants: pd.DataFrame  # FIELD_NAMES + source_row, typed (dates as datetime64)
+    issues: list[Issue] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # the sites this extract is a snapshot of
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if not i.is_error]
+
+
+def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(dates, not_a_date, user_missing) for text values, day-first or ISO, never month-first."""
+    text = values.fillna("").astype(str).str.strip()
+    parts = text.str.extract(ISO_DATE)[["y", "m", "d"]]
+    parts = parts.fillna(text.str.extract(DAY_FIRST_DATE)[["y", "m", "d"]])
+    numbers = parts.apply(pd.to_numeric)
+    missing_code = numbers["y"].between(*MISSING_YEARS)
+    dates = pd.to_datetime(
+        pd.DataFrame({"year": numbers["y"], "month": numbers["m"], "day": numbers["d"]}), errors="coerce"
+    )
+    dates = dates.where(~missing_code)
+    not_a_date = (text != "") & dates.isna() & ~missing_code
+    return dates, not_a_date, missing_code
+
+
+def validate(
+    extract: CanonicalExtract,
+    trial_code: str,
+    programme: Programme,
+    today: dt.date,
+    site_given: str | None = None,
+) -> Validated:
+    """Check every rule at once; the participants are only meaningful when there is no error."""
+    trial = programme.trials[trial_code]
+    missing = missing_required(extract, site_given is not None)
+    if missing:
+        return Validated(pd.DataFrame(columns=[*FIELD_NAMES, "source_row"]), [_missing_columns(missing, extract)])
+
+    text = extract.fields.reindex(columns=FIELD_NAMES, fill_value="")
+    rows, column_of = extract.rows, extract.columns
+    issues: list[Issue] = list(extract.issues)
+    out = pd.DataFrame({"source_row": rows}, index=text.index)
+
+    missing_codes = text.apply(lambda col: col.str.fullmatch(MISSING_NUMBER)).fillna(False)
+    issues += _report(missing_codes, text, rows, column_of, "user_missing", "{value!r} is a 'user missing' code; read as empty", warn=True, confirm=False)
+    text = text.mask(missing_codes, "")
+
+    out["participant_id"] = text["participant_id"]
+    issues += _check_ids(text["participant_id"], rows, column_of)
+    out["site"], site_issues = _sites(text["site"], rows, column_of, programme, trial_code, trial, site_given)
+    issues += site_issues
+
+    for name in DATE_FIELDS:
+        dates, bad, user_missing = parse_dates(text[name])
+        out[name] = dates
+        issues += _report(bad.rename(name), text, rows, column_of, "bad_date", "{value!r} is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)")
+        issues += _report(user_missing.rename(name), text, rows, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
+        future = dates > pd.Timestamp(today)
+        issues += _report(future.rename(name), text, rows, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
+
+    issues += _check_enrolment_window(out, text, rows, column_of, trial, programme)
+    out["arm"], arm_issues = _choices(text["arm"], trial.arm_lookup, rows, column_of, "arm", "unknown_arm", f"is not an arm of {trial_code} ({', '.join(trial.arms)})")
+    issues += arm_issues
+    out["screening_outcome"], o_issues = _choices(text["screening_outcome"], OUTCOME_ALIASES, rows, column_of, "screening_outcome", "unknown_outcome", f"is not a screening outcome ({', '.join(BY_NAME['screening_outcome'].choices)})")
+    issues += o_issues
+    out["status"], s_issues = _choices(text["status"], STATUS_ALIASES, rows, column_of, "status", "unknown_status", f"is not a status ({', '.join(BY_NAME['status'].choices)})")
+    issues += s_issues
+    out["cycles_completed"], c_issues = _cycles(text["cycles_completed"], rows, column_of)
+    issues += c_issues
+    for name in ("screen_fail_reason", "withdrawal_reason"):
+        out[name] = text[name].where(text[name] != "")
+
+    out = _derive(out, trial)
+    sites = [site_given] if site_given else sorted(out["site"].dropna().unique())
+    return Validated(out[[*FIELD_NAMES, "source_row"]], issues, sites)
+
+
+def _missing_columns(missing: list[str], extract: CanonicalExtract) -> Issue:
+    meaning = {name: BY_NAME[name].meaning for name in missing}
+    wanted = "; ".join(f"`{name}` ({meaning[name]})" for name in missing)
+    offered = ", ".join(extract.file_columns)
+    return Issue.error(
+        "missing_columns",
+        f"the file has no column for {wanted}. Columns on offer: {offered or 'none'}. "
+        "Map the field to one of them, or export the file again with it.",
+        column=", ".join(missing),
+    )
+
+
+def _report(mask, text, rows, column_of, code, template, warn=False, confirm=True) -> list[Issue]:
+    """One issue per True cell of `mask`: a DataFrame of fields, or a Series named after its field."""
+    frame = mask.to_frame() if isinstance(mask, pd.Series) else mask
+    found = frame.stack()
+    found = found[found]
+    issues = []
+    for index, name in found.index:
+        value = text.at[index, name]
+        column = column_of.get(name, name)
+        message = located(int(rows[index]), column) + template.format(value=value)
+        make = Issue.warning if warn else Issue.error
+        extra = {"needs_confirmation": confirm} if warn else {}
+        issues.append(make(code, message, int(rows[index]), column, value, **extra))
+    return issues
+
+
+def _check_ids(ids: pd.Series, rows, column_of) -> list[Issue]:
+    column = column_of.get("participant_id", "participant_id")
+    issues = [
+        Issue.error("empty_id", located(int(rows[i]), column) + "the participant id is empty", int(rows[i]), column, "")
+        for i in ids.index[ids == ""]
+    ]
+    filled = ids[ids != ""]
+    first_row = rows[filled.index].groupby(filled).transform("min")
+    repeated = filled[filled.duplicated(keep="first")]
+    for i, value in repeated.items():
+        issues.append(
+            Issue.error(
+                "duplicate_id",
+                located(int(rows[i]), column) + f"{value!r} is also on row {int(first_row[i])}; each participant may appear once",
+                int(rows[i]),
+                column,
+                value,
+            )
+        )
+    return issues
+
+
+def _sites(values, rows, column_of, programme: Programme, trial_code: str, trial: Trial, site_given):
+    column = column_of.get("site", "site")
+    known = "; ".join(f"{code} ({site.name})" for code, site in programme.sites.items())
+    if site_given is not None:
+        given = programme.site_code(site_given)
+        if given is None:
+            return values.where(False), [Issue.error("unknown_site", f"the site given at upload, {site_given!r}, is not a known site; known sites: {known}", value=site_given)]
+        if given not in trial.sites:
+            return values.where(False), [Issue.error("site_not_in_trial", f"site {given} does not take part in {trial_code} (its sites: {', '.join(trial.sites)})", value=site_given)]
+        codes = values.map(lambda v: programme.site_code(v) if v else given)
+        other = codes != given
+        issues = [
+            Issue.error("site_mismatch", located(int(rows[i]), column) + f"{values[i]!r} is not {given}, the site chosen for this upload", int(rows[i]), column, values[i])
+            for i in values.index[other]
+        ]
+        return pd.Series(given, index=values.index), issues
+    lookup = {v: programme.site_code(v) for v in values.unique()}
+    codes = values.map(lookup)
+    issues = []
+    for i in values.index[codes.isna()]:
+        value = values[i]
+        message = "the site is empty" if not value else f"{value!r} is not a known site; known sites: {known}"
+        issues.append(Issue.error("unknown_site", located(int(rows[i]), column) + message, int(rows[i]), column, value))
+    outside = codes.notna() & ~codes.isin(list(trial.sites))
+    for i in values.index[outside]:
+        issues.append(
+            Issue.error(
+                "site_not_in_trial",
+                located(int(rows[i]), column) + f"site {codes[i]} does not take part in {trial_code} (its sites: {', '.join(trial.sites)})",
+                int(rows[i]),
+                column,
+                values[i],
+            )
+        )
+    return codes, issues
+
+
+def _choices(values, lookup: dict[str, str], rows, column_of, name, code, problem):
+    folded = values.map(_fold)
+    mapped = folded.map(lookup)
+    bad = (values != "") & mapped.isna()
+    column = column_of.get(name, name)
+    issues = [
+        Issue.error(code, located(int(rows[i]), column) + f"{values[i]!r} {problem}", int(rows[i]), column, values[i])
+        for i in values.index[bad]
+    ]
+    return mapped.where(values != ""), issues
+
+
+def _cycles(values, rows, column_of):
+    numbers = pd.to_numeric(values.where(values != ""), errors="coerce")
+    bad = (values != "") & (numbers.isna() | (numbers < 0) | (numbers % 1 != 0) | (numbers > 1000))
+    column = column_of.get("cycles_completed", "cycles_completed")
+    issues = [
+        Issue.error("bad_number", located(int(rows[i]), column) + f"{values[i]!r} is not a whole number of cycles", int(rows[i]), column, values[i])
+        for i in values.index[bad]
+    ]
+    return numbers.where(~bad).astype("Int64"), issues
+
+
+def _check_enrolment_window(out, text, rows, column_of, trial: Trial, programme: Programme) -> list[Issue]:
+    enrolled = out["enrolled_on"]
+    early = enrolled < pd.Timestamp(trial.opened_on)
+    issues = _report(early.rename("enrolled_on"), text, rows, column_of, "before_opening", f"{{value!r}} is before the trial opened ({trial.opened_on:%d-%m-%Y})")
+    activation = pd.to_datetime(out["site"].map({code: s.activated_on for code, s in trial.sites.items()}))
+    before_site = ~early & (enrolled < activation)
+    for i in enrolled.index[before_site]:
+        column = column_of.get("enrolled_on", "enrolled_on")
+        issues.append(
+            Issue.warning(
+                "before_activation",
+                located(int(rows[i]), column)
+                + f"{text.at[i, 'enrolled_on']!r} is before site {out.at[i, 'site']} was activated for this trial ({activation[i]:%d-%m-%Y})",
+                int(rows[i]),
+                column,
+                text.at[i, "enrolled_on"],
+            )
+        )
+    return issues
+
+
+def _derive(out: pd.DataFrame, trial: Trial) -> pd.DataFrame:
+    """Fill what the file leaves implicit: the only arm of a single-arm trial, and a status
+    from the dates when the file has none."""
+    if not trial.is_randomised:
+        only_arm = next(iter(trial.arms))
+        out["arm"] = out["arm"].where(out["arm"].notna() | out["enrolled_on"].isna(), only_arm)
+    derived = pd.Series("screening", index=out.index)
+    derived = derived.mask(out["enrolled_on"].notna(), "enrolled")
+    derived = derived.mask(out["treatment_started_on"].notna(), "on_treatment")
+    derived = derived.mask(out["treatment_ended_on"].notna(), "follow_up")
+    derived = derived.mask(out["withdrawn_on"].notna(), "withdrawn")
+    out["status"] = out["status"].fillna(derived)
+    return out
+
+
+@dataclass
+class Diff:
+    new: list[str]
+    changed: dict[str, dict[str, tuple[str | None, str | None]]]  # id -> field -> (old, new)
+    missing: list[str]
+    unchanged: int
+    per_site: dict[str, dict[str, int]]
+
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.new), "changed": len(self.changed), "missing": len(self.missing), "unchanged": self.unchanged}
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Participants as text keyed by id, so old and new rows compare field by field."""
+    table = frame.set_index("participant_id")[list(COMPARED_FIELDS)].copy()
+    for name in DATE_FIELDS:
+        table[name] = pd.to_datetime(table[name]).dt.strftime("%Y-%m-%d")
+    return table.astype(object).where(table.notna(), None).map(lambda v: None if v is None else str(v))
+
+
+def compare(new: pd.DataFrame, current: pd.DataFrame) -> tuple[Diff, list[Issue]]:
+    """What `new` changes against the current snapshot of the same sites, and the warnings
+    that need a decision: participants missing, enrolment dates or arms changed."""
+    new_t, old_t = comparable(new), comparable(current)
+    added = [i for i in new_t.index if i not in old_t.index]
+    missing = [i for i in old_t.index if i not in new_t.index]
+    both = new_t.index.intersection(old_t.index)
+    a, b = old_t.loc[both], new_t.loc[both]
+    differs = (a != b) & ~(a.isna() & b.isna())
+    changed: dict[str, dict[str, tuple]] = {}
+    for pid, name in differs.stack()[lambda s: s].index:
+        changed.setdefault(pid, {})[name] = (a.at[pid, name], b.at[pid, name])
+    per_site = _per_site(new_t, old_t, added, missing, changed)
+    diff = Diff(added, changed, missing, len(both) - len(changed), per_site)
+    return diff, _diff_warnings(diff, new.set_index("participant_id")["source_row"], old_t)
+
+
+def _per_site(new_t, old_t, added, missing, changed) -> dict[str, dict[str, int]]:
+    site_of = pd.concat([old_t["site"], new_t["site"]])
+    site_of = site_of[~site_of.index.duplicated(keep="last")]
+    result: dict[str, dict[str, int]] = {}
+    for kind, ids in (("new", added), ("changed", list(changed)), ("missing", missing)):
+        for site, count in site_of.loc[ids].value_counts().items() if ids else []:
+            result.setdefault(site, {"new": 0, "changed": 0, "missing": 0})[kind] = int(count)
+    return result
+
+
+def _diff_warnings(diff: Diff, row_of: pd.Series, old_t: pd.DataFrame) -> list[Issue]:
+    issues = []
+    for pid in diff.missing:
+        issues.append(
+            Issue.warning(
+                "participant_missing",
+                f"{pid!r} (site {old_t.at[pid, 'site']}) is in the current data but not in this extract; "
+                "if you confirm, it is no longer counted",
+                column="participant_id",
+                value=pid,
+            )
+        )
+    for pid, fields in diff.changed.items():
+        for name in ("enrolled_on", "arm"):
+            if name in fields:
+                old, new = fields[name]
+                issues.append(
+                    Issue.warning(
+                        f"changed_{name}",
+                        f"row {int(row_of[pid])}: {pid!r} {name.replace('_', ' ')} changes from {old or 'empty'} to {new or 'empty'}",
+                        row=int(row_of[pid]),
+                        column=name,
+                        value=new,
+                    )
+                )
+    return issues

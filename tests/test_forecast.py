@@ -1,0 +1,258 @@
+"""Accrual forecast: exact closed form against hand-worked cases and against its own Monte-Carlo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from dashboard.forecast import (
+    Forecast,
+    SitePlan,
+    _draw_remaining,
+    forecast_completion,
+    forecast_multicentre,
+    simulate_completion,
+    status_from_probability,
+)
+
+YEAR = 365.25
+# (target, enrolled, elapsed days, planned days, certainty): PUMP-like, a smaller trial, just opened, a
+# weak prior with few enrolments (heavy right tail).
+CASES = [
+    (230, 120, 5.5 * YEAR, 8.75 * YEAR, 0.5),
+    (50, 31, 700.0, 1000.0, 0.5),
+    (100, 0, 0.0, 1000.0, 0.5),
+    (10, 2, 30.0, 365.0, 0.2),
+]
+
+
+def test_closed_form_matches_hand_worked_single_remaining_enrolment() -> None:
+    # n=10, m=9, P=0.5, T=100, t=90: a = 10*0.5 + 9 = 14, b = 100*0.5 + 90 = 140, n - m = 1.
+    # Beta(1, a) quantile x = 1 - (1-p)^(1/a), so R = b*x/(1-x) = b*((1-p)^(-1/a) - 1):
+    #   median: 140*(2^(1/14) - 1)    = 140*(e^(0.6931472/14) - 1) = 140*0.0507567 = 7.105929
+    #   p05:    140*(0.95^(-1/14) - 1) = 140*(e^(0.0512933/14) - 1) = 140*0.0036705 = 0.513874
+    #   p95:    140*(20^(1/14) - 1)    = 140*(e^(2.9957323/14) - 1) = 140*0.2385990 = 33.403856
+    # P(R <= T - t = 10): Beta(1, a) cdf 1 - (1-x)^a at x = y/(1+y), y = 10/140: 1 - (14/15)^14 = 0.619360
+    f = forecast_completion(10, 9, 90.0, 100.0, certainty=0.5)
+    assert (f.shape, f.rate, f.remaining) == (14.0, 140.0, 1)
+    assert f.median_days == pytest.approx(7.105929411, rel=1e-6)
+    assert f.p05_days == pytest.approx(0.513873736, rel=1e-6)
+    assert f.p95_days == pytest.approx(33.40385558, rel=1e-6)
+    assert f.p_on_time == pytest.approx(0.6193596073, rel=1e-6)
+
+
+def test_simulated_mean_matches_beta_prime_mean() -> None:
+    # n=50, m=31, P=0.5, T=1000, t=700: a = 25 + 31 = 56, b = 500 + 700 = 1200, n - m = 19.
+    # E[R] = b*alpha/(beta - 1) = 1200*19/55 = 414.5454...; its Monte-Carlo standard error with 200 000
+    # draws is about 0.25 days (sd of BetaPrime(19, 56) times b is about 111), so 0.5 % is > 8 SE.
+    draws = _draw_remaining(19, 56.0, 1200.0, 200_000, seed=1)
+    assert draws.mean() == pytest.approx(414.5454545, rel=0.005)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_simulation_agrees_with_closed_form(case: tuple[int, int, float, float, float]) -> None:
+    exact, sim = forecast_completion(*case), simulate_completion(*case)
+    for field in ("median_days", "p05_days", "p95_days"):
+        assert getattr(sim, field) == pytest.approx(getattr(exact, field), rel=0.015), field
+    assert sim.p_on_time == pytest.approx(exact.p_on_time, abs=0.01)
+    assert (sim.shape, sim.rate, sim.remaining) == (exact.shape, exact.rate, exact.remaining)
+
+
+def test_simulation_is_deterministic_given_the_seed() -> None:
+    case = CASES[1]
+    assert simulate_completion(*case, seed=3) == simulate_completion(*case, seed=3)
+    assert simulate_completion(*case, seed=3) != simulate_completion(*case, seed=4)
+
+
+def test_quantiles_are_ordered() -> None:
+    for case in CASES:
+        f = forecast_completion(*case)
+        assert 0 < f.p05_days < f.median_days < f.p95_days
+
+
+def test_more_enrolled_means_earlier_median() -> None:
+    medians = [forecast_completion(230, m, 5.5 * YEAR, 8.75 * YEAR).median_days for m in (100, 120, 140, 229)]
+    assert medians == sorted(medians, reverse=True) and len(set(medians)) == len(medians)
+
+
+def test_more_certainty_in_a_faster_plan_pulls_the_median_earlier() -> None:
+    # Planned 230/(8.75 y) = 26.3/y is faster than the observed 120/(5.5 y) = 21.8/y.
+    medians = [forecast_completion(230, 120, 5.5 * YEAR, 8.75 * YEAR, p).median_days for p in (0.1, 0.5, 1.0)]
+    assert medians[0] > medians[1] > medians[2]
+
+
+def test_p_on_time_is_a_probability_falling_with_elapsed_time() -> None:
+    # 31 of 50 enrolled; the later that happened, the slower the trial and the less time is left.
+    probs = [forecast_completion(50, 31, t, 1000.0).p_on_time for t in (0, 200, 400, 600, 800, 900, 990)]
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert all(later < earlier for earlier, later in itertools.pairwise(probs))
+
+
+def test_prior_alone_when_the_trial_just_opened() -> None:
+    # t = 0, m = 0: posterior = prior Gamma(nP, TP); with P = 1 the planned rate is believed firmly and
+    # the median lands near the planned duration.
+    f = forecast_completion(100, 0, 0.0, 1000.0, certainty=1.0)
+    assert (f.shape, f.rate, f.remaining) == (100.0, 1000.0, 100)
+    assert 950 < f.median_days < 1050 and 0.4 < f.p_on_time < 0.6
+
+
+@pytest.mark.parametrize("fn", [forecast_completion, simulate_completion])
+@pytest.mark.parametrize("enrolled", [230, 241])
+def test_target_reached(fn, enrolled: int) -> None:
+    f = fn(230, enrolled, 5 * YEAR, 8.75 * YEAR)
+    assert (f.median_days, f.p05_days, f.p95_days, f.p_on_time, f.remaining) == (0.0, 0.0, 0.0, 1.0, 0)
+
+
+@pytest.mark.parametrize("fn", [forecast_completion, simulate_completion])
+@pytest.mark.parametrize("elapsed", [8.75 * YEAR, 9 * YEAR])
+def test_planned_end_passed_without_target_is_never_on_time(fn, elapsed: float) -> None:
+    f = fn(230, 229, elapsed, 8.75 * YEAR)
+    assert f.p_on_time == 0.0 and f.median_days > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"target": 0}, "target"),
+        ({"target": 10.5}, "target"),
+        ({"target": True}, "target"),
+        ({"enrolled": -1}, "enrolled"),
+        ({"enrolled": float("nan")}, "enrolled"),
+        ({"elapsed_days": -1.0}, "elapsed_days"),
+        ({"elapsed_days": float("nan")}, "elapsed_days"),
+        ({"planned_days": 0.0}, "planned_days"),
+        ({"planned_days": math.inf}, "planned_days"),
+        ({"certainty": 0.0}, "certainty"),
+        ({"certainty": 1.5}, "certainty"),
+        ({"certainty": float("nan")}, "certainty"),
+    ],
+)
+@pytest.mark.parametrize("fn", [forecast_completion, simulate_completion])
+def test_bad_inputs_name_the_argument(fn, kwargs: dict, name: str) -> None:
+    args = {"target": 50, "enrolled": 10, "elapsed_days": 100.0, "planned_days": 1000.0, "certainty": 0.5}
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        fn(**(args | kwargs))
+
+
+def test_numpy_counts_are_accepted() -> None:
+    assert forecast_completion(np.int64(50), np.int64(31), 700.0, 1000.0) == forecast_completion(
+        50, 31, 700, 1000
+    )
+
+
+def test_dates_round_up_to_whole_days() -> None:
+    f = Forecast(
+        median_days=7.1, p05_days=0.0, p95_days=33.0, p_on_time=0.62, shape=14, rate=140, remaining=1
+    )
+    assert f.dates(dt.date(2025, 12, 30)) == {
+        "median": "2026-01-07",  # 7.1 days -> 8
+        "p05": "2025-12-30",  # 0 days -> today
+        "p95": "2026-02-01",  # whole days stay as they are
+        "p_on_time": 0.62,
+    }
+
+
+def test_dates_beyond_the_calendar_are_none() -> None:
+    f = forecast_completion(230, 0, 2000.0, 3000.0, certainty=1e-9)  # vague prior, nothing enrolled
+    assert f.dates(dt.date(2025, 1, 1))["p95"] is None
+
+
+# --- multi-centre --------------------------------------------------------------------------------------
+
+ALL_OPEN = [SitePlan(opens_in_days=-400, share=0.6), SitePlan(opens_in_days=0, share=0.4)]
+
+
+@pytest.mark.parametrize("case", CASES[:2])
+def test_multicentre_with_every_site_open_agrees_with_closed_form(case) -> None:
+    multi = forecast_multicentre(*case[:4], ALL_OPEN, certainty=case[4], draws=200_000)
+    exact = forecast_completion(*case)
+    for field in ("median_days", "p05_days", "p95_days"):
+        assert getattr(multi, field) == pytest.approx(getattr(exact, field), rel=0.015), field
+    assert multi.p_on_time == pytest.approx(exact.p_on_time, abs=0.01)
+    # Same seed and draws: the very draws of simulate_completion.
+    assert multi == simulate_completion(*case, draws=200_000)
+
+
+def test_multicentre_rate_is_attributed_to_the_open_sites() -> None:
+    # Only a 0.6 share open, the other never opens: the open sites' rate is Gamma(a, TP/0.6 + t), which is
+    # forecast_completion's posterior with the planned duration stretched to T/0.6.
+    n, m, t, T = 50, 31, 700.0, 1000.0
+    multi = forecast_multicentre(n, m, t, T, [SitePlan(0, 0.6), SitePlan(math.inf, 0.4)], draws=200_000)
+    stretched = forecast_completion(n, m, t, T / 0.6)
+    assert (multi.shape, multi.rate) == (56.0, 500.0 + 0.6 * 700.0)
+    for field in ("median_days", "p05_days", "p95_days"):
+        assert getattr(multi, field) == pytest.approx(getattr(stretched, field), rel=0.015), field
+
+
+def test_later_opening_site_delays_the_forecast() -> None:
+    # Same history (a 0.6 share open so far) in all three; only the second site's opening date moves.
+    def median_and_p(opens: float) -> tuple[float, float]:
+        f = forecast_multicentre(230, 120, 5.5 * YEAR, 8.75 * YEAR, [SitePlan(0, 0.6), SitePlan(opens, 0.4)])
+        return f.median_days, f.p_on_time
+
+    tomorrow, in_a_year, never = median_and_p(1.0), median_and_p(365.0), median_and_p(math.inf)
+    assert tomorrow[0] < in_a_year[0] < never[0]
+    assert tomorrow[1] > in_a_year[1] > never[1]
+
+
+def test_multicentre_is_deterministic_given_the_seed() -> None:
+    sites = [SitePlan(0, 0.5), SitePlan(200, 0.3), SitePlan(500, 0.2)]
+    assert forecast_multicentre(50, 31, 700, 1000, sites, seed=5) == forecast_multicentre(
+        50, 31, 700, 1000, sites, seed=5
+    )
+
+
+def test_multicentre_piecewise_rate_by_hand() -> None:
+    # A long history pins lambda: m = 10^6 enrolments in t = 2*10^6 days at the open 0.5 share, prior
+    # weight ~0 (P = 1e-6), so lambda ~ Gamma(10^6, 10^6) = 1/day +- 0.1 %. The other 0.5 share opens in
+    # 100 days. The median of Gamma(1000, 1), the share-days needed for 1000 more, is ~1000 - 1/3:
+    # the first 100 days give 0.5*100 = 50, the remaining 949.67 come at 1/day: 100 + 949.67 = 1049.67.
+    sites = [SitePlan(0, 0.5), SitePlan(100, 0.5)]
+    f = forecast_multicentre(10**6 + 1000, 10**6, 2e6, 3e6, sites, certainty=1e-6)
+    assert f.median_days == pytest.approx(1049.67, abs=3)
+    # Without the second site the 999.67 share-days take 999.67/0.5 days.
+    alone = forecast_multicentre(
+        10**6 + 1000, 10**6, 2e6, 3e6, [sites[0], SitePlan(math.inf, 0.5)], certainty=1e-6
+    )
+    assert alone.median_days == pytest.approx(1999.3, abs=6)
+
+
+@pytest.mark.parametrize(
+    ("sites", "message"),
+    [
+        ([], "at least one"),
+        ([SitePlan(0, 0.5), SitePlan(0, 0.4)], "sum to 1"),
+        ([SitePlan(0, 1.2), SitePlan(0, -0.2)], ">= 0"),
+        ([SitePlan(float("nan"), 1.0)], "opens_in_days"),
+        ([SitePlan(10, 1.0)], "no site with a share is open"),
+        ([SitePlan(0, 0.0), SitePlan(math.inf, 1.0)], "no site with a share is open"),
+    ],
+)
+def test_multicentre_bad_sites(sites: list[SitePlan], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        forecast_multicentre(50, 10, 100.0, 1000.0, sites)
+
+
+def test_multicentre_target_never_reachable_is_an_error() -> None:
+    with pytest.raises(ValueError, match="ever opens"):
+        forecast_multicentre(50, 0, 0.0, 1000.0, [SitePlan(0, 0.0), SitePlan(math.inf, 1.0)])
+
+
+# --- status --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p", "status"),
+    [(1.0, "green"), (0.80, "green"), (0.7999, "amber"), (0.50, "amber"), (0.4999, "red"), (0.0, "red")],
+)
+def test_status_boundaries(p: float, status: str) -> None:
+    assert status_from_probability(p, green=0.80, amber=0.50) == status
+
+
+def test_status_rejects_amber_above_green() -> None:
+    with pytest.raises(ValueError, match="amber"):
+        status_from_probability(0.6, green=0.5, amber=0.8)

@@ -58,7 +58,7 @@ def site_rows(trial_code: str, trial: Trial, participants: pd.DataFrame, as_of: 
         rows.append(
             {
                 "site": site,
-                "enrolled": int(len(at_site)),
+                "enrolled": len(at_site),
                 "months_open": round(months, 2),
                 "rate_per_month": round(len(at_site) / months, 2) if months > 0 else None,
                 "last_enrolment_on": dates.max().date().isoformat() if len(dates) else None,
@@ -97,7 +97,7 @@ def trial_summary(
         "planned_end_on": trial.planned_end_on(as_of).isoformat(),
         "enrolled": enrolled,
         "percent_of_target": round(100 * enrolled / target, 1),
-        "screened": int(len(screened_by(mine, as_of))),
+        "screened": len(screened_by(mine, as_of)),
         "expected_by_now": round(expected_by(trial, as_of), 1),
         "sites": site_rows(trial_code, trial, mine, as_of, last_extract),
         "forecast": None if forecast is None else {**forecast.dates(as_of), "p_on_time": round(forecast.p_on_time, 4)},

@@ -218,7 +218,7 @@ class Store:
                 "file_name": extract["file_name"],
                 "sha256": extract["sha256"],
                 "sites": sites,
-                "participants": int(len(participants)),
+                "participants": len(participants),
                 "diff": json.loads(extract["diff"]) if extract.get("diff") else None,
             }
 

@@ -1,0 +1,159 @@
+"""The store on a real temporary DuckDB file: migrations, one transaction per write,
+readers during a write, retraction, and the command line beside a running reader."""
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TODAY, template_csv
+from dashboard import store as store_module
+from dashboard.ingest import check_file, commit
+from dashboard.store import Refused, Store
+
+
+def ingest(store, programme, data, name="extract.csv", trial="PUMP", actor="coordinator", accept=False):
+    checked = check_file(store, programme, data, name, trial, today=TODAY)
+    assert checked.ok, [i.message for i in checked.errors]
+    return commit(store, checked, actor, accept_warnings=accept)
+
+
+FIRST = template_csv("P-1,EMC,,2024-03-05,haip", "P-2,EMC,,2024-03-06,control")
+SECOND = template_csv("P-1,EMC,,2024-03-05,haip", "P-2,EMC,,2024-03-06,control", "P-3,EMC,,2024-04-01,haip")
+
+
+def test_an_extract_lands_with_its_participants_and_audit_entry(store, programme):
+    extract_id = ingest(store, programme, FIRST, actor="Anna (EMC)")
+    rows = store.current_participants("PUMP")
+    assert rows["participant_id"].tolist() == ["P-1", "P-2"]
+    assert rows["enrolled_on"].dt.date.tolist() == [dt.date(2024, 3, 5), dt.date(2024, 3, 6)]
+    log = store.audit_log()
+    assert log.iloc[0]["action"] == "ingest" and log.iloc[0]["actor"] == "Anna (EMC)" and log.iloc[0]["extract_id"] == extract_id
+
+
+def test_a_new_snapshot_replaces_the_old_one_for_its_sites_only(store, programme):
+    ingest(store, programme, template_csv("N-1,NKI,,2024-03-05,haip"))
+    ingest(store, programme, FIRST)
+    ingest(store, programme, SECOND)
+    current = store.current_participants("PUMP")
+    assert sorted(current["participant_id"]) == ["N-1", "P-1", "P-2", "P-3"]
+    statuses = store.extracts().set_index("extract_id")["status"].to_dict()
+    assert statuses == {1: "current", 2: "superseded", 3: "current"}
+
+
+def test_identical_reupload_changes_nothing_and_says_so(store, programme):
+    extract_id = ingest(store, programme, FIRST)
+    before = store.table_counts()
+    checked = check_file(store, programme, FIRST, "again.csv", "PUMP", today=TODAY)
+    assert checked.already_loaded == extract_id
+    with pytest.raises(Refused, match=f"already loaded as extract #{extract_id}; nothing changed"):
+        commit(store, checked, "coordinator")
+    assert store.table_counts() == before
+
+
+def test_retraction_restores_the_previous_extract_and_deletes_nothing(store, programme):
+    ingest(store, programme, FIRST)
+    second = ingest(store, programme, SECOND)
+    store.retract(second, "Director", "wrong export: test records included")
+    assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
+    extracts = store.extracts().set_index("extract_id")
+    assert extracts.loc[second, "status"] == "retracted"
+    assert extracts.loc[second, "retraction_reason"] == "wrong export: test records included"
+    assert store.table_counts()["participants"] == 5  # both extracts' rows are kept
+    assert store.audit_log().iloc[0]["action"] == "retract"
+    with pytest.raises(Refused, match=f"extract #{second} was already retracted"):
+        store.retract(second, "Director", "again")
+
+
+def test_a_write_without_a_user_is_refused(store, programme):
+    checked = check_file(store, programme, FIRST, "x.csv", "PUMP", today=TODAY)
+    with pytest.raises(Refused, match="say who you are"):
+        commit(store, checked, "  ")
+    assert store.is_empty()
+
+
+def test_a_failing_ingest_leaves_every_table_unchanged(store, programme):
+    ingest(store, programme, FIRST)
+    before = store.table_counts()
+    checked = check_file(store, programme, SECOND, "second.csv", "PUMP", today=TODAY)
+    # Break the participant rows after validation: the insert fails half-way through the write.
+    checked.participants = pd.concat([checked.participants, checked.participants.iloc[[0]]])
+    with pytest.raises(duckdb.ConstraintException):
+        commit(store, checked, "coordinator")
+    assert store.table_counts() == before
+    assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
+
+
+def test_readers_during_a_write_see_the_old_or_the_new_data_never_half(store, programme):
+    ingest(store, programme, FIRST)
+    big = template_csv(*[f"B-{i},EMC,,2024-03-05,haip" for i in range(60_000)])
+    checked = check_file(store, programme, big, "big.csv", "PUMP", today=TODAY)
+    seen, errors = set(), []
+    done = threading.Event()
+
+    def read():
+        while not done.is_set():
+            try:
+                seen.add(len(store.current_participants("PUMP")))
+            except Exception as exc:  # a reader must never fail because of the writer
+                errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    commit(store, checked, "coordinator", accept_warnings=True)
+    time.sleep(0.2)
+    done.set()
+    for reader in readers:
+        reader.join()
+    assert errors == []
+    assert seen <= {2, 60_000} and 60_000 in seen
+
+
+def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_path, programme):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    store_module.migrate(con, up_to=1)
+    con.execute(
+        "INSERT INTO extracts (trial, file_name, sha256, format, uploaded_by, uploaded_at, row_count, participant_count) "
+        "VALUES ('PUMP', 'old.csv', 'abc', 'template', 'someone', TIMESTAMP '2024-01-01 09:00', 1, 1)"
+    )
+    con.execute("INSERT INTO extract_sites VALUES (1, 'EMC')")
+    con.execute("INSERT INTO participants (extract_id, trial, participant_id, site, enrolled_on) VALUES (1, 'PUMP', 'OLD-1', 'EMC', DATE '2023-12-01')")
+    con.close()
+    store = Store(path)
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 2
+    assert store.current_participants("PUMP")["participant_id"].tolist() == ["OLD-1"]
+    store.save_mapping("PUMP", "castor", {"enrolled_on": "inclusion_date"}, "coordinator")
+    assert store.mapping("PUMP", "castor") == {"enrolled_on": "inclusion_date"}
+
+
+def test_the_command_line_ingests_while_another_process_keeps_reading(tmp_path, programme):
+    path = tmp_path / "shared.duckdb"
+    Store(path).data_version()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import time; from dashboard.store import Store\n"
+            f"s = Store({str(path)!r}); end = time.time() + 6; n = 0\n"
+            "while time.time() < end: s.current_participants(); n += 1\n"
+            "print(n)"
+        )],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    time.sleep(1)
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(FIRST)
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard", "--db", str(path), "ingest", str(extract), "--trial", "PUMP", "--by", "nightly job"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    out, _ = reader.communicate(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "stored as extract #1: 2 new" in result.stdout
+    assert reader.returncode == 0 and int(out) > 10
+    assert len(Store(path).current_participants("PUMP")) == 2

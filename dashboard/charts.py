@@ -18,22 +18,22 @@ def base_layout(fig: go.Figure, title: str, as_of: dt.date, height: int = 420) -
         title=dict(text=title, font=dict(size=22), x=0, xanchor="left"),
         font=FONT,
         height=height,
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin=dict(l=10, r=10, t=50, b=10),
         plot_bgcolor="white",
         paper_bgcolor="white",
         hovermode="x unified",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(size=16)),
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=16)),
     )
-    fig.update_xaxes(showgrid=False, linecolor="#c5ccd3", ticks="outside")
+    fig.update_xaxes(showgrid=False, linecolor="#c5ccd3", ticks="outside", tickformat="%Y", dtick="M12", tickangle=0)
     fig.update_yaxes(gridcolor="#e8ecf0", zeroline=False, rangemode="tozero")
     fig.add_annotation(
         text=f"data as of {as_of:%d %b %Y}",
         xref="paper",
         yref="paper",
         x=1,
-        y=-0.02,
+        y=1.0,
         xanchor="right",
-        yanchor="top",
+        yanchor="bottom",
         showarrow=False,
         font=dict(size=14, color="#5d6d7e"),
     )
@@ -78,8 +78,9 @@ def cumulative_accrual(
         line=dict(color="#1c2833", width=1.5, dash="dot"),
         annotation_text=f"target {target}",
         annotation_position="top left",
+        annotation_yshift=-2,
         annotation_font=dict(size=16),
     )
     fig = base_layout(fig, title, as_of)
-    fig.update_yaxes(title_text="participants enrolled", range=[0, max(target, max(ys, default=0)) * 1.08])
+    fig.update_yaxes(range=[0, max(target, max(ys, default=0)) * 1.12])
     return fig

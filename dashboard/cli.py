@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--by", required=True)
     sub.add_argument("--reason", required=True)
     sub = commands.add_parser("summary", help="accrual per trial and site")
-    sub.add_argument("--as-of", type=_iso_date, default=dt.date.today())
+    sub.add_argument("--as-of", type=_iso_date, default=service.today())
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
     sub.add_argument("--target", type=int, required=True)

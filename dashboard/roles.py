@@ -1,4 +1,19 @@
-"""Who sees which pages. A role is a name; its pages are listed here, in menu order."""
+"""Who sees which pages. The page registry and the roles are data here; the app builds
+its `st.Page`s from them, and the browser tests walk them."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    script: str
+    title: str
+    icon: str
+
+
+PAGES = {
+    "overview": PageSpec("app_pages/overview.py", "Programme overview", ":material/dashboard:"),
+}
 
 ROLES = {
     "director": "Programme director",
@@ -15,5 +30,5 @@ ROLE_PAGES = {
 
 
 def pages_for(role: str) -> list[str]:
-    """The pages a role may open; an unknown role gets the default role's pages."""
+    """The pages a role may open, in menu order; an unknown role gets the default role's."""
     return ROLE_PAGES.get(role, ROLE_PAGES[DEFAULT_ROLE])

@@ -23,11 +23,22 @@ def db_path(cli_value: str | None = None) -> Path:
     return Path(cli_value or os.environ.get("PUMP_DB") or DEFAULT_DB_PATH)
 
 
+def seed_demo_when_empty() -> bool:
+    """The embedded default seeds an empty database with demo data; a real deployment sets
+    PUMP_DEMO=0 so that demo participants can never sit beside real ones."""
+    return os.environ.get("PUMP_DEMO", "1") != "0"
+
+
 def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "unknown"
+
+
+def today() -> dt.date:
+    """The default as-of date of every page and command."""
+    return dt.date.today()
 
 
 def record_config(store: Store, programme: Programme) -> bool:

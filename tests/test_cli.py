@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, template_csv
+from support import ROOT, template_csv
 from dashboard.cli import main
 
 

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TODAY, template_csv
+from support import ROOT, TODAY, template_csv
 from dashboard import store as store_module
 from dashboard.ingest import check_file, commit
 from dashboard.store import Refused, Store

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import TODAY, template_csv
+from support import TODAY, template_csv
 from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.validation import parse_dates

@@ -28,7 +28,7 @@ def get_store() -> Store:
     store = Store(service.db_path())
     programme = get_programme()
     service.record_config(store, programme)
-    if store.is_empty():
+    if service.seed_demo_when_empty() and store.is_empty():
         load_demo(store, programme)
     return store
 

@@ -21,7 +21,7 @@ def get_programme() -> Programme:
     return load_programme()
 
 
-@st.cache_resource(show_spinner="Preparing the database…")
+@st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
 def get_store() -> Store:
     """The process's Store: it opens a connection per use, so sessions never share one.
     An empty database is seeded with the demo data, through the real ingest path."""

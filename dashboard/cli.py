@@ -125,8 +125,11 @@ def _ingest(args, store: Store, programme) -> int:
         return USAGE
     result = checked.to_json()
     if checked.already_loaded is not None:
-        result["message"] = f"already loaded as extract #{checked.already_loaded}; nothing changed"
-        result["extract_id"] = checked.already_loaded
+        result["extract_id"] = commit(store, checked, args.by)
+        result["message"] = (
+            f"already loaded as extract #{checked.already_loaded}; nothing changed "
+            "(recorded that its data was confirmed current today)"
+        )
         _print_result(result, args.json, checked)
         return DONE
     try:

@@ -177,15 +177,18 @@ def check_file(store: Store, programme: Programme, data: bytes, file_name: str, 
 
 def trial_mappings(store: Store, programme: Programme, trial: str) -> dict[str, dict[str, str]]:
     """Per format: the configured mapping, overridden by what a coordinator chose and saved."""
-    configured = programme.trials[trial].mappings
-    return {fmt: {**configured.get(fmt, {}), **store.mapping(trial, fmt)} for fmt in FORMATS}
+    configured, saved = programme.trials[trial].mappings, store.mappings(trial)
+    return {fmt: {**configured.get(fmt, {}), **saved.get(fmt, {})} for fmt in FORMATS}
 
 
 def commit(store: Store, checked: Checked, actor: str, accept_warnings: bool = False, uploaded_at: dt.datetime | None = None) -> int:
-    """Store a checked extract in one transaction; raises Refused (nothing changed) when
-    it has errors, is loaded already, or has warnings that were not accepted."""
+    """Store a checked extract in one transaction and return its id; raises Refused
+    (nothing changed) when it has errors or warnings that were not accepted. The very
+    file that is current already stores nothing new: it only confirms that the data is
+    still current (a quiet week), and its extract's id is returned."""
     if checked.already_loaded is not None:
-        raise Refused(f"this file is already loaded as extract #{checked.already_loaded}; nothing changed")
+        store.confirm_extract(checked.already_loaded, actor, checked.file_name, uploaded_at)
+        return checked.already_loaded
     if not checked.ok:
         raise Refused(f"the file has {len(checked.errors)} error(s); nothing was stored")
     if checked.needs_confirmation and not accept_warnings:

@@ -99,6 +99,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (trial, format, field)
     );
     """,
+    # 3: a later upload of the very file that is current confirms the data is still current
+    # (a quiet week's export is identical to last week's): freshness counts from it.
+    """
+    CREATE TABLE extract_confirmations (
+        extract_id INTEGER NOT NULL,
+        confirmed_at TIMESTAMP NOT NULL,
+        confirmed_by VARCHAR NOT NULL,
+        file_name VARCHAR NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -195,7 +205,7 @@ class Store:
         """Store one accepted extract and its participant rows; returns its id."""
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
-            duplicate = _loaded_already(con, extract["trial"], extract["sha256"])
+            duplicate = _loaded_already(con, extract["trial"], extract["sha256"], extract.get("uploaded_at") or _now())
             if duplicate is not None:
                 raise Refused(f"this file is already loaded as extract #{duplicate}; nothing changed")
             extract_id = con.execute(
@@ -223,6 +233,18 @@ class Store:
             }
 
         return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+
+    def confirm_extract(self, extract_id: int, actor: str, file_name: str, at: dt.datetime | None = None) -> None:
+        """Record that the current extract was uploaded again: its data is confirmed current."""
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            con.execute(
+                "INSERT INTO extract_confirmations VALUES (?, ?, ?, ?)", [extract_id, at or _now(), actor.strip(), file_name]
+            )
+            return {"extract_id": extract_id, "file_name": file_name}
+
+        trial = self.scalar("SELECT trial FROM extracts WHERE extract_id = ?", [extract_id])
+        self.write(actor, "reconfirm", change, trial=trial)
 
     def retract(self, extract_id: int, actor: str, reason: str) -> dict:
         """Mark an extract retracted; the previous extract of its sites becomes current again."""
@@ -270,7 +292,7 @@ class Store:
 
     def loaded_already(self, trial: str, sha256: str) -> int | None:
         with self.connect() as con:
-            return _loaded_already(con, trial, sha256)
+            return _loaded_already(con, trial, sha256, _now())
 
     def current_participants(self, trial: str | None = None, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """The rows of the current extract of each (trial, site), as of a moment (default now)."""
@@ -298,32 +320,45 @@ class Store:
         return self.query(sql, {"as_of": _now()})
 
     def last_extract_per_site(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Per (trial, site): the current extract and when its data was last confirmed
+        current (its upload, or a later upload of the same file)."""
         sql = f"""
-            SELECT c.trial, c.site, e.extract_id, e.uploaded_at
+            SELECT c.trial, c.site, e.extract_id,
+                   greatest(e.uploaded_at, coalesce(max(k.confirmed_at), e.uploaded_at)) AS uploaded_at
             FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
+            LEFT JOIN extract_confirmations k ON k.extract_id = e.extract_id AND k.confirmed_at <= $as_of
+            GROUP BY c.trial, c.site, e.extract_id, e.uploaded_at
         """
         return self.query(sql, {"as_of": as_of or _now()})
 
     def audit_log(self) -> pd.DataFrame:
         return self.query("SELECT * FROM audit_log ORDER BY audit_id DESC")
 
-    def mapping(self, trial: str, fmt: str) -> dict[str, str]:
-        frame = self.query("SELECT field, column_name FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
-        return dict(zip(frame["field"], frame["column_name"], strict=True))
+    def mappings(self, trial: str) -> dict[str, dict[str, str]]:
+        """The column mappings saved for a trial: {format: {canonical field: column}}."""
+        frame = self.query("SELECT format, field, column_name FROM column_mappings WHERE trial = ?", [trial])
+        result: dict[str, dict[str, str]] = {}
+        for row in frame.itertuples():
+            result.setdefault(row.format, {})[row.field] = row.column_name
+        return result
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT max(version) FROM schema_version"))
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table; tests use it to show that a refused write changed nothing."""
-        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings"]
+        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings", "extract_confirmations"]
         with self.connect() as con:
             return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
-def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str) -> int | None:
+def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str, at: dt.datetime) -> int | None:
+    """The current extract that is this very file, if any. A file identical to an older,
+    superseded extract is a new snapshot (it may undo a later mistake), not a duplicate."""
     row = con.execute(
-        "SELECT min(extract_id) FROM extracts WHERE trial = ? AND sha256 = ? AND retracted_at IS NULL", [trial, sha256]
+        f"""SELECT min(e.extract_id) FROM extracts e JOIN ({CURRENT_EXTRACTS}) c USING (extract_id)
+            WHERE e.trial = $trial AND e.sha256 = $sha256""",
+        {"as_of": at, "trial": trial, "sha256": sha256},
     ).fetchone()
     return row[0]
 

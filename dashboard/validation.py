@@ -82,13 +82,13 @@ def validate(
     out["site"], site_issues = _sites(text["site"], rows, column_of, programme, trial_code, trial, site_given)
     issues += site_issues
 
-    for name in DATE_FIELDS:
-        dates, bad, user_missing = parse_dates(text[name])
-        out[name] = dates
-        issues += _report(bad.rename(name), text, rows, column_of, "bad_date", "{value!r} is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)")
-        issues += _report(user_missing.rename(name), text, rows, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
-        future = dates > pd.Timestamp(today)
-        issues += _report(future.rename(name), text, rows, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
+    # All date columns in one pass: one long column, parsed once, unstacked again.
+    long = text[list(DATE_FIELDS)].stack()
+    dates, bad, user_missing = (part.unstack() for part in parse_dates(long))
+    out[list(DATE_FIELDS)] = dates.reindex(index=text.index, columns=list(DATE_FIELDS))
+    issues += _report(bad, text, rows, column_of, "bad_date", "{value!r} is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)")
+    issues += _report(user_missing, text, rows, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
+    issues += _report(dates > pd.Timestamp(today), text, rows, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
 
     issues += _check_enrolment_window(out, text, rows, column_of, trial, programme)
     out["arm"], arm_issues = _choices(text["arm"], trial.arm_lookup, rows, column_of, "arm", "unknown_arm", f"is not an arm of {trial_code} ({', '.join(trial.arms)})")
@@ -244,7 +244,9 @@ def _derive(out: pd.DataFrame, trial: Trial) -> pd.DataFrame:
     if not trial.is_randomised:
         only_arm = next(iter(trial.arms))
         out["arm"] = out["arm"].where(out["arm"].notna() | out["enrolled_on"].isna(), only_arm)
-    derived = pd.Series("screening", index=out.index)
+    # A screen failure has no trial status: it never entered the trial.
+    screen_failed = out["screening_outcome"].isin(["ineligible", "declined"]) & out["enrolled_on"].isna()
+    derived = pd.Series("screening", index=out.index).mask(screen_failed, None)
     derived = derived.mask(out["enrolled_on"].notna(), "enrolled")
     derived = derived.mask(out["treatment_started_on"].notna(), "on_treatment")
     derived = derived.mask(out["treatment_ended_on"].notna(), "follow_up")

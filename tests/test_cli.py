@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from support import ROOT, template_csv
 from dashboard.cli import main
+from dashboard.store import SCHEMA_VERSION
+from support import ROOT, template_csv
 
 
 @pytest.fixture
@@ -63,6 +64,8 @@ def test_ingest_then_duplicate_then_summary(tmp_path, db, capsys):
     assert code == 0 and json.loads(out)["extract_id"] == 1
     code, out, _ = run(db, "ingest", path, "--trial", "PUMP", "--by", "anna", capsys=capsys)
     assert code == 0 and "already loaded as extract #1; nothing changed" in out
+    code, out, _ = run(db, "extracts", "--json", capsys=capsys)
+    assert len(json.loads(out)) == 1
     code, out, _ = run(db, "summary", "--as-of", "2024-03-05", "--json", capsys=capsys)
     summary = json.loads(out)
     assert summary["as_of"] == "2024-03-05"
@@ -130,4 +133,4 @@ def test_bad_usage_exits_2(db, args, capsys):
 
 def test_python_dash_m_dashboard_runs_as_a_program(tmp_path):
     result = subprocess.run([sys.executable, "-m", "dashboard", "--db", str(tmp_path / "x.duckdb"), "init"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0 and "schema version 2" in result.stdout
+    assert result.returncode == 0 and f"schema version {SCHEMA_VERSION}" in result.stdout

@@ -159,11 +159,6 @@ def test_the_stale_site_stopped_exporting_in_october(manifest):
     assert (pd.to_datetime(weekly["exported_on"]).dt.day_of_week == 0).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store refuses an export byte-identical to one already loaded, so a quiet week's "
-    "Monday export leaves no trace and the site's last extract looks older than it is",
-)
 def test_freshness_in_the_store_is_the_date_of_each_sites_last_export(loaded, manifest):
     store, _ = loaded
     stored = store.last_extract_per_site().set_index(["trial", "site"])["uploaded_at"].dt.date

@@ -7,11 +7,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from support import TODAY, template_csv
 from dashboard import service
 from dashboard.demo import load_demo
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
+from support import TODAY, template_csv
 
 APP = "../streamlit_app.py"
 

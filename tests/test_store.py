@@ -11,10 +11,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from support import ROOT, TODAY, template_csv
 from dashboard import store as store_module
 from dashboard.ingest import check_file, commit
 from dashboard.store import Refused, Store
+from support import ROOT, TODAY, template_csv
 
 
 def ingest(store, programme, data, name="extract.csv", trial="PUMP", actor="coordinator", accept=False):
@@ -46,14 +46,30 @@ def test_a_new_snapshot_replaces_the_old_one_for_its_sites_only(store, programme
     assert statuses == {1: "current", 2: "superseded", 3: "current"}
 
 
-def test_identical_reupload_changes_nothing_and_says_so(store, programme):
+def test_identical_reupload_stores_nothing_new_but_confirms_freshness(store, programme):
     extract_id = ingest(store, programme, FIRST)
     before = store.table_counts()
     checked = check_file(store, programme, FIRST, "again.csv", "PUMP", today=TODAY)
     assert checked.already_loaded == extract_id
-    with pytest.raises(Refused, match=f"already loaded as extract #{extract_id}; nothing changed"):
-        commit(store, checked, "coordinator")
-    assert store.table_counts() == before
+    later = dt.datetime(2030, 1, 7, 9, 0)
+    assert commit(store, checked, "coordinator", uploaded_at=later) == extract_id
+    after = store.table_counts()
+    assert {t: after[t] - before[t] for t in after} == {
+        "extracts": 0, "extract_sites": 0, "participants": 0, "column_mappings": 0,
+        "extract_confirmations": 1, "audit_log": 1,
+    }
+    last = store.last_extract_per_site(as_of=later)
+    assert last["uploaded_at"].tolist() == [pd.Timestamp(later)]
+
+
+def test_a_file_identical_to_a_superseded_extract_is_a_new_snapshot(store, programme):
+    ingest(store, programme, FIRST)
+    ingest(store, programme, SECOND, accept=True)
+    # Going back to the first file undoes the second (P-3 was a registration error).
+    checked = check_file(store, programme, FIRST, "first-again.csv", "PUMP", today=TODAY)
+    assert checked.already_loaded is None and checked.diff.missing == ["P-3"]
+    commit(store, checked, "coordinator", accept_warnings=True)
+    assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
 
 
 def test_retraction_restores_the_previous_extract_and_deletes_nothing(store, programme):
@@ -127,10 +143,10 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
     con.execute("INSERT INTO participants (extract_id, trial, participant_id, site, enrolled_on) VALUES (1, 'PUMP', 'OLD-1', 'EMC', DATE '2023-12-01')")
     con.close()
     store = Store(path)
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 2
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 3
     assert store.current_participants("PUMP")["participant_id"].tolist() == ["OLD-1"]
     store.save_mapping("PUMP", "castor", {"enrolled_on": "inclusion_date"}, "coordinator")
-    assert store.mapping("PUMP", "castor") == {"enrolled_on": "inclusion_date"}
+    assert store.mappings("PUMP") == {"castor": {"enrolled_on": "inclusion_date"}}
 
 
 def test_the_command_line_ingests_while_another_process_keeps_reading(tmp_path, programme):

@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from support import TODAY, template_csv
 from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.validation import parse_dates
+from support import TODAY, template_csv
 
 NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
 

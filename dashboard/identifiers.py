@@ -135,7 +135,7 @@ def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None
     issues = []
     for column in frame.columns:
         values = frame[column]
-        kind = identifying_header(column)
+        kind = identifying_header(checkbox_variable(column, values))
         reason = f"its name says it holds {kind}" if kind else None
         if reason is None:
             emails = values.str.fullmatch(EMAIL).fillna(False)
@@ -155,6 +155,19 @@ def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None
                 )
             )
     return issues
+
+
+CHECKBOX_HEADER = r"^(?P<variable>.+?)(?:#.*|___.*| \(choice=.*\))$"
+CHECKBOX_VALUES = {"", "0", "1", "Checked", "Unchecked"}
+
+
+def checkbox_variable(header: str, values: pd.Series) -> str:
+    """For a checkbox column ('reason#No fixed address', 'reason___3', 'Reason (choice=Other)')
+    that holds only ticks, the variable's name: the option label is not patient data."""
+    found = re.match(CHECKBOX_HEADER, header)
+    if found and set(values.unique()) <= CHECKBOX_VALUES:
+        return found["variable"]
+    return header
 
 
 def _all_long_numbers(values: pd.Series) -> bool:

@@ -52,6 +52,11 @@ class Checked:
         return not self.errors
 
     @property
+    def unmapped(self) -> list[str]:
+        """Required canonical fields that no column of the file was mapped to."""
+        return [f for i in self.errors if i.code == "missing_columns" for f in (i.column or "").split(", ") if f]
+
+    @property
     def needs_confirmation(self) -> bool:
         return any(i.needs_confirmation for i in self.warnings)
 
@@ -164,10 +169,23 @@ def _describe_table(checked: Checked, table: Table) -> None:
     checked.rows, checked.columns = table.rows, list(table.frame.columns)
 
 
-def check_file(store: Store, programme: Programme, data: bytes, file_name: str, trial: str, site=None, fmt=None, today=None) -> Checked:
-    """`check_extract` against what the store holds now, with the trial's remembered mapping."""
+def check_file(
+    store: Store,
+    programme: Programme,
+    data: bytes,
+    file_name: str,
+    trial: str,
+    site: str | None = None,
+    fmt: str | None = None,
+    today: dt.date | None = None,
+    mapping: dict[str, str] | None = None,
+) -> Checked:
+    """`check_extract` against what the store holds now, with the trial's remembered
+    mapping; `mapping` (canonical field -> column) is the coordinator's choice on top."""
     code = programme.trial_code(trial) or ""
     mappings = trial_mappings(store, programme, code) if code else {}
+    if mapping:
+        mappings = {f: {**m, **mapping} for f, m in mappings.items()}
     current = store.current_participants(code)
     checked = check_extract(data, file_name, programme, trial, today or dt.date.today(), current, site, fmt, mappings)
     if code:

@@ -4,6 +4,12 @@ A reader takes a `Table` (text, the file's own headers) and returns a `Canonical
 the canonical columns as text, the spreadsheet row of each record and, for every
 canonical field, the file column it came from (so messages name the coordinator's
 column). What a value means is decided by `validation.py`, the same for every format.
+
+Formats: the template (here), Castor (`castor.py`) and REDCap (`redcap.py`), registered in
+READERS and recognised by DETECTORS. Every reader takes the trial's `mapping` ({canonical
+field: file column}, from the configuration and the choices remembered at upload), which
+overrides its defaults; a mapped column the file lacks is an error naming the columns on
+offer, and a field mapped to "" is not read from the file.
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from dashboard.fields import FIELD_NAMES, REQUIRED_COLUMNS
+from dashboard import castor, redcap
+from dashboard.fields import BY_NAME, FIELD_NAMES, REQUIRED_COLUMNS
 from dashboard.issues import Issue
 from dashboard.reading import Table
 
 FORMATS = ("template", "castor", "redcap")
+# Values of a checkbox option column that mean "ticked" (Castor and REDCap raw: 1; REDCap labels: Checked).
+TICKED = ("1", "checked", "true", "yes", "ja")
+# How many names a note lists before it says "and N more".
+NOTE_LIMIT = 25
 
 
 @dataclass
@@ -38,10 +49,19 @@ def normalise_header(header: str) -> str:
 
 def read_template(table: Table, mapping: dict[str, str] | None = None) -> CanonicalExtract:
     """The project's own CSV template: one column per canonical field, by name."""
-    by_normal = {normalise_header(c): c for c in table.frame.columns}
-    columns = {name: by_normal[name] for name in FIELD_NAMES if name in by_normal}
-    columns.update(mapping or {})
+    sources, issues = map_columns(table, {}, mapping, {}, "template")
+    columns = {name: src for name, src in sources.items() if isinstance(src, str)}
     extract = _select(table, columns, "template")
+    extract.issues += issues
+    if table.duplicate_headers:
+        extract.issues.append(
+            Issue.error(
+                "duplicate_header",
+                f"the header names these columns twice: {', '.join(table.duplicate_headers)}; "
+                "give each column its own name, or remove the extra one",
+                column=", ".join(table.duplicate_headers),
+            )
+        )
     unknown = [c for c in table.frame.columns if c not in columns.values()]
     if unknown:
         extract.issues.append(
@@ -66,21 +86,173 @@ def missing_required(extract: CanonicalExtract, site_given: bool) -> list[str]:
 
 
 Reader = Callable[[Table, dict[str, str] | None], CanonicalExtract]
-READERS: dict[str, Reader] = {"template": read_template}
+READERS: dict[str, Reader] = {
+    "template": read_template,
+    "castor": castor.read_castor,
+    "redcap": redcap.read_redcap,
+}
 
 
 def detect_format(table: Table) -> str | None:
     """The format a file is in, judged from its headers; None when it is not clear."""
-    normal = {normalise_header(c) for c in table.frame.columns}
-    if "participant_id" in normal and "enrolled_on" in normal:
-        return "template"
     for fmt, looks_like in DETECTORS:
         if looks_like(table):
             return fmt
-    if "participant_id" in normal:
-        return "template"
     return None
 
 
-# Filled in by the EDC readers: (format, predicate on the table), tried in order.
-DETECTORS: list[tuple[str, Callable[[Table], bool]]] = []
+def looks_like_template(table: Table) -> bool:
+    normal = {normalise_header(c) for c in table.frame.columns}
+    return "participant_id" in normal and "enrolled_on" in normal
+
+
+def has_participant_id(table: Table) -> bool:
+    return "participant_id" in {normalise_header(c) for c in table.frame.columns}
+
+
+# (format, predicate on the table), tried in order: an EDC's own bookkeeping columns are
+# unmistakable and come first; the template's two headers next (a template never has
+# those bookkeeping columns); then the weaker signs of each EDC.
+DETECTORS: list[tuple[str, Callable[[Table], bool]]] = [
+    ("castor", castor.has_castor_bookkeeping),
+    ("redcap", redcap.has_redcap_bookkeeping),
+    ("template", looks_like_template),
+    ("redcap", redcap.looks_like_redcap),
+    ("castor", castor.looks_like_castor),
+    ("template", has_participant_id),
+]
+
+
+# Shared by the EDC readers (castor.py, redcap.py): from defaults, study variables named
+# like canonical fields and the trial's mapping to the file columns each field is read from.
+
+
+def header_key(header: str) -> str:
+    """'Record Creation date ' -> 'record creation date': how EDC headers are matched."""
+    return " ".join(str(header).strip().casefold().split())
+
+
+@dataclass(frozen=True)
+class Checkbox:
+    """A checkbox variable spread over one column per option (Castor `variable#Option`,
+    REDCap `variable___code` or `Label (choice=Option)`): read as the ticked options."""
+
+    variable: str
+    options: tuple[tuple[str, str], ...]  # (file column, option label)
+
+
+Source = str | Checkbox
+
+
+def map_columns(
+    table: Table,
+    defaults: dict[str, tuple[str, ...]],
+    mapping: dict[str, str] | None,
+    checkboxes: dict[str, Checkbox],
+    fmt: str,
+) -> tuple[dict[str, Source], list[Issue]]:
+    """The file column (or checkbox variable) each canonical field is read from.
+
+    In order: the format's defaults (the first candidate header the file has), then study
+    variables whose names are canonical field names, then `mapping`, which overrides both.
+    A mapping to a column the file lacks is an error, and the field is then not read at all:
+    the default is never silently used instead. A mapping to "" means "not from this file"
+    (e.g. to ignore a site column and use the site given at upload)."""
+    columns = list(table.frame.columns)
+    by_key: dict[str, str] = {}
+    by_normal: dict[str, str] = {}
+    for column in columns:
+        by_key.setdefault(header_key(column), column)
+        by_normal.setdefault(normalise_header(column), column)
+    sources: dict[str, Source] = {}
+    for name, candidates in defaults.items():
+        found = next((by_key[header_key(c)] for c in candidates if header_key(c) in by_key), None)
+        if found is not None:
+            sources[name] = found
+    claimed = set(sources.values())
+    for name in FIELD_NAMES:
+        column = by_normal.get(name)
+        if name not in sources and column is not None and column not in claimed:
+            sources[name] = column
+    issues: list[Issue] = []
+    offered = ", ".join(columns)
+    for name, wanted in (mapping or {}).items():
+        wanted = (wanted or "").strip()
+        if name not in BY_NAME:
+            issues.append(
+                Issue.error(
+                    "unknown_mapping_field",
+                    f"the mapping for {fmt} files names `{name}`, which is not a field; the fields are {', '.join(FIELD_NAMES)}",
+                    column=wanted or None,
+                )
+            )
+            continue
+        if not wanted:
+            sources.pop(name, None)
+            continue
+        found: Source | None = wanted if wanted in table.frame.columns else by_key.get(header_key(wanted))
+        if found is None:
+            found = checkboxes.get(header_key(wanted))
+        if found is None:
+            sources.pop(name, None)
+            issues.append(
+                Issue.error(
+                    "mapped_column_missing",
+                    f"`{name}` is mapped to the column `{wanted}`, which this file does not have. "
+                    f"Columns on offer: {offered}. Choose one of them for `{name}`, or export the file again with `{wanted}`.",
+                    column=wanted,
+                )
+            )
+            continue
+        sources[name] = found
+    return sources, issues
+
+
+def extract_from(table: Table, sources: dict[str, Source], fmt: str, frame: pd.DataFrame | None = None) -> CanonicalExtract:
+    """The canonical fields of `sources`, as text, row numbers as in the spreadsheet."""
+    frame = table.frame if frame is None else frame
+    data = {name: frame[src] if isinstance(src, str) else checkbox_text(frame, src) for name, src in sources.items()}
+    fields = pd.DataFrame(data, index=frame.index, columns=list(sources))
+    rows = pd.Series(frame.index + 2, index=frame.index)
+    columns = {name: src if isinstance(src, str) else src.variable for name, src in sources.items()}
+    return CanonicalExtract(fields, rows, columns, fmt, list(table.frame.columns))
+
+
+def checkbox_text(frame: pd.DataFrame, box: Checkbox) -> pd.Series:
+    """The labels of the ticked options, joined by '; ' ('' when none is ticked)."""
+    text = pd.Series("", index=frame.index, dtype=object)
+    for column, label in box.options:
+        ticked = frame[column].str.strip().str.casefold().isin(TICKED).to_numpy()
+        text = text.mask(ticked & (text != ""), text + "; " + label).mask(ticked & (text == ""), label)
+    return text.astype(str)
+
+
+def reader_notes(
+    table: Table, sources: dict[str, Source], checkboxes: dict[str, Checkbox], explain: dict[str, str]
+) -> list[Issue]:
+    """Two notes for the coordinator: which column each field was read from, and which
+    columns were not read (checkbox variables counted once). Shown, never blocking."""
+    read = ", ".join(f"`{src if isinstance(src, str) else src.variable}` as {name}" for name, src in sources.items())
+    notes = [Issue.warning("columns_read", f"read {read or 'no column'}", needs_confirmation=False)]
+    used = {src for src in sources.values() if isinstance(src, str)}
+    used |= {column for src in sources.values() if isinstance(src, Checkbox) for column, _ in src.options}
+    in_box = {column: box for box in checkboxes.values() for column, _ in box.options}
+    unread: list[str] = []
+    for column in table.frame.columns:
+        if column in used:
+            continue
+        box = in_box.get(column)
+        if box is None:
+            unread.append(f"{column} ({explain[header_key(column)]})" if header_key(column) in explain else column)
+        elif box.options[0][0] == column:
+            unread.append(f"{box.variable} ({len(box.options)} checkbox options)")
+    if unread:
+        shown = ", ".join(unread[:NOTE_LIMIT]) + (f" and {len(unread) - NOTE_LIMIT} more" if len(unread) > NOTE_LIMIT else "")
+        notes.append(
+            Issue.warning(
+                "ignored_columns",
+                f"these columns are not read (map one to a field if it holds one): {shown}",
+                needs_confirmation=False,
+            )
+        )
+    return notes

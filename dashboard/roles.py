@@ -13,6 +13,8 @@ class PageSpec:
 
 PAGES = {
     "overview": PageSpec("app_pages/overview.py", "Programme overview", ":material/dashboard:"),
+    "upload": PageSpec("app_pages/upload.py", "Upload an extract", ":material/upload_file:"),
+    "extracts": PageSpec("app_pages/extracts.py", "Extract history", ":material/history:"),
 }
 
 ROLES = {
@@ -23,8 +25,8 @@ ROLES = {
 DEFAULT_ROLE = "director"
 
 ROLE_PAGES = {
-    "director": ["overview"],
-    "coordinator": ["overview"],
+    "director": ["overview", "extracts"],
+    "coordinator": ["upload", "extracts", "overview"],
     "committee": ["overview"],
 }
 

@@ -43,9 +43,10 @@ class Validated:
 def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(dates, not_a_date, user_missing) for text values, day-first or ISO, never month-first."""
     text = values.fillna("").astype(str).str.strip()
-    parts = text.str.extract(ISO_DATE)[["y", "m", "d"]]
-    parts = parts.fillna(text.str.extract(DAY_FIRST_DATE)[["y", "m", "d"]])
-    numbers = parts.apply(pd.to_numeric)
+    filled = text[text != ""]  # most date cells are empty: parse only the others
+    parts = filled.str.extract(ISO_DATE)[["y", "m", "d"]]
+    parts = parts.fillna(filled.str.extract(DAY_FIRST_DATE)[["y", "m", "d"]])
+    numbers = parts.apply(pd.to_numeric).reindex(text.index)
     missing_code = numbers["y"].between(*MISSING_YEARS)
     dates = pd.to_datetime(
         pd.DataFrame({"year": numbers["y"], "month": numbers["m"], "day": numbers["d"]}), errors="coerce"
@@ -66,7 +67,7 @@ def validate(
     trial = programme.trials[trial_code]
     missing = missing_required(extract, site_given is not None)
     if missing:
-        return Validated(pd.DataFrame(columns=[*FIELD_NAMES, "source_row"]), [_missing_columns(missing, extract)])
+        return Validated(pd.DataFrame(columns=[*FIELD_NAMES, "source_row"]), [*extract.issues, _missing_columns(missing, extract)])
 
     text = extract.fields.reindex(columns=FIELD_NAMES, fill_value="")
     rows, column_of = extract.rows, extract.columns
@@ -195,8 +196,8 @@ def _sites(values, rows, column_of, programme: Programme, trial_code: str, trial
 
 
 def _choices(values, lookup: dict[str, str], rows, column_of, name, code, problem):
-    folded = values.map(_fold)
-    mapped = folded.map(lookup)
+    unique = values.unique()
+    mapped = values.map(dict(zip(unique, [lookup.get(_fold(v)) for v in unique], strict=True)))
     bad = (values != "") & mapped.isna()
     column = column_of.get(name, name)
     issues = [

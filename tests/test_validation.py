@@ -206,3 +206,10 @@ def test_a_site_outside_the_trial_is_refused(programme):
 def test_every_problem_is_reported_at_once(programme):
     checked = check(programme, template_csv("P-1,Zuid,,2030-01-01,arm C", "P-1,EMC,,x,haip"))
     assert sorted(i.code for i in checked.errors) == ["bad_date", "duplicate_id", "future_date", "unknown_arm", "unknown_site"]
+
+
+def test_a_checkbox_option_label_is_not_taken_for_an_identifier(programme):
+    header = "participant_id,site,screened_on,enrolled_on,arm,reden_exclusie#Geen vast adres"
+    assert check(programme, template_csv("P-1,EMC,,2024-03-05,haip,1", header=header)).ok
+    named = "participant_id,site,screened_on,enrolled_on,arm,adres#Straat"
+    assert only(check(programme, template_csv("P-1,EMC,,2024-03-05,haip,0", header=named)).errors, "identifier")

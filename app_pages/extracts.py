@@ -1,0 +1,114 @@
+"""Extract history: every extract ever uploaded, what each changed, and retraction
+(the previous extract becomes current again; nothing is deleted)."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import common
+from dashboard.store import Refused
+
+programme = common.get_programme()
+store = common.get_store()
+version = common.data_version()
+common.page_header("Extract history", version)
+
+if done := st.session_state.pop("retract_done", None):
+    st.success(done, icon=":material/undo:")
+
+history = common.extracts(version)
+if history.empty:
+    st.info("No extract has been uploaded yet.")
+    st.stop()
+
+left, right = st.columns([2, 1])
+trials = left.multiselect("Trials", list(programme.trials), default=list(programme.trials))
+statuses = right.multiselect("Status", ["current", "superseded", "retracted"], default=["current", "superseded", "retracted"])
+shown = history[history["trial"].isin(trials) & history["status"].isin(statuses)]
+
+table = shown.assign(sha256=shown["sha256"].str[:12] + "…")[
+    ["extract_id", "trial", "sites", "file_name", "uploaded_by", "uploaded_at", "format", "row_count", "participant_count", "status", "sha256"]
+]
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "extract_id": st.column_config.NumberColumn("#", format="%d"),
+        "uploaded_at": st.column_config.DatetimeColumn("uploaded", format="DD-MM-YYYY HH:mm"),
+        "row_count": "rows",
+        "participant_count": "participants",
+        "sha256": st.column_config.TextColumn("SHA-256", help="Fingerprint of the file as uploaded"),
+    },
+)
+st.caption(f"{len(shown)} of {len(history)} extracts.")
+if shown.empty:
+    st.stop()
+
+labels = {int(r.extract_id): f"#{r.extract_id} · {r.trial} · {r.file_name} · {r.status}" for r in shown.itertuples()}
+extract_id = st.selectbox("Show what an extract changed, or retract it", list(labels), format_func=labels.get, key="extract_choice")
+extract = shown.set_index("extract_id").loc[extract_id]
+st.subheader(f"Extract #{extract_id}: {extract['file_name']}")
+st.markdown(
+    f"**{extract['trial']}**, sites {extract['sites']} · uploaded by **{extract['uploaded_by']}** on "
+    f"{extract['uploaded_at']:%d-%m-%Y %H:%M} · {extract['format']} · status **{extract['status']}**  \n"
+    f"SHA-256 `{extract['sha256']}`"
+)
+if extract["status"] == "retracted":
+    st.warning(f"Retracted by {extract['retracted_by']} on {extract['retracted_at']:%d-%m-%Y %H:%M}: {extract['retraction_reason']}")
+
+diff = json.loads(extract["diff"]) if extract["diff"] else None
+if diff:
+    counts = diff["counts"]
+    a, b, c, d = st.columns(4)
+    a.metric("New", counts["new"])
+    b.metric("Changed", counts["changed"])
+    c.metric("No longer in the extract", counts["missing"])
+    d.metric("Unchanged", counts["unchanged"])
+    if diff["new"]:
+        st.markdown(f"**New:** {', '.join(diff['new'])}")
+    if diff["missing"]:
+        st.markdown(f"**No longer in the extract:** {', '.join(diff['missing'])}")
+    if diff["changed"]:
+        changes = pd.DataFrame(
+            [
+                {"participant": pid, "field": name, "old": values["old"] or "", "new": values["new"] or ""}
+                for pid, fields in diff["changed"].items()
+                for name, values in fields.items()
+            ]
+        )
+        st.dataframe(changes, hide_index=True, width="stretch")
+
+
+def _stop_retracting() -> None:
+    st.session_state.pop("retracting", None)
+
+
+@st.dialog("Retract this extract?", on_dismiss=_stop_retracting)
+def retract_dialog(extract_id: int, label: str) -> None:
+    st.markdown(
+        f"Extract **#{extract_id}** ({label}) will no longer count. The extract before it becomes current again "
+        "for its sites. Nothing is deleted: the retraction is kept in the history and the audit log."
+    )
+    reason = st.text_area("Reason", placeholder="e.g. exported from the test environment")
+    who = st.text_input("Your name", value=st.session_state.get("uploader_name", ""))
+    if st.button("Retract", type="primary", disabled=not (reason.strip() and who.strip())):
+        try:
+            store.retract(extract_id, who, reason)
+        except Refused as exc:
+            st.error(str(exc))
+            return
+        st.session_state["retract_done"] = f"Extract #{extract_id} is retracted; the previous extract of its sites is current again."
+        _stop_retracting()
+        st.rerun()
+
+
+# The dialog stays open across reruns until it is used or dismissed.
+if extract["status"] != "retracted" and st.button("Retract this extract…", icon=":material/undo:"):
+    st.session_state["retracting"] = extract_id
+if st.session_state.get("retracting") == extract_id:
+    retract_dialog(extract_id, f"{extract['trial']}, {extract['file_name']}")
+
+with st.expander("Audit log"):
+    st.dataframe(store.audit_log(), hide_index=True, width="stretch")

@@ -1,0 +1,163 @@
+"""Upload an extract: check, preview the change, confirm, commit. Nothing is stored
+until the coordinator confirms, and then it lands whole in one transaction."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import common
+from dashboard import templates, upload_report
+from dashboard.ingest import Checked, check_file, commit
+from dashboard.readers import FORMATS
+from dashboard.reading import sha256_of
+from dashboard.store import Refused
+
+FORMAT_LABELS = {None: "Detect from the file", "template": "Project template", "castor": "Castor EDC export", "redcap": "REDCap export"}
+FROM_FILE = "From the file's site column"
+
+programme = common.get_programme()
+store = common.get_store()
+version = common.data_version()
+common.page_header("Upload an extract", version)
+
+if done := st.session_state.pop("upload_done", None):
+    st.success(done, icon=":material/check_circle:")
+
+st.markdown(
+    "Export the full list of participants of one trial from Castor, REDCap or your screening log and drop the file "
+    "below. It is checked and compared with what the dashboard holds **before** anything is stored."
+)
+left, middle, right = st.columns(3)
+trial = left.selectbox("Trial", list(programme.trials))
+site_choice = middle.selectbox("Site", [FROM_FILE, *programme.trials[trial].sites], help="Choose the site when the file has no site column.")
+fmt = right.selectbox("Format", [None, *FORMATS], format_func=FORMAT_LABELS.get)
+site = None if site_choice == FROM_FILE else site_choice
+user = st.text_input("Your name", key="uploader_name", help="Recorded with the upload in the audit log (until sign-in arrives).")
+
+with st.expander("Template and data dictionaries"):
+    st.markdown("Not exporting from Castor or REDCap? Use the project's template. Its data dictionary lists every field.")
+    a, b, c = st.columns(3)
+    a.download_button("CSV template", templates.template_csv(), "pump_extract_template.csv", "text/csv")
+    b.download_button("Data dictionary", templates.data_dictionary_csv(programme.trials[trial]), f"{trial}_data_dictionary.csv", "text/csv")
+    c.download_button(
+        "REDCap data dictionary",
+        templates.redcap_dictionary_csv(programme.trials[trial]),
+        f"{trial}_redcap_data_dictionary.csv",
+        "text/csv",
+        help="Upload it in REDCap (Project Setup > Data Dictionary) to build a matching instrument.",
+    )
+
+upload_round = st.session_state.setdefault("upload_round", 0)
+uploaded = st.file_uploader("Drop the extract here (CSV, TSV or Excel)", type=["csv", "txt", "tsv", "xlsx"], key=f"extract-{upload_round}")
+if uploaded is None:
+    st.stop()
+
+data = uploaded.getvalue()
+mapping = st.session_state.get("column_mapping", {})
+key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), version)
+if st.session_state.get("check_key") != key:
+    with st.status(f"Checking {uploaded.name} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
+        checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None)
+        status.update(label=f"Checked {uploaded.name}", state="complete")
+    st.session_state["check_key"], st.session_state["checked"] = key, checked
+checked: Checked = st.session_state["checked"]
+
+st.markdown(
+    f"**{uploaded.name}**: {FORMAT_LABELS[checked.format] if checked.format else 'format not recognised'}"
+    f" · {checked.delimiter or '–'}-separated · {checked.encoding or '–'} · **{checked.rows:,} rows**"
+)
+
+if checked.already_loaded is not None:
+    st.info(
+        f"This file is already loaded as extract #{checked.already_loaded}: nothing in it is new, and uploading it "
+        "again changes nothing. You can record that its data is still current (a quiet week).",
+        icon=":material/content_copy:",
+    )
+    if st.button("Record that the data is still current", disabled=not user.strip()):
+        commit(store, checked, user)
+        st.session_state["upload_done"] = f"Recorded that extract #{checked.already_loaded} is still current. Nothing else changed."
+        st.session_state["upload_round"] += 1
+        st.rerun()
+    st.stop()
+
+if checked.unmapped:
+    st.subheader("Match the columns")
+    st.markdown(
+        "Some fields the dashboard needs have no column it recognises. Pick the column of your file that holds each one; "
+        "the check runs again, and the choice is remembered for this trial and format once you store the extract."
+    )
+    offered = ["(choose a column)", *checked.columns]
+    chosen = {}
+    for name in checked.unmapped:
+        pick = st.selectbox(f"`{name}`: {upload_report.field_meaning(name)}", offered, key=f"map-{name}")
+        if pick != offered[0]:
+            chosen[name] = pick
+    if st.button("Apply", type="primary", disabled=len(chosen) < len(checked.unmapped)):
+        st.session_state["column_mapping"] = {**mapping, **chosen}
+        st.rerun()
+
+errors, warnings = checked.errors, checked.warnings
+if errors:
+    st.error(
+        f"**{len(errors)} problem{'s' if len(errors) > 1 else ''} must be fixed before this file can be stored.** "
+        "Correct them in the EDC (or the file) and upload the new export. Nothing has been stored.",
+        icon=":material/block:",
+    )
+elif checked.needs_confirmation:
+    st.warning(f"**No errors. {len(warnings)} warning{'s' if len(warnings) > 1 else ''} need your decision** before storing.", icon=":material/help:")
+else:
+    st.success("**No problems found.**" + (f" {len(warnings)} note{'s' if len(warnings) > 1 else ''} below." if warnings else ""), icon=":material/task_alt:")
+
+if checked.issues:
+    report = upload_report.issue_table(checked.issues)
+    shown = st.segmented_control("Show", ["All", "Errors", "Warnings"], default="All", key="issue_filter")
+    if shown == "Errors":
+        report = report[report["severity"] == "error"]
+    elif shown == "Warnings":
+        report = report[report["severity"] == "warning"]
+    st.dataframe(report, hide_index=True, width="stretch", column_config={"problem": st.column_config.TextColumn(width="large")})
+    st.download_button("Download the report (CSV)", upload_report.issue_table(checked.issues).to_csv(index=False), f"{uploaded.name}_report.csv", "text/csv")
+
+if errors:
+    st.stop()
+
+st.subheader("What changes")
+diff = checked.diff
+counts = diff.counts()
+a, b, c, d = st.columns(4)
+a.metric("New participants", counts["new"])
+b.metric("Changed", counts["changed"])
+c.metric("No longer in the extract", counts["missing"])
+d.metric("Unchanged", counts["unchanged"])
+st.dataframe(upload_report.per_site_table(checked), hide_index=True)
+if diff.new:
+    with st.expander(f"New participants ({len(diff.new)})"):
+        new_rows = checked.participants[checked.participants["participant_id"].isin(diff.new)]
+        st.dataframe(upload_report.participant_preview(new_rows), hide_index=True, width="stretch")
+if diff.changed:
+    with st.expander(f"Changed participants ({len(diff.changed)})", expanded=True):
+        st.dataframe(upload_report.change_table(diff), hide_index=True, width="stretch")
+if diff.missing:
+    with st.expander(f"Participants no longer in the extract ({len(diff.missing)})", expanded=True):
+        st.dataframe(pd.DataFrame({"participant": diff.missing}), hide_index=True)
+
+confirmed = True
+if checked.needs_confirmation:
+    confirmed = st.checkbox("I have checked the warnings and the changes above; store this extract.")
+if not user.strip():
+    st.caption("Enter your name above to store the extract.")
+if st.button("Store the extract", type="primary", disabled=not (confirmed and user.strip())):
+    try:
+        extract_id = commit(store, checked, user, accept_warnings=confirmed)
+    except Refused as exc:
+        st.error(f"Not stored: {exc}")
+        st.stop()
+    if mapping and checked.format:
+        store.save_mapping(checked.trial, checked.format, mapping, user)
+    st.session_state["upload_done"] = (
+        f"Stored {uploaded.name} as extract #{extract_id} for {checked.trial} ({', '.join(checked.sites)}): "
+        f"{counts['new']} new, {counts['changed']} changed, {counts['missing']} no longer in the extract, "
+        f"{counts['unchanged']} unchanged. Every open dashboard shows it within seconds."
+    )
+    st.session_state["upload_round"] += 1
+    st.session_state.pop("column_mapping", None)
+    st.rerun()

@@ -1,0 +1,67 @@
+"""Tables the upload page shows: the validation report and the preview of the change.
+Pure: data in, DataFrames out."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard.fields import BY_NAME, DATE_FIELDS
+from dashboard.ingest import Checked
+from dashboard.issues import Issue
+from dashboard.validation import Diff
+
+PREVIEW_FIELDS = ["participant_id", "site", "screened_on", "screening_outcome", "enrolled_on", "arm", "status"]
+
+
+def field_meaning(name: str) -> str:
+    return BY_NAME[name].meaning
+
+
+LOCATION_PREFIX = r"^row \d+(?:, `[^`]*`)?: "
+
+
+def issue_table(issues: list[Issue]) -> pd.DataFrame:
+    """Every problem, errors first, then by row: severity, row, column, value, and the
+    problem in words (the message without the row and column, which have columns here)."""
+    frame = pd.DataFrame(
+        [
+            {"severity": i.severity, "row": i.row, "column": i.column, "value": i.value, "problem": i.message,
+             "needs decision": "yes" if i.needs_confirmation else ""}
+            for i in issues
+        ],
+        columns=["severity", "row", "column", "value", "problem", "needs decision"],
+    )
+    frame["problem"] = frame["problem"].str.replace(LOCATION_PREFIX, "", regex=True)
+    frame["row"] = frame["row"].astype("Int64")
+    order = frame["severity"].map({"error": 0, "warning": 1})
+    return frame.assign(_order=order).sort_values(["_order", "row"], kind="stable", na_position="first").drop(columns="_order")
+
+
+def per_site_table(checked: Checked) -> pd.DataFrame:
+    """New, changed, missing and unchanged participants per site of the extract."""
+    diff = checked.diff
+    counts = diff.per_site if diff else {}
+    rows = []
+    for site in checked.sites:
+        in_file = int((checked.participants["site"] == site).sum())
+        site_counts = counts.get(site, {"new": 0, "changed": 0, "missing": 0})
+        unchanged = in_file - site_counts["new"] - site_counts["changed"]
+        rows.append({"site": site, "participants in file": in_file, **site_counts, "unchanged": unchanged})
+    return pd.DataFrame(rows).rename(columns={"missing": "no longer in extract"})
+
+
+def participant_preview(rows: pd.DataFrame) -> pd.DataFrame:
+    shown = rows[PREVIEW_FIELDS].copy()
+    for name in set(PREVIEW_FIELDS) & set(DATE_FIELDS):
+        shown[name] = pd.to_datetime(shown[name]).dt.strftime("%d-%m-%Y").fillna("")
+    return shown
+
+
+def change_table(diff: Diff) -> pd.DataFrame:
+    """One row per changed field: participant, field, old value -> new value."""
+    rows = [
+        {"participant": pid, "field": name, "old": old or "", "new": new or ""}
+        for pid, fields in diff.changed.items()
+        for name, (old, new) in fields.items()
+    ]
+    return pd.DataFrame(rows, columns=["participant", "field", "old", "new"])

@@ -1,0 +1,161 @@
+"""The coordinator's upload page and the extract history through AppTest: every branch
+of the flow, with the database checked after each."""
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.config import load_programme
+from dashboard.ingest import check_file, commit
+from dashboard.store import Store
+from support import TODAY, template_csv
+
+APP = "../streamlit_app.py"
+FIRST = template_csv("P-1,EMC,2024-03-01,2024-03-05,haip", "P-2,EMC,2024-03-02,2024-03-06,control")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    store = Store(tmp_path / "upload.duckdb")
+    store.data_version()
+    monkeypatch.setenv("PUMP_DB", str(store.path))
+    monkeypatch.setenv("PUMP_DEMO", "0")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return store
+
+
+def seed(store, data=FIRST, trial="PUMP"):
+    checked = check_file(store, load_programme(), data, "seed.csv", trial, today=TODAY)
+    return commit(store, checked, "seeder")
+
+
+def open_app(role="coordinator", page=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["role"] = role
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def upload(at: AppTest, data: bytes, name="PUMP_export_20261116.csv", trial="PUMP") -> AppTest:
+    at.selectbox[0].set_value(trial)
+    at.text_input(key="uploader_name").input("Anna de Vries")
+    at.file_uploader[0].set_value((name, data, "text/csv"))
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_a_good_file_is_checked_previewed_and_stored(db):
+    at = upload(open_app(), FIRST)
+    assert not at.exception
+    assert "No problems found" in at.success[0].value
+    assert any("Project template · comma-separated · UTF-8 · **2 rows**" in m.value for m in at.markdown)
+    assert metrics(at)["New participants"] == "2"
+    assert db.is_empty()  # nothing stored before the coordinator confirms
+    button(at, "Store the extract").click()
+    at.run()
+    assert at.success[0].value.startswith("Stored PUMP_export_20261116.csv as extract #1 for PUMP (EMC): 2 new, 0 changed")
+    [extract] = db.extracts().to_dict("records")
+    assert extract["uploaded_by"] == "Anna de Vries" and extract["participant_count"] == 2
+
+
+def test_errors_block_the_commit_and_are_listed_with_row_and_column(db):
+    at = upload(open_app(), template_csv("P-1,EMC,,31-02-2024,haip", "P-1,EMC,,2024-03-05,arm Z"))
+    assert "3 problems must be fixed" in at.error[0].value
+    report = at.dataframe[0].value
+    assert list(report["row"]) == [2, 3, 3]
+    assert report[["column", "value"]].iloc[0].tolist() == ["enrolled_on", "31-02-2024"]
+    assert report["problem"].iloc[0] == "'31-02-2024' is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)"
+    assert not [b for b in at.button if b.label == "Store the extract"]
+    assert at.get("download_button")[-1].proto.label == "Download the report (CSV)"
+    assert db.is_empty()
+
+
+def test_identifiers_are_refused_and_the_page_says_how_to_export_without_them(db):
+    data = template_csv("P-1,EMC,,2024-03-05,haip,Jan Jansen", header="participant_id,site,screened_on,enrolled_on,arm,patient_name")
+    at = upload(open_app(), data)
+    message = at.dataframe[0].value["problem"].iloc[0]
+    assert message.startswith("`patient_name`: its name says it holds a name. Direct identifiers of patients may not be stored")
+    assert "Remove these columns from the file and upload it again." in message
+    assert db.is_empty()
+
+
+def test_warnings_need_an_explicit_confirmation(db):
+    seed(db)
+    at = upload(open_app(), template_csv("P-1,EMC,2024-03-01,2024-03-12,haip"))
+    assert "warnings need your decision" in at.warning[0].value
+    assert metrics(at)["No longer in the extract"] == "1" and metrics(at)["Changed"] == "1"
+    changes = at.dataframe[2].value
+    assert changes.to_dict("records") == [{"participant": "P-1", "field": "enrolled_on", "old": "2024-03-05", "new": "2024-03-12"}]
+    assert button(at, "Store the extract").disabled
+    at.checkbox[0].check()
+    at.run()
+    button(at, "Store the extract").click()
+    at.run()
+    assert "1 no longer in the extract" in at.success[0].value
+    assert db.current_participants("PUMP")["participant_id"].tolist() == ["P-1"]
+
+
+def test_a_mapping_is_asked_for_and_remembered_for_next_week(db):
+    header = "participant_id,site,randomisatiedatum,arm"
+    at = upload(open_app(), template_csv("P-1,EMC,05-03-2024,haip", header=header), name="week1.csv")
+    assert at.selectbox(key="map-enrolled_on").options[1:] == ["participant_id", "site", "randomisatiedatum", "arm"]
+    at.selectbox(key="map-enrolled_on").set_value("randomisatiedatum")
+    at.run()
+    button(at, "Apply").click()
+    at.run()
+    assert "No problems found" in at.success[0].value
+    button(at, "Store the extract").click()
+    at.run()
+    assert db.mappings("PUMP") == {"template": {"enrolled_on": "randomisatiedatum"}}
+    at = upload(open_app(), template_csv("P-1,EMC,05-03-2024,haip", "P-2,EMC,12-03-2024,control", header=header), name="week2.csv")
+    assert not [s for s in at.selectbox if s.key == "map-enrolled_on"]
+    assert metrics(at)["New participants"] == "1"
+
+
+def test_the_same_file_again_says_it_is_loaded_and_stores_nothing(db):
+    seed(db)
+    at = open_app()
+    before = db.table_counts()
+    at = upload(at, FIRST)
+    assert "already loaded as extract #1" in at.info[0].value
+    assert not [b for b in at.button if b.label == "Store the extract"]
+    assert db.table_counts() == before
+
+
+def test_retract_from_the_history_restores_the_previous_extract(db):
+    seed(db)
+    second = seed(db, template_csv("P-1,EMC,2024-03-01,2024-03-05,haip", "P-2,EMC,2024-03-02,2024-03-06,control", "X-9,EMC,,2024-04-01,haip"))
+    at = open_app(page="app_pages/extracts.py")
+    assert not at.exception
+    history = at.dataframe[0].value
+    assert history["status"].tolist() == ["current", "superseded"]
+    assert at.selectbox(key="extract_choice").value == second
+    button(at, "Retract this extract…").click()
+    at.run()
+    at.text_area[0].input("test records exported by mistake")
+    at.text_input[0].input("Dr. Director")
+    at.run()
+    button(at, "Retract").click()
+    at.run()
+    assert "is retracted" in at.success[0].value
+    assert sorted(db.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
+    retracted = db.extracts().set_index("extract_id").loc[second]
+    assert retracted["retraction_reason"] == "test records exported by mistake" and retracted["retracted_by"] == "Dr. Director"
+    assert db.audit_log().iloc[0]["action"] == "retract"
+
+
+def test_template_downloads_are_offered(db):
+    at = open_app()
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert labels == ["CSV template", "Data dictionary", "REDCap data dictionary"]

@@ -79,7 +79,7 @@ SAFE_COLUMNS = {
     "arm name",
 }
 
-EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 BSN_WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 
 HOW_TO_DEIDENTIFY = {
@@ -138,7 +138,7 @@ def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None
         kind = identifying_header(checkbox_variable(column, values))
         reason = f"its name says it holds {kind}" if kind else None
         if reason is None:
-            emails = values.str.fullmatch(EMAIL).fillna(False)
+            emails = values.str.contains(EMAIL, regex=True).fillna(False)  # also inside free text
             if emails.any():
                 reason = f"it holds e-mail addresses (row {int(emails.idxmax()) + 2})"
         if reason is None and (column == id_column or _all_long_numbers(values)):

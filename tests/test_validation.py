@@ -134,7 +134,7 @@ def test_identifier_columns_are_refused_by_name(programme, header, value, kind):
 
 def test_e_mail_addresses_are_refused_whatever_the_column_is_called(programme):
     data = template_csv("P-1,EMC,,2024-03-05,haip,see jan@example.nl", "P-2,EMC,,2024-03-05,haip,jan@example.nl", header="participant_id,site,screened_on,enrolled_on,arm,remarks")
-    assert only(check(programme, data).errors, "identifier")[0].message.startswith("`remarks`: it holds e-mail addresses (row 3)")
+    assert only(check(programme, data).errors, "identifier")[0].message.startswith("`remarks`: it holds e-mail addresses (row 2)")
 
 
 def test_ids_that_pass_the_bsn_eleven_test_are_refused(programme):

@@ -56,7 +56,7 @@ def test_a_bad_file_is_refused_with_its_message_and_changes_nothing(name, seeded
     code = main(["--db", str(seeded.path), "ingest", str(BAD / name), "--trial", "PUMP", "--by", "coordinator", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 1 and result["ok"] is False
-    assert [e["message"] for e in result["errors"]][0].startswith(EXPECTED[name])
+    assert result["errors"][0]["message"].startswith(EXPECTED[name])
     assert seeded.table_counts() == before
     assert seeded.current_participants("PUMP")["participant_id"].tolist() == ["P-1"]
 

@@ -115,7 +115,10 @@ def _validate(args, store: Store, programme) -> int:
     checked = _check(args, store, programme)
     if checked is None:
         return USAGE
-    _print_checked(checked, args.json)
+    result = checked.to_json()
+    if checked.already_loaded is not None:
+        result["message"] = f"this very file is already loaded as extract #{checked.already_loaded}"
+    _print_result(result, args.json, checked)
     return DONE if checked.ok else REFUSED
 
 
@@ -146,10 +149,6 @@ def _ingest(args, store: Store, programme) -> int:
     )
     _print_result(result, args.json, checked)
     return DONE
-
-
-def _print_checked(checked, as_json: bool) -> None:
-    _print_result(checked.to_json(), as_json, checked)
 
 
 def _print_result(result: dict, as_json: bool, checked) -> None:

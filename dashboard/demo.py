@@ -1,6 +1,8 @@
 """The embedded demo data set: a simulated, deterministic history of the PUMP programme,
-exported the way coordinators do (quarterly at first, then every Monday) as template CSV
-files in `data/demo/`, and loaded through the real upload path (`check_file` + `commit`).
+exported the way coordinators do (quarterly at first, then every Monday) in the formats the
+sites really send: a native Castor EDC study export from EMC, a REDCap raw export (a
+longitudinal project, several rows per participant) from NKI. The files are in `data/demo/`
+and are loaded through the real upload path (`check_file` + `commit`), readers included.
 
 The story it tells as of DEMO_UNTIL: PUMP well behind its plan, PUMP-2 roughly on track,
 PUMP-IT close to its target with NKI recruiting most, and PUMP-IT at EMC exporting no more
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dashboard.config import Programme, load_programme
+from dashboard.config import Programme, Trial, load_programme
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
@@ -139,7 +141,7 @@ WITHDRAWAL_ON_TREATMENT = {
     "toxicity (biliary sclerosis)": 0.35,
     "disease progression": 0.3,
     "patient request": 0.2,
-    "pump or catheter complication": 0.15,
+    "pump or catheter complication (dislocation, thrombosis)": 0.15,
 }
 NO_PUMP_REASON = "no pump placed at surgery"
 
@@ -359,6 +361,11 @@ def _number(lives: pd.DataFrame) -> pd.DataFrame:
     lives["participant_id"] = [
         f"{p}-{s}-{k:0{w}d}" for p, s, k, w in zip(prefix, lives["site"], number, width, strict=True)
     ]
+    # The EDC's allocation number, in the order the allocations were made (a record created
+    # twice is allocated when it is created): it never changes once given.
+    allocated = lives[lives["arm"].notna()].assign(on=lambda f: np.fmax(f["enrolled_on"], f["registered"]))
+    order = allocated.sort_values(["trial", "site", "on", "participant_id"], kind="stable")
+    lives["randomisation_id"] = (order.groupby(["trial", "site"]).cumcount() + 1).reindex(lives.index).astype("Int64")
     return lives
 
 
@@ -454,7 +461,7 @@ def export_schedule(programme: Programme, until: dt.date = DEMO_UNTIL) -> list[t
     return sorted(schedule, key=lambda s: (s[0], order[s[1]], s[2]))
 
 
-def write_template(frame: pd.DataFrame) -> bytes:
+def write_template(frame: pd.DataFrame, trial: Trial) -> bytes:
     """The project's CSV template: canonical headers, ISO dates, UTF-8, comma, LF."""
     text = frame[list(FIELD_NAMES)].copy()
     for name in DATE_FIELDS:
@@ -462,10 +469,169 @@ def write_template(frame: pd.DataFrame) -> bytes:
     return text.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-Writer = Callable[[pd.DataFrame], bytes]
-# format -> (writer, file extension); the EDC formats add theirs here.
-WRITERS: dict[str, tuple[Writer, str]] = {"template": (write_template, "csv")}
-EXPORT_FORMAT: dict[tuple[str, str], str] = {}  # (trial, site) -> format; default "template"
+# -- Castor EDC: the EMC studies. One row per participant, Castor's own columns first.
+# The single-arm studies have no randomisation in Castor: their inclusion date is a study
+# variable of their own (mapped to `enrolled_on` in data/programme.yaml, trials.<T>.mappings).
+CASTOR_ENROLMENT_VARIABLE = {"PUMP-2": "inclusiedatum", "PUMP-IT": "datum_inclusie"}
+# A checkbox variable, one `variable#Option` column per option with 0/1 (the reader ignores it).
+CASTOR_CHECKBOX = "eligibility_criteria"
+CASTOR_CRITERIA = ("Inclusion 1", "Inclusion 2", "Exclusion 1")
+# Castor's user-missing date for "not applicable" (-96): in the single-arm studies, the consent
+# date of a patient who declined (read as empty, with a warning that needs no decision).
+CASTOR_NOT_APPLICABLE_DATE = "1-1-2996"
+FINISHED = ("completed", "withdrawn", "lost_to_follow_up", "deceased")
+
+
+def _castor_date(dates: pd.Series) -> pd.Series:
+    """Day first, not zero-padded: 6-3-2024."""
+    return dates.dt.strftime("%d-%m-%Y").str.replace(r"\b0", "", regex=True).where(dates.notna(), "")
+
+
+def _clock(ids: pd.Series, what: str) -> pd.Series:
+    """A time of day in office hours, fixed per participant and event (the EDC's timestamp)."""
+    minutes = np.array([zlib.crc32(f"{pid}/{what}".encode()) % 600 for pid in ids]) + 8 * 60
+    return pd.Series([f" {m // 60:02d}:{m % 60:02d}" for m in minutes], index=ids.index, dtype=object)
+
+
+def _castor_datetime(dates: pd.Series, ids: pd.Series, what: str) -> pd.Series:
+    """Day first with a time, as Castor stamps creation and randomisation: 6-3-2024 13:38."""
+    return (_castor_date(dates) + _clock(ids, what)).where(dates.notna(), "")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def write_castor(frame: pd.DataFrame, trial: Trial) -> bytes:
+    """A native Castor EDC study export: `;`, CRLF, UTF-8 without BOM, day-first dates.
+    `Participant Status` is Castor's record state (Not Set / Completed), not the trial status."""
+    code = str(frame["trial"].iloc[0]) if len(frame) else ""
+    ids = frame["participant_id"]
+    outcome, status = frame["screening_outcome"], frame["status"]
+    done = status.isin(FINISHED) | outcome.isin(["ineligible", "declined"])
+    out = pd.DataFrame(
+        {
+            "Participant Id": ids,
+            "Participant Status": np.where(done, "Completed", "Not Set"),
+            "Site Abbreviation": frame["site"],
+            "Participant Creation Date": _castor_datetime(frame["screened_on"], ids, "created"),
+        },
+        index=frame.index,
+    )
+    enrolment = CASTOR_ENROLMENT_VARIABLE.get(code)
+    if enrolment is None:  # randomised in Castor
+        labels = {arm: spec.label for arm, spec in trial.arms.items()}
+        allocated = frame["enrolled_on"].notna()
+        out["Randomization Id"] = _text(frame["randomisation_id"].where(allocated))
+        out["Randomization Group"] = _text(frame["arm"].map(labels).where(allocated))
+        out["Randomized On"] = _castor_datetime(frame["enrolled_on"], ids, "randomised")
+    # Ticked once screening is decided: the inclusion criteria met, the exclusion criteria
+    # present. An ineligible patient fails one criterion of the three.
+    decided = outcome != "pending"
+    failing = pd.Series([zlib.crc32(pid.encode()) % len(CASTOR_CRITERIA) for pid in ids], index=frame.index)
+    fails = outcome.eq("ineligible")
+    for i, option in enumerate(CASTOR_CRITERIA):
+        failed = fails & failing.eq(i)
+        ticked = failed if option.startswith("Exclusion") else ~failed
+        out[f"{CASTOR_CHECKBOX}#{option}"] = np.where(decided, np.where(ticked, "1", "0"), "")
+    out["screening_outcome"] = outcome
+    out["screen_fail_reason"] = _text(frame["screen_fail_reason"])
+    out["consented_on"] = _castor_date(frame["consented_on"])
+    if enrolment is not None:
+        out[enrolment] = _castor_date(frame["enrolled_on"])
+        # The single-arm studies' consent date offers "not applicable" (a user-missing code).
+        out["consented_on"] = out["consented_on"].mask(outcome == "declined", CASTOR_NOT_APPLICABLE_DATE)
+    for name in ("pump_implanted_on", "treatment_started_on"):
+        out[name] = _castor_date(frame[name])
+    out["cycles_completed"] = _text(frame["cycles_completed"])
+    out["treatment_ended_on"] = _castor_date(frame["treatment_ended_on"])
+    if TRAITS.get(code, DEFAULT_TRAITS).conversion:
+        out["converted_on"] = _castor_date(frame["converted_on"])
+    out["status"] = _text(status)
+    out["withdrawn_on"] = _castor_date(frame["withdrawn_on"])
+    out["withdrawal_reason"] = _text(frame["withdrawal_reason"])
+    return out.to_csv(index=False, sep=";", lineterminator="\r\n").encode("utf-8")
+
+
+# -- REDCap: the NKI projects. A raw export of a longitudinal project built from the project's
+# REDCap data dictionary (dashboard/templates.py): canonical field names and choice codes, the
+# site as the record's data access group, and two events per enrolled participant.
+REDCAP_DAG = {"NKI": "nki_avl", "EMC": "erasmus_mc"}  # unique group names; "nki avl" is an NKI alias
+REDCAP_SCREENING_EVENT, REDCAP_TREATMENT_EVENT = "screening_arm_1", "treatment_arm_1"
+REDCAP_FORMS = {  # instrument -> its fields, in data-dictionary order; event -> its instruments
+    "screening_and_enrolment": (
+        "screened_on",
+        "screening_outcome",
+        "screen_fail_reason",
+        "consented_on",
+        "enrolled_on",
+        "arm",
+    ),
+    "haip_treatment": (
+        "pump_implanted_on",
+        "treatment_started_on",
+        "treatment_ended_on",
+        "cycles_completed",
+        "converted_on",
+    ),
+    "study_status": ("status", "withdrawn_on", "withdrawal_reason"),
+}
+REDCAP_EVENTS = {
+    REDCAP_SCREENING_EVENT: ("screening_and_enrolment",),
+    REDCAP_TREATMENT_EVENT: ("haip_treatment", "study_status"),
+}
+
+
+def write_redcap(frame: pd.DataFrame, trial: Trial) -> bytes:
+    """A REDCap raw export ("CSV / Microsoft Excel (raw data)"): `,`, LF, UTF-8, ISO dates,
+    values quoted only when they hold a comma, quote or newline; a screening event row per
+    record and, once enrolled, a treatment event row."""
+    text = frame[list(FIELD_NAMES)].copy()
+    for name in DATE_FIELDS:
+        text[name] = text[name].dt.strftime("%Y-%m-%d")
+    text = text.astype(object).where(text.notna(), "").astype(str)
+    # Instrument status: 2 = Complete, 0 = Incomplete.
+    complete = {
+        "screening_and_enrolment": frame["screening_outcome"].ne("pending") & (
+            frame["enrolled_on"].notna() | frame["screening_outcome"].ne("eligible")
+        ),
+        "haip_treatment": frame["treatment_ended_on"].notna() | frame["status"].isin(FINISHED),
+        "study_status": frame["status"].isin(FINISHED),
+    }
+    for form in REDCAP_FORMS:
+        text[f"{form}_complete"] = np.where(complete[form], "2", "0")
+    columns = ["record_id", "redcap_event_name", "redcap_data_access_group"]
+    for form, names in REDCAP_FORMS.items():
+        columns += [*names, f"{form}_complete"]
+    events = []
+    for order, (event, forms) in enumerate(REDCAP_EVENTS.items()):
+        rows = frame.index if event == REDCAP_SCREENING_EVENT else frame.index[frame["enrolled_on"].notna()]
+        fields = [name for form in forms for name in (*REDCAP_FORMS[form], f"{form}_complete")]
+        part = text.loc[rows, fields].assign(
+            record_id=frame.loc[rows, "participant_id"],
+            redcap_event_name=event,
+            redcap_data_access_group=frame.loc[rows, "site"].map(REDCAP_DAG),
+            _record=rows,
+            _event=order,
+        )
+        events.append(part)
+    export = pd.concat(events).sort_values(["_record", "_event"], kind="stable").reindex(columns=columns).fillna("")
+    return export.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+Writer = Callable[[pd.DataFrame, Trial], bytes]
+# format -> (writer, file extension). A writer gets one (trial, site)'s snapshot (`trial`, the
+# canonical fields, `randomisation_id`) and the trial's configuration.
+WRITERS: dict[str, tuple[Writer, str]] = {
+    "template": (write_template, "csv"),
+    "castor": (write_castor, "csv"),
+    "redcap": (write_redcap, "csv"),
+}
+SITE_FORMAT = {"EMC": "castor", "NKI": "redcap"}
+# (trial, site) -> format; default "template": every EMC export is Castor, every NKI export REDCap.
+EXPORT_FORMAT: dict[tuple[str, str], str] = {
+    (trial, site): fmt for trial in ID_FORMAT for site, fmt in SITE_FORMAT.items()
+}
 
 
 @dataclass
@@ -498,10 +664,13 @@ def demo_exports(
     lives = simulate_lives(programme, until, seed)
     exports = []
     for day, trial, site in export_schedule(programme, until):
-        rows = snapshot(lives[(lives["trial"] == trial) & (lives["site"] == site)], day)
+        site_lives = lives[(lives["trial"] == trial) & (lives["site"] == site)]
+        rows = snapshot(site_lives, day)
         if not rows.empty:
+            allocation = site_lives.set_index("participant_id")["randomisation_id"]
+            rows["randomisation_id"] = rows["participant_id"].map(allocation)
             fmt = EXPORT_FORMAT.get((trial, site), "template")
-            exports.append(DemoExport(day, trial, site, fmt, WRITERS[fmt][0](rows)))
+            exports.append(DemoExport(day, trial, site, fmt, WRITERS[fmt][0](rows, programme.trials[trial])))
     return exports
 
 

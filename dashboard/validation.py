@@ -273,7 +273,12 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     table = frame.set_index("participant_id")[list(COMPARED_FIELDS)].copy()
     for name in DATE_FIELDS:
         table[name] = pd.to_datetime(table[name]).dt.strftime("%Y-%m-%d")
-    return table.astype(object).where(table.notna(), None).map(lambda v: None if v is None else str(v))
+    # Text or None in object columns, whatever the source dtypes (pandas 3 would infer its
+    # string dtype and turn None back into NaN).
+    missing = table.isna().to_numpy()
+    text = table.astype(str).to_numpy(dtype=object)
+    text[missing] = None
+    return pd.DataFrame(text, index=table.index, columns=table.columns, dtype=object)
 
 
 def compare(new: pd.DataFrame, current: pd.DataFrame) -> tuple[Diff, list[Issue]]:
@@ -317,7 +322,8 @@ def _diff_warnings(diff: Diff, row_of: pd.Series, old_t: pd.DataFrame) -> list[I
         )
     for pid, fields in diff.changed.items():
         for name in ("enrolled_on", "arm"):
-            if name in fields:
+            # A first enrolment or allocation (empty before) is progress, not a correction.
+            if name in fields and fields[name][0] is not None:
                 old, new = fields[name]
                 issues.append(
                     Issue.warning(

@@ -1,5 +1,6 @@
-"""The embedded demo data: the committed files are what the generator makes, they load through
-the real upload path, and they tell the story a director reads (counts, arms, freshness)."""
+"""The embedded demo data: the committed files are what the generator makes, native Castor
+(EMC) and REDCap (NKI) exports that load through the real upload path, and they tell the story
+a director reads (counts, arms, freshness)."""
 
 import datetime as dt
 import itertools
@@ -8,11 +9,28 @@ import json
 import pandas as pd
 import pytest
 
-from dashboard import demo
-from dashboard.fields import DATE_FIELDS
+from dashboard import demo, service
+from dashboard.fields import DATE_FIELDS, STATUSES
+from dashboard.ingest import check_file
+from dashboard.readers import detect_format
+from dashboard.reading import Table, read_table
 from dashboard.store import Store
 
 STORY = {"PUMP": (150, 175), "PUMP-2": (38, 44), "PUMP-IT": (36, 42)}  # enrolled by DEMO_UNTIL
+# What the dashboard shows as of DEMO_UNTIL (`summary --as-of 2026-11-16`): the files' format
+# changes nothing of it.
+ENROLLED_AS_OF_DEMO_UNTIL = {
+    ("PUMP", "EMC"): 98,
+    ("PUMP", "NKI"): 63,
+    ("PUMP-2", "EMC"): 25,
+    ("PUMP-2", "NKI"): 15,
+    ("PUMP-IT", "NKI"): 28,
+    ("PUMP-IT", "EMC"): 10,
+}
+SITE_FORMAT = {"EMC": "castor", "NKI": "redcap"}
+CASTOR_COLUMNS = ["Participant Id", "Participant Status", "Site Abbreviation", "Participant Creation Date"]
+CASTOR_RANDOMISATION = ["Randomization Id", "Randomization Group", "Randomized On"]
+CASTOR_DATE = r"[1-9]\d?-[1-9]\d?-\d{4}"  # day first, not zero-padded: 6-3-2024
 
 
 @pytest.fixture(scope="module")
@@ -26,24 +44,47 @@ def manifest() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def exports(manifest) -> pd.DataFrame:
-    """Every row of every export, with its trial and export date; dates parsed."""
-    frames = [
-        pd.read_csv(demo.DEMO_DIR / row.file, dtype=str, keep_default_na=False).assign(
-            trial=row.trial, file=row.file, exported_on=pd.Timestamp(row.exported_on)
-        )
-        for row in manifest.itertuples()
-    ]
-    rows = pd.concat(frames, ignore_index=True)
-    for name in DATE_FIELDS:
-        rows[name] = pd.to_datetime(rows[name].replace("", None), format="%Y-%m-%d")
-    return rows
+def tables(manifest) -> list[Table]:
+    """Every export read as the upload path reads a file, in manifest order."""
+    return [read_table(data) for data in manifest["data"]]
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory, programme) -> tuple[Store, int]:
+def load_run(tmp_path_factory, programme) -> tuple[Store, int, list]:
+    """The demo loaded into an empty database, with the check of every export on the way
+    (what the upload path read from each file, its warnings and its diff), in manifest order."""
     store = Store(tmp_path_factory.mktemp("demo") / "t.duckdb")
-    return store, demo.load_demo(store, programme)
+    results = []
+
+    def recording(*args, **kwargs):
+        results.append(check_file(*args, **kwargs))
+        return results[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "check_file", recording)
+        count = demo.load_demo(store, programme)
+    return store, count, results
+
+
+@pytest.fixture(scope="module")
+def loaded(load_run) -> tuple[Store, int]:
+    return load_run[0], load_run[1]
+
+
+@pytest.fixture(scope="module")
+def checked(load_run) -> list:
+    return load_run[2]
+
+
+@pytest.fixture(scope="module")
+def exports(manifest, checked) -> pd.DataFrame:
+    """Every participant of every export as the upload path read it (typed: dates as
+    datetime64, arms and statuses as codes), with the trial, file and export date."""
+    frames = [
+        result.participants.assign(trial=row.trial, file=row.file, exported_on=pd.Timestamp(row.exported_on))
+        for row, result in zip(manifest.itertuples(), checked, strict=True)
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def test_the_committed_demo_is_what_the_generator_makes(tmp_path, programme, manifest):
@@ -54,13 +95,110 @@ def test_the_committed_demo_is_what_the_generator_makes(tmp_path, programme, man
         assert path.read_bytes() == (demo.DEMO_DIR / path.name).read_bytes(), path.name
 
 
-def test_the_manifest_is_chronological_and_names_template_files(manifest):
+def test_the_manifest_is_chronological_and_names_each_sites_edc_format(manifest):
     assert manifest["exported_on"].is_monotonic_increasing
-    assert set(manifest["format"]) == {"template"}
+    assert (manifest["format"] == manifest["site"].map(SITE_FORMAT)).all()
+    assert set(manifest["format"]) == {"castor", "redcap"}
     assert all(
         f == f"{t}_{s}_{d.isoformat()}.csv"
         for f, t, s, d in manifest[["file", "trial", "site", "exported_on"]].values
     )
+
+
+def test_each_file_is_detected_as_its_sites_edc_format(manifest, tables):
+    for row, table in zip(manifest.itertuples(), tables, strict=True):
+        assert detect_format(table) == SITE_FORMAT[row.site], row.file
+
+
+def test_emc_files_are_native_castor_study_exports(manifest, tables, programme):
+    unpadded = False
+    for row, table in zip(manifest.itertuples(), tables, strict=True):
+        if row.site != "EMC":
+            continue
+        assert (table.delimiter, table.encoding) == (";", "UTF-8"), row.file  # UTF-8 without BOM
+        assert row.data.count(b"\r\n") == row.data.count(b"\n") == len(table.frame) + 1, row.file
+        frame, columns = table.frame, list(table.frame.columns)
+        trial = programme.trials[row.trial]
+        if trial.is_randomised:
+            assert columns[:7] == CASTOR_COLUMNS + CASTOR_RANDOMISATION, row.file
+            assert set(frame["Randomization Group"]) - {""} <= {arm.label for arm in trial.arms.values()}
+            assert frame["Randomized On"].str.fullmatch(rf"({CASTOR_DATE} \d\d:\d\d)?").all(), row.file
+        else:
+            assert columns[:4] == CASTOR_COLUMNS and not set(CASTOR_RANDOMISATION) & set(columns), row.file
+        assert set(frame["Site Abbreviation"]) == {"EMC"}
+        assert set(frame["Participant Status"]) <= {"Not Set", "Completed", "Archived"}
+        # Day first, not zero-padded, with the time the record was created.
+        created = frame["Participant Creation Date"]
+        assert created.str.fullmatch(rf"{CASTOR_DATE} \d\d:\d\d").all(), row.file
+        assert frame["consented_on"].str.fullmatch(rf"({CASTOR_DATE})?").all(), row.file
+        unpadded |= created.str.match(r"\d-").any()
+        assert any("#" in c for c in columns), row.file  # a checkbox variable, ignored by the reader
+    assert unpadded
+
+
+def test_single_arm_castor_studies_map_their_inclusion_date(manifest, tables, programme):
+    for trial, variable in demo.CASTOR_ENROLMENT_VARIABLE.items():
+        assert not programme.trials[trial].is_randomised
+        assert programme.trials[trial].mappings["castor"] == {"enrolled_on": variable}
+    for row, table in zip(manifest.itertuples(), tables, strict=True):
+        if row.site == "EMC" and row.trial in demo.CASTOR_ENROLMENT_VARIABLE:
+            columns = table.frame.columns
+            assert demo.CASTOR_ENROLMENT_VARIABLE[row.trial] in columns and "enrolled_on" not in columns, row.file
+    assert "castor" not in programme.trials["PUMP"].mappings  # Randomized On is read by default
+
+
+def test_nki_files_are_longitudinal_redcap_raw_exports(manifest, tables, programme):
+    for row, table in zip(manifest.itertuples(), tables, strict=True):
+        if row.site != "NKI":
+            continue
+        frame = table.frame
+        assert (table.delimiter, table.encoding) == (",", "UTF-8") and b"\r" not in row.data, row.file
+        assert list(frame.columns[:3]) == ["record_id", "redcap_event_name", "redcap_data_access_group"]
+        assert {programme.site_code(dag.replace("_", " ")) for dag in frame["redcap_data_access_group"]} == {"NKI"}
+        assert set(frame["redcap_event_name"]) <= {demo.REDCAP_SCREENING_EVENT, demo.REDCAP_TREATMENT_EVENT}
+        rows_per_record = frame.groupby("record_id").size()
+        enrolled = frame.loc[frame["enrolled_on"] != "", "record_id"]
+        # Every record has its screening row; an enrolled one its treatment row as well.
+        assert rows_per_record.loc[enrolled].eq(2).all() and rows_per_record.drop(enrolled).eq(1).all(), row.file
+        screening = frame[frame["redcap_event_name"] == demo.REDCAP_SCREENING_EVENT]
+        assert screening["record_id"].is_unique and len(screening) == len(rows_per_record)
+        assert frame["screened_on"].str.fullmatch(r"(\d{4}-\d\d-\d\d)?").all()  # ISO dates
+        assert set(frame["arm"]) - {""} <= set(programme.trials[row.trial].arms)  # raw codes
+        assert set(frame["status"]) - {""} <= set(STATUSES)
+    for file in manifest[manifest["site"] == "NKI"].groupby("trial")["file"].last():
+        frame = tables[manifest.index[manifest["file"] == file][0]].frame
+        assert len(frame) > frame["record_id"].nunique() + 10, file  # really several rows per participant
+    # REDCap quotes a value holding a comma.
+    assert any(b',"pump or catheter complication (dislocation, thrombosis)",' in d for d in manifest["data"])
+
+
+def test_every_export_reads_without_error_and_only_deliberate_corrections_need_a_decision(manifest, checked):
+    assert len(checked) == len(manifest)
+    corrections = []
+    for row, result in zip(manifest.itertuples(), checked, strict=True):
+        assert result.file_name == row.file and result.format == row.format
+        assert result.ok, (row.file, [i.message for i in result.errors[:3]])
+        assert result.sites == [row.site], row.file
+        # Only the two deliberate corrections need a decision: nothing the Castor or REDCap
+        # reading finds does, and a first enrolment of a screened participant is no correction.
+        corrections += [(row.file, i.code) for i in result.warnings if i.needs_confirmation]
+    assert corrections == [
+        ("PUMP_EMC_2026-09-14.csv", "changed_enrolled_on"),
+        ("PUMP_EMC_2026-09-21.csv", "participant_missing"),
+    ]
+    redcap = [r for r, row in zip(checked, manifest.itertuples(), strict=True) if row.format == "redcap"]
+    assert all(r.rows > len(r.participants) for r in redcap if r.participants["enrolled_on"].notna().any())
+    for result in redcap:
+        if result.rows > len(result.participants):
+            assert any(i.code == "folded_rows" and not i.needs_confirmation for i in result.warnings), result.file_name
+    # User-missing codes are used sparingly, in the single-arm Castor studies only; read as empty.
+    missing = {
+        (row.trial, row.site)
+        for row, result in zip(manifest.itertuples(), checked, strict=True)
+        for issue in result.warnings
+        if issue.code == "user_missing" and not issue.needs_confirmation
+    }
+    assert missing == {("PUMP-2", "EMC"), ("PUMP-IT", "EMC")}
 
 
 def test_every_export_loads_through_the_upload_path(loaded, manifest):
@@ -70,6 +208,16 @@ def test_every_export_loads_through_the_upload_path(loaded, manifest):
     assert count == len(extracts) == len(distinct)
     assert sorted(extracts["file_name"]) == sorted(distinct["file"])
     assert (extracts["uploaded_by"] == "demo data").all()
+    assert extracts.set_index("file_name")["format"].to_dict() == distinct.set_index("file")["format"].to_dict()
+
+
+def test_the_counts_as_of_demo_until_are_unchanged(loaded, programme):
+    store, _ = loaded
+    summary = service.programme_summary(store, programme, demo.DEMO_UNTIL)
+    per_site = {(t["trial"], s["site"]): s["enrolled"] for t in summary["trials"] for s in t["sites"]}
+    assert per_site == ENROLLED_AS_OF_DEMO_UNTIL
+    per_trial = {t["trial"]: (t["enrolled"], t["target"]) for t in summary["trials"]}
+    assert per_trial == {"PUMP": (161, 230), "PUMP-2": (40, 50), "PUMP-IT": (38, 45)}
 
 
 def test_the_demo_is_only_loaded_into_an_empty_database(loaded, programme):
@@ -123,11 +271,11 @@ def test_events_follow_each_other_and_statuses_match_the_dates(exports):
     assert exports.loc[status == "on_treatment", "treatment_started_on"].notna().all()
     assert exports.loc[status == "on_treatment", "treatment_ended_on"].isna().all()
     assert exports.loc[status == "withdrawn", ["withdrawn_on"]].notna().all().all()
-    assert (exports.loc[status == "withdrawn", "withdrawal_reason"] != "").all()
+    assert exports.loc[status == "withdrawn", "withdrawal_reason"].notna().all()
     assert exports.loc[exports["arm"] == "control", "pump_implanted_on"].isna().all()
-    cycles = pd.to_numeric(exports["cycles_completed"].replace("", None))
-    assert cycles.dropna().between(0, 6).all()
-    assert exports.loc[exports["enrolled_on"].isna(), "arm"].eq("").all()
+    assert exports["cycles_completed"].dropna().between(0, 6).all()
+    assert exports.loc[exports["enrolled_on"].isna(), "arm"].isna().all()
+    assert exports.loc[exports["enrolled_on"].notna(), "arm"].notna().all()
 
 
 def test_screen_failures_are_30_to_45_percent_with_ranked_reasons(exports, manifest):
@@ -136,7 +284,7 @@ def test_screen_failures_are_30_to_45_percent_with_ranked_reasons(exports, manif
     for trial, rows in decided.groupby("trial"):
         failed = rows["screening_outcome"].isin(["ineligible", "declined"])
         assert 0.30 <= failed.mean() <= 0.45, trial
-        assert rows.loc[failed, "screen_fail_reason"].ne("").all()
+        assert rows.loc[failed, "screen_fail_reason"].notna().all()
         assert rows.loc[failed, "screen_fail_reason"].value_counts().iloc[0] >= 0.2 * failed.sum()
 
 
@@ -145,10 +293,10 @@ def test_participant_ids_are_study_numbers(exports):
 
 
 def test_pump_arms_stay_balanced_per_site_in_every_export(exports):
-    pump = exports[(exports["trial"] == "PUMP") & (exports["arm"] != "")]
+    pump = exports[(exports["trial"] == "PUMP") & exports["arm"].notna()]
     counts = pump.groupby(["file", "arm"]).size().unstack(fill_value=0)
     assert (counts["control"] - counts["haip"]).abs().max() <= 3
-    assert set(exports.loc[exports["trial"] != "PUMP", "arm"]) <= {"", "haip"}
+    assert set(exports.loc[exports["trial"] != "PUMP", "arm"].dropna()) == {"haip"}
 
 
 def test_the_stale_site_stopped_exporting_in_october(manifest):

@@ -213,3 +213,10 @@ def test_a_checkbox_option_label_is_not_taken_for_an_identifier(programme):
     assert check(programme, template_csv("P-1,EMC,,2024-03-05,haip,1", header=header)).ok
     named = "participant_id,site,screened_on,enrolled_on,arm,adres#Straat"
     assert only(check(programme, template_csv("P-1,EMC,,2024-03-05,haip,0", header=named)).errors, "identifier")
+
+
+def test_a_first_enrolment_of_a_screened_participant_needs_no_decision(programme):
+    current = _current(programme, template_csv("P-1,EMC,2024-03-01,,"))
+    checked = check(programme, template_csv("P-1,EMC,2024-03-01,2024-03-08,haip"), current=current)
+    assert not checked.needs_confirmation and not checked.warnings
+    assert checked.diff.changed == {"P-1": {"enrolled_on": (None, "2024-03-08"), "arm": (None, "haip"), "status": ("screening", "enrolled")}}

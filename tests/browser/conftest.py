@@ -100,6 +100,18 @@ def open_page(page: Page, server: Server, path: str = "") -> None:
     wait_for_app(page)
 
 
+def choose_role(page: Page, label: str) -> None:
+    """Pick a role in the sidebar's 'Viewing as' box (until sign-in arrives)."""
+    page.get_by_role("combobox", name="Viewing as").click()
+    page.get_by_role("option", name=label).click()
+    wait_for_app(page)
+
+
+def go_to(page: Page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    wait_for_app(page)
+
+
 def assert_no_error_shown(page: Page) -> None:
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)

@@ -4,7 +4,7 @@ import json
 
 from playwright.sync_api import Page, expect
 
-from browser.conftest import assert_no_error_shown, open_page, wait_for_app
+from browser.conftest import assert_no_error_shown, choose_role, go_to, open_page, wait_for_app
 from dashboard.roles import PAGES, ROLE_PAGES, ROLES
 
 
@@ -18,20 +18,13 @@ def summary(server) -> dict:
     return {t["trial"]: t for t in json.loads(result.stdout)["trials"]}
 
 
-def choose_role(page: Page, role: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("combobox").click()
-    page.get_by_role("option", name=ROLES[role]).click()
-    wait_for_app(page)
-
-
 def test_every_page_of_every_role_loads_without_an_error(page: Page, server):
     open_page(page, server)
     for role, names in ROLE_PAGES.items():
-        choose_role(page, role)
+        choose_role(page, ROLES[role])
         for name in names:
             if len(names) > 1:  # Streamlit shows no menu for a single page
-                page.get_by_test_id("stSidebarNav").get_by_role("link", name=PAGES[name].title).click()
-                wait_for_app(page)
+                go_to(page, PAGES[name].title)
             expect(page.get_by_role("heading", name=PAGES[name].title)).to_be_visible()
             expect(page.get_by_text("Demo data.").first).to_be_visible()
             assert_no_error_shown(page)

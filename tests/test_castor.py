@@ -14,23 +14,13 @@ from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.readers import detect_format
 from dashboard.reading import read_table
-from support import TODAY
+from support import NO_CURRENT, TODAY, iso, messages
 
 FILES = Path(__file__).resolve().parent / "files" / "castor"
-NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
-
 
 def check(programme, data: bytes, mapping=None, site=None, fmt=None, trial="PUMP"):
     mappings = {"castor": mapping} if mapping else None
     return check_extract(data, "export.csv", programme, trial, TODAY, NO_CURRENT, site=site, fmt=fmt, mappings=mappings)
-
-
-def iso(dates: pd.Series) -> list:
-    return [None if pd.isna(d) else d.date().isoformat() for d in dates]
-
-
-def messages(issues, code):
-    return [i.message for i in issues if i.code == code]
 
 
 def castor_csv(*rows: str, header: str) -> bytes:

@@ -6,19 +6,15 @@ import sys
 from pathlib import Path
 
 import openpyxl
-import pandas as pd
 import pytest
 
-from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.reading import UnreadableFile, read_table
-from support import TODAY, template_csv
+from support import NO_CURRENT, TODAY, template_csv
 
 FILES = Path(__file__).resolve().parent / "files"
 sys.path.insert(0, str(FILES))
 import make_files  # noqa: E402
-
-NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
 
 
 def records(data: bytes) -> list[dict]:

@@ -3,18 +3,15 @@ test asserts the participants a coordinator would see, or the message they read.
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.readers import detect_format
 from dashboard.reading import read_table
 from dashboard.redcap import read_redcap
-from support import TODAY
+from support import NO_CURRENT, TODAY, iso, messages
 
 FILES = Path(__file__).resolve().parent / "files" / "redcap"
-NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
 RAW_MAPPING = {"screened_on": "screening_date", "enrolled_on": "date_enrolled", "screen_fail_reason": "exclusion"}
 LABEL_MAPPING = {
     "screened_on": "Screening date",
@@ -27,14 +24,6 @@ LABEL_MAPPING = {
 def check(programme, data: bytes, mapping=None, site=None, fmt=None, trial="PUMP"):
     mappings = {"redcap": mapping} if mapping else None
     return check_extract(data, "export.csv", programme, trial, TODAY, NO_CURRENT, site=site, fmt=fmt, mappings=mappings)
-
-
-def iso(dates: pd.Series) -> list:
-    return [None if pd.isna(d) else d.date().isoformat() for d in dates]
-
-
-def messages(issues, code):
-    return [i.message for i in issues if i.code == code]
 
 
 def redcap_csv(*rows: str, header: str) -> bytes:

@@ -1,23 +1,20 @@
 """Every real export in ../shared/samples/ (see its SOURCES.txt), with exactly what a
 coordinator uploading it would see: the participants read, or the exact refusal."""
 
-import pandas as pd
 import pytest
 import yaml
 
 from dashboard.config import Programme
-from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.reading import read_table
 from dashboard.redcap import read_redcap
-from support import ROOT, SAMPLES, TODAY
+from support import NO_CURRENT, ROOT, SAMPLES, TODAY, iso
 
 
 def test_the_sample_exports_are_there():
     # Never skipped: CI clones the project beside shared/, so a missing folder is a failure.
     assert SAMPLES.is_dir(), f"the sample exports are not at {SAMPLES}"
 
-NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
 CASTOR = "castor/Test_Study_-_Castor_API_export_20230111.csv"
 CASTOR_COLUMNS = (
     "Participant Id, Participant Status, Site Abbreviation, Participant Creation Date, aantal_lymf, test_radio_button, "
@@ -82,10 +79,6 @@ EXAMPLE_PROJECT = "redcap/ExampleProject_DATA_2018-06-07_1129.csv"
 def check(programme, name: str, site=None, mappings=None):
     data = (SAMPLES / name).read_bytes()
     return check_extract(data, name, programme, "PUMP", TODAY, NO_CURRENT, site=site, mappings=mappings)
-
-
-def iso(dates: pd.Series) -> list:
-    return [None if pd.isna(d) else d.date().isoformat() for d in dates]
 
 
 def test_every_sample_file_has_an_expected_outcome_here():

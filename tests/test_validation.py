@@ -3,12 +3,9 @@
 import pandas as pd
 import pytest
 
-from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.validation import parse_dates
-from support import TODAY, template_csv
-
-NO_CURRENT = pd.DataFrame(columns=["trial", *FIELD_NAMES, "source_row"])
+from support import NO_CURRENT, TODAY, template_csv
 
 
 def check(programme, data: bytes, trial="PUMP", site=None, current=NO_CURRENT, fmt=None):

@@ -103,17 +103,17 @@ if errors:
         icon=":material/block:",
     )
 elif checked.needs_confirmation:
-    st.warning(f"**No errors. {len(warnings)} warning{'s' if len(warnings) > 1 else ''} need your decision** before storing.", icon=":material/help:")
+    decisions = sum(i.needs_confirmation for i in warnings)
+    st.warning(f"**No errors. {decisions} change{'s' if decisions > 1 else ''} need{'' if decisions > 1 else 's'} your decision** before storing.", icon=":material/help:")
 else:
     st.success("**No problems found.**" + (f" {len(warnings)} note{'s' if len(warnings) > 1 else ''} below." if warnings else ""), icon=":material/task_alt:")
 
 if checked.issues:
     report = upload_report.issue_table(checked.issues)
-    shown = st.segmented_control("Show", ["All", "Errors", "Warnings"], default="All", key="issue_filter")
-    if shown == "Errors":
-        report = report[report["severity"] == "error"]
-    elif shown == "Warnings":
-        report = report[report["severity"] == "warning"]
+    kinds = {"All": None, "Errors": "error", "Decisions": "decision", "Notes": "note"}
+    shown = st.segmented_control("Show", list(kinds), default="All", key="issue_filter")
+    if kinds.get(shown):
+        report = report[report["kind"] == kinds[shown]]
     st.dataframe(report, hide_index=True, width="stretch", column_config={"problem": st.column_config.TextColumn(width="large")})
     st.download_button("Download the report (CSV)", upload_report.issue_table(checked.issues).to_csv(index=False), f"{uploaded.name}_report.csv", "text/csv")
 

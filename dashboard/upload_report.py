@@ -20,20 +20,24 @@ def field_meaning(name: str) -> str:
 LOCATION_PREFIX = r"^row \d+(?:, `[^`]*`)?: "
 
 
+def issue_kind(issue: Issue) -> str:
+    """'error' blocks the upload, 'decision' needs the coordinator's confirmation, 'note' informs."""
+    if issue.is_error:
+        return "error"
+    return "decision" if issue.needs_confirmation else "note"
+
+
 def issue_table(issues: list[Issue]) -> pd.DataFrame:
-    """Every problem, errors first, then by row: severity, row, column, value, and the
-    problem in words (the message without the row and column, which have columns here)."""
+    """Every problem, errors first, then decisions, then notes, each by row: kind, row,
+    column, value, and the problem in words (without the row and column, which have
+    columns of their own here)."""
     frame = pd.DataFrame(
-        [
-            {"severity": i.severity, "row": i.row, "column": i.column, "value": i.value, "problem": i.message,
-             "needs decision": "yes" if i.needs_confirmation else ""}
-            for i in issues
-        ],
-        columns=["severity", "row", "column", "value", "problem", "needs decision"],
+        [{"kind": issue_kind(i), "row": i.row, "column": i.column or "", "value": i.value or "", "problem": i.message} for i in issues],
+        columns=["kind", "row", "column", "value", "problem"],
     )
-    frame["problem"] = frame["problem"].str.replace(LOCATION_PREFIX, "", regex=True)
     frame["row"] = frame["row"].astype("Int64")
-    order = frame["severity"].map({"error": 0, "warning": 1})
+    frame["problem"] = frame["problem"].str.replace(LOCATION_PREFIX, "", regex=True)
+    order = frame["kind"].map({"error": 0, "decision": 1, "note": 2})
     return frame.assign(_order=order).sort_values(["_order", "row"], kind="stable", na_position="first").drop(columns="_order")
 
 

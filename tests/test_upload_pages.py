@@ -93,7 +93,8 @@ def test_identifiers_are_refused_and_the_page_says_how_to_export_without_them(db
 def test_warnings_need_an_explicit_confirmation(db):
     seed(db)
     at = upload(open_app(), template_csv("P-1,EMC,2024-03-01,2024-03-12,haip"))
-    assert "warnings need your decision" in at.warning[0].value
+    assert "2 changes need your decision" in at.warning[0].value
+    assert at.dataframe[0].value["kind"].tolist() == ["decision", "decision"]
     assert metrics(at)["No longer in the extract"] == "1" and metrics(at)["Changed"] == "1"
     changes = at.dataframe[2].value
     assert changes.to_dict("records") == [{"participant": "P-1", "field": "enrolled_on", "old": "2024-03-05", "new": "2024-03-12"}]

@@ -1,5 +1,6 @@
 """What every page shares: the store and configuration (one per process), cached reads
-keyed by the data version, the demo-data notice and the live refresh."""
+keyed by the data version, the shared view controls (as-of date and trials, kept in the
+URL), the demo-data notice, the "data as of" line and the live refresh."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import service
+from dashboard import metrics, service
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.store import Store
 
 LIVE_POLL = dt.timedelta(seconds=10)
+
+# The view lives in the URL (?as_of=YYYY-MM-DD&trial=PUMP&trial=PUMP-2) so a link reproduces it. No
+# as_of means today, the live view; no trial means every trial. Streamlit drops the query string when
+# the menu switches pages, so the session keeps the view too and puts it back into the URL.
+AS_OF_PARAM = "as_of"
+TRIAL_PARAM = "trial"
+_VIEW_AS_OF = "view.as_of"  # the chosen date, None for today
+_VIEW_TRIALS = "view.trials"  # the chosen trials, [] for all
+_AS_OF_INPUT = "view.as_of_input"
+_TRIALS_INPUT = "view.trials_input"
+
+STATUS_BADGE = {"green": ("On track", "green"), "amber": ("At risk", "orange"), "red": ("Off track", "red")}
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,6 +50,14 @@ def get_store() -> Store:
 def snapshot(version: int, as_of: dt.date) -> tuple[pd.DataFrame, dict]:
     """Participants current at `as_of`; `version` is only the cache key (new data, new key)."""
     return service.snapshot(get_store(), as_of)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def summary(version: int, as_of: dt.date) -> dict:
+    """`summary --json` of every trial as of `as_of`, from the cached snapshot: the pages show the very
+    numbers the command line prints."""
+    participants, last_extract = snapshot(version, as_of)
+    return metrics.programme_summary(get_programme(), participants, last_extract, as_of)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -64,8 +85,177 @@ def page_header(title: str, version: int) -> None:
         )
 
 
+# ---- the shared view: as-of date and trials, in the URL ------------------------------------------
+
+
+def parse_as_of(text: str | None, today: dt.date, earliest: dt.date) -> dt.date | None:
+    """A date from the URL; None when absent, not a date, in the future or before the programme."""
+    try:
+        day = dt.date.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return day if earliest <= day < today else None
+
+
+def parse_trials(values: list[str], programme: Programme) -> list[str]:
+    """Trial codes from the URL (aliases too), in configuration order; unknown ones dropped."""
+    codes = {programme.trial_code(v) for v in values} - {None}
+    return [code for code in programme.trials if code in codes]
+
+
+def _earliest(programme: Programme) -> dt.date:
+    return min(trial.opened_on for trial in programme.trials.values())
+
+
+def _write_url(as_of: dt.date | None, trials: list[str]) -> None:
+    params = st.query_params
+    if as_of is None:
+        params.pop(AS_OF_PARAM, None)
+    elif params.get(AS_OF_PARAM) != as_of.isoformat():
+        params[AS_OF_PARAM] = as_of.isoformat()
+    if not trials:
+        params.pop(TRIAL_PARAM, None)
+    elif params.get_all(TRIAL_PARAM) != trials:
+        params[TRIAL_PARAM] = trials
+
+
+def _controls_changed() -> None:
+    today = service.today()
+    chosen = st.session_state.get(_AS_OF_INPUT)
+    as_of = chosen if chosen is not None and chosen < today else None
+    trials = parse_trials(list(st.session_state.get(_TRIALS_INPUT) or []), get_programme())
+    st.session_state[_VIEW_AS_OF] = as_of
+    st.session_state[_VIEW_TRIALS] = trials
+    _write_url(as_of, trials)
+
+
+def _back_to_today() -> None:
+    st.session_state[_VIEW_AS_OF] = None
+    _write_url(None, st.session_state.get(_VIEW_TRIALS, []))
+
+
+def view_controls() -> tuple[dt.date, list[str]]:
+    """The as-of date and trials every page shows, chosen in the sidebar and kept in the URL.
+    Returns (as_of, trial codes); every trial when none is chosen."""
+    programme = get_programme()
+    today = service.today()
+    params = st.query_params
+    if AS_OF_PARAM in params or TRIAL_PARAM in params or _VIEW_AS_OF not in st.session_state:
+        as_of = parse_as_of(params.get(AS_OF_PARAM), today, _earliest(programme))
+        trials = parse_trials(params.get_all(TRIAL_PARAM), programme)
+    else:  # the menu switched pages and dropped the query string: the session remembers the view
+        as_of = st.session_state.get(_VIEW_AS_OF)
+        trials = st.session_state.get(_VIEW_TRIALS, [])
+    st.session_state[_VIEW_AS_OF] = as_of
+    st.session_state[_VIEW_TRIALS] = trials
+    _write_url(as_of, trials)
+    # The widgets show the view; their own state would be lost when the page changes.
+    st.session_state[_AS_OF_INPUT] = as_of or today
+    st.session_state[_TRIALS_INPUT] = trials
+    with st.sidebar:
+        st.date_input(
+            "As of",
+            key=_AS_OF_INPUT,
+            min_value=_earliest(programme),
+            max_value=today,
+            format="DD/MM/YYYY",
+            on_change=_controls_changed,
+            help="Show the programme as it was at the end of this day: the extracts accepted by then. "
+            "Today is the live view.",
+        )
+        st.pills(
+            "Trials",
+            options=list(programme.trials),
+            selection_mode="multi",
+            key=_TRIALS_INPUT,
+            on_change=_controls_changed,
+            help="Show only these trials; none chosen shows every trial.",
+        )
+        if as_of is not None:
+            st.button("Back to today (live)", on_click=_back_to_today, icon=":material/today:")
+        st.caption("The address bar holds this view: copy the link to share it.")
+    return as_of or today, trials or list(programme.trials)
+
+
+# ---- data as of, status legend, live ------------------------------------------------------------
+
+
+def _days_ago(days: int) -> str:
+    return "today" if days == 0 else "yesterday" if days == 1 else f"{days} days ago"
+
+
+def data_as_of(overview: dict, version: int) -> None:
+    """The line every analytics page starts with: the as-of date, the newest extract, and (today) the
+    live check that redraws the page when new data arrives."""
+    as_of = dt.date.fromisoformat(overview["as_of"])
+    latest = overview["latest_extract_on"]
+    newest = (
+        f"newest extract accepted {dt.date.fromisoformat(latest):%d %b %Y} "
+        f"({_days_ago((as_of - dt.date.fromisoformat(latest)).days)})"
+        if latest
+        else "no extract accepted yet"
+    )
+    live = as_of == service.today()
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.markdown(
+        f"**Data as of {as_of:%A %d %B %Y}**{'' if live else ' (a past view)'} · {newest}. "
+        "Accrual counts participants with an enrolment date on or before that day."
+    )
+    with right:
+        watch_for_new_data(version)
+
+
 @st.fragment(run_every=LIVE_POLL)
 def watch_for_new_data(shown_version: int) -> None:
-    """Poll the cheap data version; redraw the page only when it changed."""
+    """Poll the cheap data version; redraw the page only when it changed. Says when it last looked."""
     if data_version() != shown_version:
         st.rerun(scope="app")
+    st.caption(f":material/sync: Live · checked {dt.datetime.now():%H:%M:%S}")
+
+
+def status_legend(overview: dict) -> None:
+    green = overview["status_thresholds"]["green"]
+    amber = overview["status_thresholds"]["amber"]
+    st.caption(
+        f"Status is the forecast's chance of reaching the target by the planned end: "
+        f":green-badge[On track] {green:.0%} or more · :orange-badge[At risk] {amber:.0%} to {green:.0%} · "
+        f":red-badge[Off track] below {amber:.0%}. Site data older than {overview['stale_after_days']} days is "
+        "flagged stale."
+    )
+
+
+def status_markdown(status: str | None) -> str:
+    if status is None:
+        return ":gray-badge[No forecast]"
+    label, colour = STATUS_BADGE[status]
+    return f":{colour}-badge[{label}]"
+
+
+def status_badge(status: str | None) -> None:
+    if status is None:
+        st.badge("No forecast", color="gray")
+        return
+    label, colour = STATUS_BADGE[status]
+    st.badge(label, color=colour)
+
+
+def site_colours(programme: Programme, sites: list[str] | None = None) -> dict[str, str]:
+    return {code: site.colour for code, site in programme.sites.items() if sites is None or code in sites}
+
+
+def month(iso: str | None) -> str:
+    return f"{dt.date.fromisoformat(iso):%b %Y}" if iso else "beyond 2100"
+
+
+def rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}/month"
+
+
+def metric(label: str, value, delta=None, **kwargs) -> None:
+    """A metric of a fixed width, for rows in a horizontal container that wrap on a narrow screen."""
+    st.metric(label, value, delta, width=220, **kwargs)
+
+
+def plot(figure, key: str) -> None:
+    # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults.
+    st.plotly_chart(figure, width="stretch", theme=None, config={"displayModeBar": False}, key=key)

@@ -1,66 +1,141 @@
-"""Programme overview: per trial, enrolled against target, status, forecast and
-cumulative accrual against the plan."""
+"""Programme overview: per trial, enrolled against target, status, forecast with its interval,
+pace against the pace needed, the slowest and the stale sites; cumulative accrual against the
+plan; data freshness per site. Every number comes from `summary --json`'s computation."""
 
-import datetime as dt
-
+import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from dashboard import charts, metrics, service
-
-STATUS_BADGE = {"green": ("On track", "green"), "amber": ("At risk", "orange"), "red": ("Off track", "red")}
+from dashboard import charts, metrics
 
 programme = common.get_programme()
+as_of, trials = common.view_controls()
 version = common.data_version()
-as_of = service.today()
 participants, last_extract = common.snapshot(version, as_of)
-summaries = {code: metrics.trial_summary(programme, code, participants, as_of, last_extract.get(code, {})) for code in programme.trials}
+overview = common.summary(version, as_of)
+summaries = {t["trial"]: t for t in overview["trials"] if t["trial"] in trials}
 
 common.page_header("Programme overview", version)
-st.caption(f"Data as of {as_of:%A %d %B %Y}. Accrual = participants with an enrolment date on or before that day.")
+common.data_as_of(overview, version)
 
 
-def month(iso: str) -> str:
-    return f"{dt.date.fromisoformat(iso):%b %Y}"
+def pace_line(s: dict) -> str:
+    now = common.rate(s["rate_3m"])
+    if s["enrolled"] >= s["target"]:
+        return f"**Pace** {now} · target reached"
+    if s["rate_needed"] is None:
+        return f"**Pace** {now} · :red[planned end passed]"
+    colour = "green" if (s["rate_3m"] or 0) >= s["rate_needed"] else "red"
+    return f"**Pace** :{colour}[{now}] (3 months) · **needed** {common.rate(s['rate_needed'])}"
 
 
-def trial_tile(code: str, summary: dict) -> None:
-    st.subheader(code)
-    gap = round(summary["enrolled"] - summary["expected_by_now"])
+def sites_line(s: dict) -> str:
+    slow = s["slowest_site"]
+    if slow is None:
+        return ""
+    rates = {x["site"]: x["rate_per_month"] for x in s["sites"] if x["rate_per_month"] is not None}
+    others = ", ".join(f"{site} {r:.1f}" for site, r in rates.items() if site != slow)
+    return f"**Slowest site** {slow} {rates[slow]:.1f}/month ({others})"
+
+
+def trial_tile(s: dict) -> None:
+    st.markdown(f"### {s['trial']} &nbsp;{common.status_markdown(s['status'] if s['has_data'] else None)}")
+    st.caption(s["title"].split(" - ", 1)[-1])
+    gap = s["ahead_of_plan"]
     st.metric(
         "Enrolled / target",
-        f"{summary['enrolled']} / {summary['target']}",
+        f"{s['enrolled']} / {s['target']}",
         f"{gap:+d} vs plan" if gap else "on plan",
         delta_color="normal" if gap else "off",
+        help=f"Planned by now: {s['expected_by_now']:.0f} (linear from opening to the planned end, {common.month(s['planned_end_on'])}).",
     )
-    st.progress(min(1.0, summary["enrolled"] / summary["target"]), text=f"{summary['percent_of_target']:.0f}% of target")
-    if not summary["status"]:
+    st.progress(min(1.0, s["enrolled"] / s["target"]), text=f"{s['percent_of_target']:.0f}% of target")
+    if not s["has_data"]:
         st.info("No extract received yet for this trial.")
         return
-    label, colour = STATUS_BADGE[summary["status"]]
-    forecast = summary["forecast"]
-    st.badge(label, color=colour)
-    st.markdown(
-        f"Forecast: **{month(forecast['median'])}**  \n"
-        f"90% between {month(forecast['p05'])} and {month(forecast['p95'])}  \n"
-        f"Chance of {summary['target']} by {month(summary['planned_end_on'])}: **{forecast['p_on_time']:.0%}**"
-    )
+    f = s["forecast"]
+    lines = []
+    if f is None:
+        lines.append("No forecast: no site has an opening date.")
+    else:
+        lines.append(f"**Finish** {common.month(f['median'])} (90%: {common.month(f['p05'])} – {common.month(f['p95'])})")
+        lines.append(f"**Chance by {common.month(s['planned_end_on'])}** {f['p_on_time']:.0%}")
+    lines.append(pace_line(s))
+    if line := sites_line(s):
+        lines.append(line)
+    st.markdown("  \n".join(lines))
+    for site in s["sites"]:
+        if site["stale"]:
+            age = f"last extract {site['days_since_last_extract']} days ago" if site["last_extract_on"] else "no extract yet"
+            st.markdown(f":orange[:material/warning: **{site['site']}** data stale: {age}]")
 
 
-for column, (code, summary) in zip(st.columns(len(summaries)), summaries.items(), strict=True):
-    with column, st.container(border=True):
-        trial_tile(code, summary)
+if not summaries:
+    st.info("No trial chosen.")
+    st.stop()
 
-for column, (code, trial) in zip(st.columns(len(summaries)), programme.trials.items(), strict=True):
-    mine = participants[participants["trial"] == code]
-    figure = charts.cumulative_accrual(
-        f"{code} accrual",
-        metrics.cumulative_accrual(mine, as_of),
-        metrics.expected_curve(trial, as_of),
-        summaries[code]["target"],
-        as_of,
-        trial.colour,
-    )
-    column.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"accrual-{code}")
+common.status_legend(overview)
+width = min(3, len(summaries))
+for start in range(0, len(summaries), width):
+    row = list(summaries.values())[start : start + width]
+    for column, s in zip(st.columns(width), row, strict=False):
+        with column, st.container(border=True):
+            trial_tile(s)
 
-common.watch_for_new_data(version)
+st.subheader("Cumulative accrual against the plan")
+st.caption("Solid: enrolled. Dashed: the planned curve (it steps where an amendment changed the target or the end date). Dotted: the target.")
+for start in range(0, len(summaries), width):
+    row = list(summaries)[start : start + width]
+    for column, code in zip(st.columns(width), row, strict=False):
+        trial, s = programme.trials[code], summaries[code]
+        mine = participants[participants["trial"] == code]
+        gap = s["ahead_of_plan"]
+        verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead" if gap > 0 else "on plan"
+        figure = charts.cumulative_accrual(
+            f"{code}: {verdict}",
+            metrics.cumulative_accrual(mine, as_of),
+            metrics.expected_curve(trial, as_of),
+            s["target"],
+            as_of,
+            trial.colour,
+            height=340,
+            compact=True,
+        )
+        with column:
+            common.plot(figure, key=f"accrual-{code}")
+
+st.subheader("Data freshness per site")
+rows = [
+    {
+        "Trial": s["trial"],
+        "Site": site["site"],
+        "Last extract": pd.Timestamp(site["last_extract_on"]) if site["last_extract_on"] else pd.NaT,
+        "Days since extract": site["days_since_last_extract"],
+        "Last enrolment": pd.Timestamp(site["last_enrolment_on"]) if site["last_enrolment_on"] else pd.NaT,
+        "Days since enrolment": site["days_since_last_enrolment"],
+        "Data": "stale" if site["stale"] else "fresh",
+    }
+    for s in summaries.values()
+    for site in s["sites"]
+]
+freshness = pd.DataFrame(rows)
+
+
+def highlight_stale(row: pd.Series) -> list[str]:
+    style = "background-color: #fdebd0; color: #873600; font-weight: 600" if row["Data"] == "stale" else ""
+    return [style] * len(row)
+
+
+st.dataframe(
+    freshness.style.apply(highlight_stale, axis=1),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Last extract": st.column_config.DateColumn(format="DD MMM YYYY"),
+        "Last enrolment": st.column_config.DateColumn(format="DD MMM YYYY"),
+        "Days since extract": st.column_config.NumberColumn(help="Days between the last accepted extract and the as-of date"),
+        "Data": st.column_config.TextColumn(
+            help=f"Stale: the site's last extract is more than {overview['stale_after_days']} days old, or there is none"
+        ),
+    },
+)

@@ -193,14 +193,23 @@ def _summary(args, store: Store, programme) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return DONE
-    print(f"as of {summary['as_of']}")
+    print(f"as of {summary['as_of']} (newest extract {summary['latest_extract_on'] or 'none'})")
     for t in summary["trials"]:
         f = t["forecast"]
         finish = f"forecast {f['median']} (90% {f['p05']} to {f['p95']}), on time {f['p_on_time']:.0%}" if f else "no forecast"
         print(f"{t['trial']:8} {t['enrolled']:4}/{t['target']:<4} {t['percent_of_target']:5.1f}%  {t['status'] or '-':6} {finish}")
+        gap = t["ahead_of_plan"]
+        plan = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
+        pace = f"{t['rate_3m']:.2f}/month over 3 months" if t["rate_3m"] is not None else "no pace yet"
+        needed = f"{t['rate_needed']:.2f}/month needed" if t["rate_needed"] is not None else "planned end passed"
+        print(f"{'':8} {plan}; {pace}, {needed}")
         for s in t["sites"]:
             rate = f"{s['rate_per_month']:.2f}/month" if s["rate_per_month"] is not None else "-"
-            print(f"    {s['site']:4} {s['enrolled']:4} enrolled, {s['months_open']:6.1f} months open, {rate}, last extract {s['last_extract_on'] or 'none'}")
+            stale = "  STALE" if s["stale"] else ""
+            print(
+                f"    {s['site']:4} {s['enrolled']:4} enrolled, {s['months_open']:6.1f} months open, {rate}, "
+                f"last extract {s['last_extract_on'] or 'none'}{stale}"
+            )
     return DONE
 
 

@@ -4,6 +4,9 @@ Waiting times between enrolments are exponential with rate lambda per day. The p
 is a prior lambda ~ Gamma(shape=n*P, rate=T*P), P in (0, 1] weighing it like P times the planned trial's
 data. After m enrolments in t days the posterior is Gamma(a=n*P + m, b=T*P + t) and the remaining time R
 to the target satisfies R/b ~ BetaPrime(n - m, a), so quantiles and P(on time) are exact.
+
+Sites that open (or close) at other times are the multi-centre refinement (forecast_multicentre): the
+elapsed time t becomes each site's share-weighted time open, and the future rate follows the sites open.
 Pure Python (no Streamlit) so the pages and the command line share it.
 """
 
@@ -40,22 +43,32 @@ class Forecast:
         """
         out: dict[str, str | float | None] = {}
         for key, days in (("median", self.median_days), ("p05", self.p05_days), ("p95", self.p95_days)):
-            try:
-                out[key] = (today + dt.timedelta(days=math.ceil(days))).isoformat()
-            except (OverflowError, ValueError):
-                out[key] = None
+            out[key] = day_after(today, days)
         out["p_on_time"] = self.p_on_time
         return out
 
 
+def day_after(today: dt.date, days: float) -> str | None:
+    """ISO date of today + ceil(days); None beyond the calendar."""
+    try:
+        return (today + dt.timedelta(days=math.ceil(days))).isoformat()
+    except (OverflowError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class SitePlan:
-    """A site of a multi-centre trial: opens_in_days <= 0 means open already (and during the elapsed
-    period), > 0 opens that many days from now, math.inf has no opening date; share is its planned
-    fraction of the overall accrual rate (shares sum to 1)."""
+    """A site of a multi-centre trial, in days relative to now (the as-of date).
+
+    opens_in_days: > 0 opens that many days from now; <= 0 opened that many days ago and recruited in
+    the elapsed period from then on (-elapsed or earlier, -math.inf included: throughout); math.inf: no
+    opening date. closes_in_days: it stops recruiting then (<= 0: closed already); math.inf: stays open.
+    share: its planned fraction of the overall accrual rate lambda (the shares sum to 1).
+    """
 
     opens_in_days: float
     share: float
+    closes_in_days: float = math.inf
 
 
 def _is_whole(x: object) -> bool:
@@ -82,17 +95,11 @@ def _validate(target: int, enrolled: int, elapsed_days: float, planned_days: flo
 
 
 def _posterior(
-    target: int,
-    enrolled: int,
-    elapsed_days: float,
-    planned_days: float,
-    certainty: float,
-    open_share: float = 1.0,
+    target: int, enrolled: int, exposure_days: float, planned_days: float, certainty: float
 ) -> tuple[float, float, int]:
-    """(shape, rate) of lambda and the enrolments still needed; data seen at rate lambda * open_share."""
-    _validate(target, enrolled, elapsed_days, planned_days, certainty)
+    """(shape, rate) of lambda and the enrolments still needed, after `exposure_days` of full-rate accrual."""
     shape = target * certainty + enrolled
-    rate = planned_days * certainty + open_share * elapsed_days
+    rate = planned_days * certainty + exposure_days
     return shape, rate, max(int(target) - int(enrolled), 0)
 
 
@@ -100,20 +107,26 @@ def _reached(shape: float, rate: float) -> Forecast:
     return Forecast(0.0, 0.0, 0.0, 1.0, shape, rate, 0)
 
 
-def forecast_completion(
-    target: int, enrolled: int, elapsed_days: float, planned_days: float, certainty: float = 0.5
-) -> Forecast:
-    """Exact forecast: R = b*B/(1-B) with B ~ Beta(n - m, a)."""
-    a, b, k = _posterior(target, enrolled, elapsed_days, planned_days, certainty)
-    if k == 0:
-        return _reached(a, b)
+def _closed_form(a: float, b: float, k: int, left: float) -> tuple[float, float, float, float]:
+    """(p05, median, p95, P(R <= left)) of R = b*B/(1-B), B ~ Beta(k, a)."""
     p = np.array(_PROBS)
     # B/(1-B) with 1-B ~ Beta(a, k) taken from its own quantile: no cancellation when B is near 1.
     with np.errstate(divide="ignore", over="ignore"):  # inf days for a near-vague prior is the answer
         p05, median, p95 = b * stats.beta.ppf(p, k, a) / stats.beta.ppf(1 - p, a, k)
-    left = planned_days - elapsed_days
     p_on_time = float(stats.beta.cdf(left / (b + left), k, a)) if left > 0 else 0.0
-    return Forecast(float(median), float(p05), float(p95), p_on_time, a, b, k)
+    return float(p05), float(median), float(p95), p_on_time
+
+
+def forecast_completion(
+    target: int, enrolled: int, elapsed_days: float, planned_days: float, certainty: float = 0.5
+) -> Forecast:
+    """Exact forecast: R = b*B/(1-B) with B ~ Beta(n - m, a)."""
+    _validate(target, enrolled, elapsed_days, planned_days, certainty)
+    a, b, k = _posterior(target, enrolled, elapsed_days, planned_days, certainty)
+    if k == 0:
+        return _reached(a, b)
+    p05, median, p95, p_on_time = _closed_form(a, b, k, planned_days - elapsed_days)
+    return Forecast(median, p05, p95, p_on_time, a, b, k)
 
 
 def _summarise(days: np.ndarray, left: float, shape: float, rate: float, remaining: int) -> Forecast:
@@ -140,10 +153,69 @@ def simulate_completion(
     seed: int = 0,
 ) -> Forecast:
     """Monte-Carlo of the same model, to cross-check forecast_completion."""
+    _validate(target, enrolled, elapsed_days, planned_days, certainty)
     a, b, k = _posterior(target, enrolled, elapsed_days, planned_days, certainty)
     if k == 0:
         return _reached(a, b)
     return _summarise(_draw_remaining(k, a, b, draws, seed), planned_days - elapsed_days, a, b, k)
+
+
+# ---- multi-centre: sites that open or close at other times ---------------------------------------
+
+
+def open_share(sites: list[SitePlan], day: float) -> float:
+    """The planned share of lambda recruiting on `day` (days from now)."""
+    return sum(s.share for s in sites if s.opens_in_days <= day < s.closes_in_days)
+
+
+def exposure_days(sites: list[SitePlan], elapsed_days: float) -> float:
+    """Share-weighted days of recruitment in the elapsed period, the days [-elapsed, 0)."""
+    total = 0.0
+    for s in sites:
+        start, stop = max(s.opens_in_days, -elapsed_days), min(s.closes_in_days, 0.0)
+        if stop > start:
+            total += s.share * (stop - start)
+    return total
+
+
+def _breaks(sites: list[SitePlan]) -> list[float]:
+    """0 and every future day on which the open share changes."""
+    days = {d for s in sites for d in (s.opens_in_days, s.closes_in_days) if 0 < d < math.inf}
+    return sorted({0.0} | days)
+
+
+def _check_sites(sites: list[SitePlan], enrolled: int, elapsed_days: float) -> None:
+    if not sites:
+        raise ValueError("sites must list at least one SitePlan")
+    if any(not s.share >= 0 or math.isnan(s.opens_in_days) or math.isnan(s.closes_in_days) for s in sites):
+        raise ValueError("sites: every share must be >= 0 and every opens_in_days and closes_in_days a number")
+    if any(s.closes_in_days < s.opens_in_days for s in sites):
+        raise ValueError("sites: a site closes before it opens")
+    if not math.isclose(sum(s.share for s in sites), 1.0, abs_tol=1e-6):
+        raise ValueError(f"sites: shares must sum to 1, got {sum(s.share for s in sites):g}")
+    if enrolled > 0 and exposure_days(sites, elapsed_days) == 0:
+        raise ValueError("sites: enrolled > 0 but no site with a share is open")
+    if all(open_share(sites, day) == 0 for day in _breaks(sites)):
+        raise ValueError("sites: no site with a share ever opens (again), the target cannot be reached")
+
+
+def _days_needed(need: np.ndarray, sites: list[SitePlan]) -> np.ndarray:
+    """Invert H(R) = integral of the open share over [0, R], piecewise linear, at `need` share-days."""
+    days = np.full(np.shape(need), np.inf)
+    breaks = _breaks(sites)
+    done = 0.0  # H at the start of the piece
+    for i, start in enumerate(breaks):
+        share = open_share(sites, start)
+        end = breaks[i + 1] if i + 1 < len(breaks) else math.inf
+        if share > 0:
+            within = (need >= done) & (need <= done + share * (end - start))
+            days = np.where(within, start + (need - done) / share, days)
+            done += share * (end - start)
+    return days
+
+
+def _constant_ahead(sites: list[SitePlan]) -> bool:
+    return _breaks(sites) == [0.0]
 
 
 def forecast_multicentre(
@@ -156,47 +228,73 @@ def forecast_multicentre(
     draws: int = 20_000,
     seed: int = 0,
 ) -> Forecast:
-    """Forecast when some sites open later (Jiang, Simon, Mayo & Gajewski 2015, simplified: one overall
-    rate lambda split over sites by their planned shares, instead of a rate per site).
+    """Forecast when sites open (or close) at different times (after Jiang, Simon, Mayo & Gajewski 2015,
+    simplified: one overall rate lambda split over sites by their planned shares, instead of a rate per
+    site).
 
-    Derivation. The prior on lambda is the plan's, Gamma(nP, TP). Only the sites open now (share S, taken
-    as open throughout the elapsed t days) recruited, so the m enrolments are Poisson with mean lambda*S*t
-    and conjugacy gives lambda ~ Gamma(nP + m, TP + S*t). Equivalently the open sites' rate lambda*S is
-    Gamma(nP + m, TP/S + t): a prior mean of n*S/T, their planned part (TP*S + t would make it n/(T*S)).
-    Ahead, accrual has intensity lambda*S(u), S(u) the shares open u days from now. The k-th enrolment
-    comes when lambda * H(R) = G, G ~ Gamma(k, 1), H(R) = integral of S over [0, R]; H is piecewise linear,
-    so R = H^-1(G/lambda) piece by piece. With every site open S = 1, H(R) = R and R = G/lambda, the draws
-    of simulate_completion, which agree with forecast_completion. Forecast.shape/rate are lambda's.
+    Derivation. The prior on lambda is the plan's, Gamma(nP, TP): lambda is the rate with every site
+    recruiting. Site i recruits at lambda*s_i while open, so the m enrolments of the elapsed period are
+    Poisson with mean lambda*E, E the sum over sites of s_i times the days site i was open in it (its
+    exposure), and conjugacy gives lambda ~ Gamma(nP + m, TP + E). Every site open throughout gives E = t,
+    the single-centre model. Ahead, accrual has intensity lambda*S(u), S(u) the share open u days from
+    now; the k-th enrolment comes when lambda*H(R) = G, G ~ Gamma(k, 1), H(R) the integral of S over
+    [0, R]. When S is constant ahead (nobody opens or closes later), R = G/(lambda*S) and R*S/b ~
+    BetaPrime(k, a): the closed form with rate b/S, exact. Otherwise H is piecewise linear and
+    R = H^-1(G/lambda) is drawn piece by piece (Monte-Carlo, the same for a seed). Forecast.shape/rate
+    are lambda's posterior.
     """
     _validate(target, enrolled, elapsed_days, planned_days, certainty)
-    if not sites:
-        raise ValueError("sites must list at least one SitePlan")
-    if any(not s.share >= 0 or math.isnan(s.opens_in_days) for s in sites):
-        raise ValueError("sites: every share must be >= 0 and every opens_in_days a number")
-    if not math.isclose(sum(s.share for s in sites), 1.0, abs_tol=1e-6):
-        raise ValueError(f"sites: shares must sum to 1, got {sum(s.share for s in sites):g}")
+    _check_sites(sites, enrolled, elapsed_days)
     if not draws >= 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}")
-    open_share = sum(s.share for s in sites if s.opens_in_days <= 0)
-    if open_share == 0 and enrolled > 0:
-        raise ValueError("sites: enrolled > 0 but no site with a share is open")
-    if sum(s.share for s in sites if math.isfinite(s.opens_in_days)) == 0:
-        raise ValueError("sites: no site with a share ever opens, the target cannot be reached")
-    a, b, k = _posterior(target, enrolled, elapsed_days, planned_days, certainty, open_share)
+    a, b, k = _posterior(target, enrolled, exposure_days(sites, elapsed_days), planned_days, certainty)
     if k == 0:
         return _reached(a, b)
+    left = planned_days - elapsed_days
+    if _constant_ahead(sites):
+        p05, median, p95, p_on_time = _closed_form(a, b / open_share(sites, 0.0), k, left)
+        return Forecast(median, p05, p95, p_on_time, a, b, k)
+    days = _days_needed(_draw_remaining(k, a, b, draws, seed), sites)
+    return _summarise(days, left, a, b, k)
 
-    need = _draw_remaining(k, a, b, draws, seed)  # G/lambda: share-weighted days of accrual needed
-    starts = sorted({0.0} | {s.opens_in_days for s in sites if 0 < s.opens_in_days < math.inf})
-    days = np.full(draws, np.inf)
-    done = 0.0  # H at the start of the piece
-    for i, start in enumerate(starts):
-        share = sum(s.share for s in sites if s.opens_in_days <= start)
-        if share > 0:  # later pieces overwrite: the last piece starting below `need` holds R
-            days = np.where(need >= done, start + (need - done) / share, days)
-        if i + 1 < len(starts):
-            done += share * (starts[i + 1] - start)
-    return _summarise(days, planned_days - elapsed_days, a, b, k)
+
+def forecast_fan(
+    target: int,
+    enrolled: int,
+    elapsed_days: float,
+    planned_days: float,
+    sites: list[SitePlan] | None = None,
+    certainty: float = 0.5,
+    points: int = 40,
+    draws: int = 20_000,
+    seed: int = 0,
+) -> list[tuple[int, float, float, float]]:
+    """The forecast fan: for counts from just above `enrolled` up to `target`, (count, p05, median, p95)
+    of the days from now until that count is reached, under forecast_multicentre's model (sites None:
+    every site open throughout, forecast_completion's). At most `points` counts, always the target last,
+    whose row equals the forecast's quantiles. Exact unless a site opens or closes later."""
+    sites = sites if sites is not None else [SitePlan(-math.inf, 1.0)]
+    _validate(target, enrolled, elapsed_days, planned_days, certainty)
+    _check_sites(sites, enrolled, elapsed_days)
+    a, b, k = _posterior(target, enrolled, exposure_days(sites, elapsed_days), planned_days, certainty)
+    if k == 0:
+        return [(int(target), 0.0, 0.0, 0.0)]
+    steps = np.unique(np.linspace(1, k, max(1, min(points, k))).round().astype(int))
+    p = np.array(_PROBS)
+    rows = []
+    if _constant_ahead(sites):
+        scale = b / open_share(sites, 0.0)
+        with np.errstate(divide="ignore", over="ignore"):
+            for j in steps:
+                p05, median, p95 = scale * stats.beta.ppf(p, j, a) / stats.beta.ppf(1 - p, a, j)
+                rows.append((int(enrolled + j), float(p05), float(median), float(p95)))
+        return rows
+    for j in steps:
+        # The same seed per count as forecast_multicentre, so the target's row is its forecast.
+        days = _days_needed(_draw_remaining(int(j), a, b, draws, seed), sites)
+        p05, median, p95 = np.quantile(days, p)
+        rows.append((int(enrolled + j), float(p05), float(median), float(p95)))
+    return rows
 
 
 def status_from_probability(p_on_time: float, green: float, amber: float) -> str:

@@ -1,35 +1,72 @@
 """Accrual metrics of DESIGN.md section 5, computed from participant rows (pure pandas).
 
-Every page and the command line use these, so they agree: accrual is the participants
-with `enrolled_on` on or before the as-of date; months open run from the site's
-activation (else its first enrolment) in months of 30.44 days.
+Every page and the command line use these, so they agree. The definitions:
+
+- accrual: participants with `enrolled_on` on or before the as-of date.
+- activation of a site for a trial: its configured `activated_on`, else its first enrolment; a site
+  that enrolled before its configured date was evidently open then, so the earlier of the two.
+- months open (site): from activation to the as-of date (or the site's closure), in months of 30.44 days.
+- rate: enrolled / months open. Recent rate over the last 3 (6) months: enrolments in the 91 (183) days
+  ending on the as-of date, per month of that window (shortened to the time the site or trial was open).
+- expected by now: the planned curve, linear from the trial's opening to the planned end of the protocol
+  version in force, reaching that version's target.
+- rate needed: enrolments still needed / months left until the planned end; rate planned: the
+  target / months from opening to the planned end.
+- screen-fail rate: screened patients found ineligible or declining, of those with a decided outcome.
+- stale: a site's last accepted extract for the trial is older than `stale_after_days` (or missing).
+- forecast: forecast.forecast_multicentre with one SitePlan per configured site, equal planned shares,
+  open from its activation (exact closed form when no site opens later); status from P(on time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 
 from dashboard.config import Programme, Trial
-from dashboard.forecast import Forecast, forecast_completion, status_from_probability
+from dashboard.fields import STATUSES
+from dashboard.forecast import (
+    Forecast,
+    SitePlan,
+    day_after,
+    forecast_fan,
+    forecast_multicentre,
+    status_from_probability,
+)
 
 DAYS_PER_MONTH = 30.44
+RECENT_MONTHS = (3, 6)
+FAIL_OUTCOMES = ("ineligible", "declined")
+DECIDED_OUTCOMES = ("eligible", *FAIL_OUTCOMES)
+NO_REASON = "(no reason given)"
+NOT_RECORDED = "not recorded"
+OFF_STUDY = ("withdrawn", "deceased", "lost_to_follow_up")
+PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks run Monday to Sunday
 
 
 def as_timestamp(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day)
 
 
+def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_datetime(frame[column]) if column in frame else pd.Series(pd.NaT, index=frame.index)
+
+
+def _on_or_before(frame: pd.DataFrame, column: str, as_of: dt.date) -> pd.Series:
+    dates = _dates(frame, column)
+    return dates.notna() & (dates <= as_timestamp(as_of))
+
+
 def enrolled_by(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """The participants accrued by the end of `as_of`."""
-    enrolled = pd.to_datetime(participants["enrolled_on"])
-    return participants[enrolled.notna() & (enrolled <= as_timestamp(as_of))]
+    return participants[_on_or_before(participants, "enrolled_on", as_of)]
 
 
 def screened_by(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Participants registered by `as_of`: screened then, or enrolled without a screening date."""
-    first_seen = pd.to_datetime(participants["screened_on"]).fillna(pd.to_datetime(participants["enrolled_on"]))
+    first_seen = _dates(participants, "screened_on").fillna(_dates(participants, "enrolled_on"))
     return participants[first_seen.notna() & (first_seen <= as_timestamp(as_of))]
 
 
@@ -39,92 +76,417 @@ def months_between(start: dt.date | None, end: dt.date) -> float:
     return (end - start).days / DAYS_PER_MONTH
 
 
-def site_months_open(trial: Trial, site: str, first_enrolment: dt.date | None, as_of: dt.date) -> float:
+def _first_enrolment(enrolled: pd.DataFrame) -> dt.date | None:
+    dates = _dates(enrolled, "enrolled_on").dropna()
+    return dates.min().date() if len(dates) else None
+
+
+def site_activation(trial: Trial, site: str, first_enrolment: dt.date | None) -> dt.date | None:
+    """The configured activation, else the first enrolment; the earlier when both exist."""
     plan = trial.sites.get(site)
-    start = (plan.activated_on if plan else None) or first_enrolment
-    end = min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
-    return months_between(start, end)
+    known = [d for d in ((plan.activated_on if plan else None), first_enrolment) if d is not None]
+    return min(known) if known else None
 
 
-def site_rows(trial_code: str, trial: Trial, participants: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]) -> list[dict]:
-    """Per site of the trial (those with zero recruits too): enrolled, months open, rate."""
-    enrolled = enrolled_by(participants, as_of)
-    rows = []
-    for site in trial.sites:
-        at_site = enrolled[enrolled["site"] == site]
-        dates = pd.to_datetime(at_site["enrolled_on"])
-        first = dates.min().date() if len(dates) else None
-        months = site_months_open(trial, site, first, as_of)
-        rows.append(
-            {
-                "site": site,
-                "enrolled": len(at_site),
-                "months_open": round(months, 2),
-                "rate_per_month": round(len(at_site) / months, 2) if months > 0 else None,
-                "last_enrolment_on": dates.max().date().isoformat() if len(dates) else None,
-                "last_extract_on": last_extract[site].isoformat() if site in last_extract else None,
-            }
-        )
-    return rows
+def site_end(trial: Trial, site: str, as_of: dt.date) -> dt.date:
+    """The as-of date, or the site's closure when it closed before."""
+    plan = trial.sites.get(site)
+    return min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
 
 
-def trial_forecast(trial: Trial, enrolled: int, as_of: dt.date, certainty: float) -> Forecast | None:
-    """The Bayesian completion forecast, from the trial's opening; None before it opens."""
-    if as_of < trial.opened_on:
+def site_months_open(trial: Trial, site: str, first_enrolment: dt.date | None, as_of: dt.date) -> float:
+    return months_between(site_activation(trial, site, first_enrolment), site_end(trial, site, as_of))
+
+
+def recent_rate(enrolled: pd.DataFrame, end: dt.date, months: int, opened_on: dt.date | None) -> float | None:
+    """Enrolments per month over the `months` months ending on `end` (round(months * 30.44) days),
+    the window shortened to the time since `opened_on`; None when not open yet."""
+    if opened_on is None or opened_on >= end:
         return None
-    target = trial.target_on(as_of)
-    planned_days = (trial.planned_end_on(as_of) - trial.opened_on).days
-    elapsed = (as_of - trial.opened_on).days
-    return forecast_completion(target, min(enrolled, target), elapsed, planned_days, certainty)
+    window = round(months * DAYS_PER_MONTH)
+    length = min(window, (end - opened_on).days)
+    dates = _dates(enrolled, "enrolled_on")
+    count = int(((dates > as_timestamp(end - dt.timedelta(days=window))) & (dates <= as_timestamp(end))).sum())
+    return count / (length / DAYS_PER_MONTH)
 
 
-def trial_summary(
-    programme: Programme, trial_code: str, participants: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
-) -> dict:
-    """The per-trial block of `summary --json` (DESIGN.md section 6)."""
-    trial = programme.trials[trial_code]
-    mine = participants[participants["trial"] == trial_code]
-    enrolled = len(enrolled_by(mine, as_of))
-    target = trial.target_on(as_of)
-    # Without any extract there is nothing to forecast from: say so rather than predict from zero.
-    has_data = bool(last_extract)
-    forecast = trial_forecast(trial, enrolled, as_of, programme.forecast_prior_certainty) if has_data else None
-    thresholds = programme.status_thresholds
-    return {
-        "trial": trial_code,
-        "title": trial.title,
-        "target": target,
-        "planned_end_on": trial.planned_end_on(as_of).isoformat(),
-        "enrolled": enrolled,
-        "percent_of_target": round(100 * enrolled / target, 1),
-        "screened": len(screened_by(mine, as_of)),
-        "expected_by_now": round(expected_by(trial, as_of), 1),
-        "sites": site_rows(trial_code, trial, mine, as_of, last_extract),
-        "forecast": None if forecast is None else {**forecast.dates(as_of), "p_on_time": round(forecast.p_on_time, 4)},
-        "status": None if forecast is None else status_from_probability(forecast.p_on_time, thresholds.green, thresholds.amber),
-    }
+def rate_needed(target: int, enrolled: int, as_of: dt.date, planned_end: dt.date) -> float | None:
+    """Enrolments per month needed to reach the target by the planned end; None once it has passed
+    with the target not reached (no rate is enough), 0 when the target is reached."""
+    remaining = max(target - enrolled, 0)
+    if remaining == 0:
+        return 0.0
+    months_left = (planned_end - as_of).days / DAYS_PER_MONTH
+    return remaining / months_left if months_left > 0 else None
 
 
-def expected_by(trial: Trial, day: dt.date) -> float:
+def expected_by(trial: Trial, day: dt.date, known_on: dt.date | None = None) -> float:
     """The planned accrual curve: linear from opening to the planned end of the protocol
-    version in force on `day`, reaching that version's target."""
+    version in force on `day`, reaching that version's target. Beyond `known_on` (the as-of
+    date of a view) the version in force then: a view never shows an amendment made later."""
     if day < trial.opened_on:
         return 0.0
-    end = trial.planned_end_on(day)
-    share = min(1.0, (day - trial.opened_on).days / max(1, (end - trial.opened_on).days))
-    return trial.target_on(day) * share
+    version = trial.amendment_on(min(day, known_on) if known_on else day)
+    share = min(1.0, (day - trial.opened_on).days / max(1, (version.planned_end_on - trial.opened_on).days))
+    return version.target * share
+
+
+def expected_curve(trial: Trial, as_of: dt.date, until: dt.date | None = None) -> pd.DataFrame:
+    """The planned curve at monthly steps from opening to as-of (or on to `until`), following the
+    amendments made by as-of: each point is expected_by on that day, so an amendment shows as a step."""
+    last = until or as_of
+    days = pd.date_range(trial.opened_on, last, freq="MS").union([pd.Timestamp(trial.opened_on), pd.Timestamp(last)])
+    for amendment in trial.amendments[1:]:  # both sides of an amendment, so the step is drawn as one
+        if trial.opened_on < amendment.effective_on <= min(last, as_of):
+            days = days.union([pd.Timestamp(amendment.effective_on - dt.timedelta(days=1)), pd.Timestamp(amendment.effective_on)])
+    return pd.DataFrame({"day": days, "expected": [expected_by(trial, d.date(), known_on=as_of) for d in days]})
 
 
 def cumulative_accrual(participants: pd.DataFrame, as_of: dt.date, by: str | None = None) -> pd.DataFrame:
     """One row per enrolment day (and `by` group): the running total of enrolments."""
     enrolled = enrolled_by(participants, as_of).assign(enrolled_on=lambda f: pd.to_datetime(f["enrolled_on"]))
     keys = ["enrolled_on"] + ([by] if by else [])
-    daily = enrolled.groupby(keys).size().rename("enrolled").reset_index().sort_values("enrolled_on")
+    daily = enrolled.groupby(keys).size().rename("enrolled").reset_index().sort_values(keys, ignore_index=True)
     daily["cumulative"] = daily.groupby(by)["enrolled"].cumsum() if by else daily["enrolled"].cumsum()
     return daily
 
 
-def expected_curve(trial: Trial, as_of: dt.date) -> pd.DataFrame:
-    """The planned curve at monthly steps from opening to as-of, following amendments."""
-    days = pd.date_range(trial.opened_on, as_of, freq="MS").union([pd.Timestamp(trial.opened_on), pd.Timestamp(as_of)])
-    return pd.DataFrame({"day": days, "expected": [expected_by(trial, d.date()) for d in days]})
+def accrual_per_period(
+    participants: pd.DataFrame,
+    as_of: dt.date,
+    period: str = "month",
+    by: str | None = None,
+    groups: list[str] | None = None,
+    start: dt.date | None = None,
+) -> pd.DataFrame:
+    """Enrolments per day, week (Monday to Sunday) or month up to `as_of`, every period from `start`
+    (default: the first enrolment) shown, empty ones as 0, and with `by` every group in `groups` (default:
+    those seen) in every period. Columns: period (its first day), [by], enrolled, cumulative, and
+    `complete` (False for the period holding as_of when as_of is not its last day)."""
+    freq = PERIODS[period]
+    enrolled = enrolled_by(participants, as_of)
+    periods_of = pd.to_datetime(enrolled["enrolled_on"]).dt.to_period(freq)
+    first = pd.Period(start, freq) if start else (periods_of.min() if len(periods_of) else pd.Period(as_of, freq))
+    index = pd.period_range(min(first, pd.Period(as_of, freq)), pd.Period(as_of, freq), freq=freq)
+    if by:
+        names = groups if groups is not None else sorted(enrolled[by].dropna().unique())
+        counts = enrolled.assign(period=periods_of).groupby(["period", by]).size()
+        full = pd.MultiIndex.from_product([index, names], names=["period", by])
+        frame = counts.reindex(full, fill_value=0).rename("enrolled").reset_index()
+        frame["cumulative"] = frame.groupby(by)["enrolled"].cumsum()
+    else:
+        counts = enrolled.assign(period=periods_of).groupby("period").size()
+        frame = counts.reindex(index, fill_value=0).rename("enrolled").rename_axis("period").reset_index()
+        frame["cumulative"] = frame["enrolled"].cumsum()
+    last = pd.Period(as_of, freq)
+    frame["complete"] = (frame["period"] != last) | (last.end_time.date() == as_of)
+    frame["period"] = frame["period"].dt.start_time
+    frame["enrolled"] = frame["enrolled"].astype(int)
+    frame["cumulative"] = frame["cumulative"].astype(int)
+    return frame
+
+
+# ---- screening, arms, statuses, milestones ---------------------------------------------------------
+
+
+def _outcome(frame: pd.DataFrame) -> pd.Series:
+    if "screening_outcome" not in frame:
+        return pd.Series("", index=frame.index)
+    return frame["screening_outcome"].fillna("").astype(str).str.strip().str.lower()
+
+
+def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
+    """screened -> eligible -> consented -> enrolled, each stage within the one before: an enrolled
+    participant was eligible and consented whatever the extract says, and a patient who declined was
+    eligible (declining is a screen failure all the same)."""
+    screened = screened_by(participants, as_of)
+    enrolled = _on_or_before(screened, "enrolled_on", as_of)
+    consented = _on_or_before(screened, "consented_on", as_of) | enrolled
+    eligible = _outcome(screened).isin(["eligible", "declined"]) | consented
+    counts = [len(screened), int(eligible.sum()), int(consented.sum()), int(enrolled.sum())]
+    return [{"stage": s, "count": c} for s, c in zip(("screened", "eligible", "consented", "enrolled"), counts, strict=True)]
+
+
+def screen_failures(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    screened = screened_by(participants, as_of)
+    failed = _outcome(screened).isin(FAIL_OUTCOMES) & ~_on_or_before(screened, "enrolled_on", as_of)
+    return screened[failed]
+
+
+def screen_fail_reasons(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Screen failures by reason, most frequent first (ties alphabetically); columns reason, count, share
+    (of all screen failures)."""
+    failed = screen_failures(participants, as_of)
+    reasons = failed.get("screen_fail_reason", pd.Series(index=failed.index, dtype=object))
+    reasons = reasons.fillna("").astype(str).str.strip().replace("", NO_REASON)
+    counts = reasons.value_counts().rename_axis("reason").reset_index(name="count")
+    counts = counts.sort_values(["count", "reason"], ascending=[False, True], ignore_index=True)
+    counts["share"] = counts["count"] / max(1, len(failed))
+    return counts
+
+
+def screen_fail_rate(participants: pd.DataFrame, as_of: dt.date) -> float | None:
+    """Screen failures (ineligible or declined) of the screened with a decided outcome (enrolment decides:
+    eligible); None when nobody has one."""
+    screened = screened_by(participants, as_of)
+    outcome = _outcome(screened)
+    enrolled = _on_or_before(screened, "enrolled_on", as_of)
+    decided = outcome.isin(DECIDED_OUTCOMES) | enrolled
+    failed = outcome.isin(FAIL_OUTCOMES) & ~enrolled
+    return int(failed.sum()) / int(decided.sum()) if decided.any() else None
+
+
+def arm_balance(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Enrolled per site (every site of the trial) and arm (every arm of the trial, in configured order),
+    with `total` and `unallocated` (no arm recorded)."""
+    enrolled = enrolled_by(participants, as_of)
+    rows = []
+    for site in trial.sites:
+        at_site = enrolled[enrolled["site"] == site]
+        arms = at_site["arm"] if "arm" in at_site else pd.Series(dtype=object)
+        row = {"site": site, **{arm: int((arms == arm).sum()) for arm in trial.arms}}
+        row["unallocated"] = int(arms.isna().sum())
+        row["total"] = len(at_site)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["site", *trial.arms, "unallocated", "total"])
+
+
+def status_breakdown(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Enrolled participants by their current status, in the canonical order, statuses nobody has left
+    out; a missing status is `not recorded`."""
+    enrolled = enrolled_by(participants, as_of)
+    status = enrolled["status"].fillna(NOT_RECORDED) if "status" in enrolled else pd.Series(NOT_RECORDED, index=enrolled.index)
+    counts = status.value_counts()
+    order = [s for s in (*STATUSES, NOT_RECORDED) if s in counts] + sorted(set(counts.index) - {*STATUSES, NOT_RECORDED})
+    return pd.DataFrame({"status": order, "count": [int(counts[s]) for s in order]})
+
+
+def milestones(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
+    """HAIP milestones by `as_of`, each with `of`, the participants it applies to (the HAIP arm in a
+    randomised trial): pump placed; on HAIP now (started, not ended, not off study); HAIP completed (ended
+    without withdrawing first); converted to resection or transplant."""
+    enrolled = enrolled_by(participants, as_of)
+    haip = enrolled[enrolled["arm"] == "haip"] if trial.is_randomised else enrolled
+    group = "in the HAIP arm" if trial.is_randomised else "enrolled"
+    started = _on_or_before(haip, "treatment_started_on", as_of)
+    ended = _on_or_before(haip, "treatment_ended_on", as_of)
+    withdrawn = _on_or_before(haip, "withdrawn_on", as_of)
+    status = haip["status"].fillna("") if "status" in haip else pd.Series("", index=haip.index)
+    on_now = started & ~ended & ~withdrawn & ~status.isin(OFF_STUDY)
+    withdrew_first = withdrawn & (_dates(haip, "withdrawn_on") <= _dates(haip, "treatment_ended_on"))
+    completed = ended & ~withdrew_first
+    converted = _on_or_before(haip, "converted_on", as_of)
+    counts = {
+        "pump_placed": ("Pump placed", _on_or_before(haip, "pump_implanted_on", as_of)),
+        "on_treatment": ("On HAIP now", on_now),
+        "completed": ("HAIP completed", completed),
+        "converted": ("Converted", converted),  # to resection or liver transplant
+    }
+    return [
+        {"milestone": key, "label": label, "count": int(mask.sum()), "of": len(haip), "group": group}
+        for key, (label, mask) in counts.items()
+    ]
+
+
+# ---- per site ----------------------------------------------------------------------------------------
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def site_rows(
+    trial_code: str,
+    trial: Trial,
+    participants: pd.DataFrame,
+    as_of: dt.date,
+    last_extract: dict[str, dt.date],
+    stale_after_days: int = 14,
+) -> list[dict]:
+    """Per site of the trial (those with zero recruits too): accrual, rates, screening, freshness."""
+    enrolled = enrolled_by(participants, as_of)
+    rows = []
+    for site in trial.sites:
+        mine = participants[participants["site"] == site]
+        at_site = enrolled[enrolled["site"] == site]
+        dates = _dates(at_site, "enrolled_on")
+        activated = site_activation(trial, site, _first_enrolment(at_site))
+        end = site_end(trial, site, as_of)
+        months = months_between(activated, end)
+        last_enrolment = dates.max().date() if len(dates) else None
+        extract = last_extract.get(site)
+        days_since_extract = (as_of - extract).days if extract else None
+        fail_rate = screen_fail_rate(mine, as_of)
+        rows.append(
+            {
+                "site": site,
+                "activated_on": activated.isoformat() if activated and activated <= as_of else None,
+                "enrolled": len(at_site),
+                "screened": len(screened_by(mine, as_of)),
+                "screen_fail_rate": _round(fail_rate, 3),
+                "months_open": round(months, 2),
+                "rate_per_month": round(len(at_site) / months, 2) if months > 0 else None,
+                **{f"rate_{m}m": _round(recent_rate(at_site, end, m, activated)) for m in RECENT_MONTHS},
+                "last_enrolment_on": last_enrolment.isoformat() if last_enrolment else None,
+                "days_since_last_enrolment": (as_of - last_enrolment).days if last_enrolment else None,
+                "last_extract_on": extract.isoformat() if extract else None,
+                "days_since_last_extract": days_since_extract,
+                "stale": days_since_extract is None or days_since_extract > stale_after_days,
+            }
+        )
+    return rows
+
+
+def aligned_site_curves(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Cumulative enrolments per site against months since that site's activation: a point at 0 months,
+    one per enrolment day, and one at the as-of date, so an open site with no recruit is a flat line at
+    0. Sites not open by as_of have no rows. Columns site, months, cumulative."""
+    enrolled = enrolled_by(participants, as_of)
+    parts = []
+    for site in trial.sites:
+        at_site = enrolled[enrolled["site"] == site]
+        activated = site_activation(trial, site, _first_enrolment(at_site))
+        if activated is None or activated > as_of:
+            continue
+        daily = _dates(at_site, "enrolled_on").value_counts().sort_index()
+        months = [0.0] + [(d.date() - activated).days / DAYS_PER_MONTH for d in daily.index]
+        counts = [0, *daily.cumsum().tolist()]
+        months.append(months_between(activated, site_end(trial, site, as_of)))
+        counts.append(counts[-1])
+        parts.append(pd.DataFrame({"site": site, "months": months, "cumulative": counts}))
+    if not parts:
+        return pd.DataFrame({"site": pd.Series(dtype=object), "months": pd.Series(dtype=float), "cumulative": pd.Series(dtype=int)})
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---- forecast ----------------------------------------------------------------------------------------
+
+
+def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list[SitePlan]:
+    """One SitePlan per configured site, equal planned shares, in days from as_of: opening at its
+    activation (math.inf without one), closing at its configured closure."""
+    enrolled = enrolled_by(participants, as_of)
+    plans = []
+    for site, plan in trial.sites.items():
+        activated = site_activation(trial, site, _first_enrolment(enrolled[enrolled["site"] == site]))
+        opens = (activated - as_of).days if activated else math.inf
+        closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
+        plans.append(SitePlan(opens_in_days=opens, share=1 / len(trial.sites), closes_in_days=max(closes, opens)))
+    return plans
+
+
+def _forecast_args(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> tuple:
+    target = trial.target_on(as_of)
+    enrolled = min(len(enrolled_by(participants, as_of)), target)
+    planned_days = (trial.planned_end_on(as_of) - trial.opened_on).days
+    elapsed = (as_of - trial.opened_on).days
+    return target, enrolled, elapsed, planned_days, site_plans(trial, participants, as_of)
+
+
+def trial_forecast(trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float) -> Forecast | None:
+    """The Bayesian completion forecast of the trial (its participants), sites opening at their
+    activation; None before the trial opens or when no site has an opening date."""
+    if as_of < trial.opened_on:
+        return None
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
+    try:
+        return forecast_multicentre(target, enrolled, elapsed, planned, sites, certainty)
+    except ValueError:  # no site will ever recruit: nothing to forecast
+        return None
+
+
+def trial_fan(trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float) -> pd.DataFrame:
+    """The forecast fan from as_of: count, and the dates (Timestamps) by which it is reached with 5%,
+    50% and 95% probability; starts with today's count at as_of. Empty when there is no forecast."""
+    columns = ["count", "p05", "median", "p95"]
+    if as_of < trial.opened_on:
+        return pd.DataFrame(columns=columns)
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
+    try:
+        rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty)
+    except ValueError:
+        return pd.DataFrame(columns=columns)
+    start = pd.Timestamp(as_of)
+    data = [(enrolled, start, start, start)]
+    for count, *days in rows:
+        dates = [day_after(as_of, d) for d in days]
+        if None in dates:
+            break
+        data.append((count, *(pd.Timestamp(d) for d in dates)))
+    return pd.DataFrame(data, columns=columns)
+
+
+# ---- the summary of `summary --json` and the overview -----------------------------------------------
+
+
+def slowest_site(sites: list[dict]) -> str | None:
+    """The open site with the lowest rate per month open, when at least two sites are open."""
+    open_sites = [s for s in sites if s["rate_per_month"] is not None]
+    if len(open_sites) < 2:
+        return None
+    return min(open_sites, key=lambda s: (s["rate_per_month"], s["site"]))["site"]
+
+
+def trial_summary(
+    programme: Programme, trial_code: str, participants: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
+) -> dict:
+    """The per-trial block of `summary --json` (DESIGN.md section 6) and of every page's tiles."""
+    trial = programme.trials[trial_code]
+    mine = participants[participants["trial"] == trial_code]
+    accrued = enrolled_by(mine, as_of)
+    enrolled = len(accrued)
+    target = trial.target_on(as_of)
+    planned_end = trial.planned_end_on(as_of)
+    # Without any extract there is nothing to forecast from: say so rather than predict from zero.
+    has_data = bool(last_extract)
+    forecast = trial_forecast(trial, mine, as_of, programme.forecast_prior_certainty) if has_data else None
+    thresholds = programme.status_thresholds
+    sites = site_rows(trial_code, trial, mine, as_of, last_extract, programme.stale_after_days)
+    months_open = months_between(trial.opened_on, as_of)
+    needed = rate_needed(target, enrolled, as_of, planned_end)
+    expected = expected_by(trial, as_of)
+    return {
+        "trial": trial_code,
+        "title": trial.title,
+        "randomised": trial.is_randomised,
+        "opened_on": trial.opened_on.isoformat(),
+        "target": target,
+        "planned_end_on": planned_end.isoformat(),
+        "enrolled": enrolled,
+        "percent_of_target": round(100 * enrolled / target, 1),
+        "screened": len(screened_by(mine, as_of)),
+        "screen_fail_rate": _round(screen_fail_rate(mine, as_of), 3),
+        "expected_by_now": round(expected, 1),
+        "ahead_of_plan": round(enrolled - expected),
+        "months_open": round(months_open, 2),
+        "rate_per_month": round(enrolled / months_open, 2) if months_open > 0 else None,
+        **{f"rate_{m}m": _round(recent_rate(accrued, as_of, m, trial.opened_on)) for m in RECENT_MONTHS},
+        "rate_needed": _round(needed),
+        "rate_planned": round(target / months_between(trial.opened_on, planned_end), 2),
+        "months_left": round(max(0.0, (planned_end - as_of).days / DAYS_PER_MONTH), 2),
+        "has_data": has_data,
+        "sites": sites,
+        "slowest_site": slowest_site(sites),
+        "stale_sites": [s["site"] for s in sites if s["stale"]],
+        "forecast": None if forecast is None else {**forecast.dates(as_of), "p_on_time": round(forecast.p_on_time, 4)},
+        "status": None if forecast is None else status_from_probability(forecast.p_on_time, thresholds.green, thresholds.amber),
+    }
+
+
+def programme_summary(
+    programme: Programme,
+    participants: pd.DataFrame,
+    last_extract: dict[str, dict[str, dt.date]],
+    as_of: dt.date,
+    trials: list[str] | None = None,
+) -> dict:
+    """`summary --json`: as_of, the status thresholds, the newest extract, and a block per trial."""
+    codes = trials if trials is not None else list(programme.trials)
+    dates = [d for per_site in last_extract.values() for d in per_site.values()]
+    return {
+        "as_of": as_of.isoformat(),
+        "latest_extract_on": max(dates).isoformat() if dates else None,
+        "status_thresholds": {"green": programme.status_thresholds.green, "amber": programme.status_thresholds.amber},
+        "stale_after_days": programme.stale_after_days,
+        "trials": [trial_summary(programme, code, participants, as_of, last_extract.get(code, {})) for code in codes],
+    }

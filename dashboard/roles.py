@@ -13,6 +13,8 @@ class PageSpec:
 
 PAGES = {
     "overview": PageSpec("app_pages/overview.py", "Programme overview", ":material/dashboard:"),
+    "trial": PageSpec("app_pages/trial.py", "Trial status", ":material/monitoring:"),
+    "sites": PageSpec("app_pages/sites.py", "Site comparison", ":material/compare_arrows:"),
     "upload": PageSpec("app_pages/upload.py", "Upload an extract", ":material/upload_file:"),
     "extracts": PageSpec("app_pages/extracts.py", "Extract history", ":material/history:"),
 }
@@ -25,9 +27,9 @@ ROLES = {
 DEFAULT_ROLE = "director"
 
 ROLE_PAGES = {
-    "director": ["overview", "extracts"],
-    "coordinator": ["upload", "extracts", "overview"],
-    "committee": ["overview"],
+    "director": ["overview", "trial", "sites", "extracts"],
+    "coordinator": ["upload", "extracts", "overview", "trial", "sites"],
+    "committee": ["overview", "trial", "sites"],
 }
 
 

@@ -67,12 +67,7 @@ def snapshot(store: Store, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, dict
     return participants, last_extract
 
 
-def programme_summary(store: Store, programme: Programme, as_of: dt.date) -> dict:
+def programme_summary(store: Store, programme: Programme, as_of: dt.date, trials: list[str] | None = None) -> dict:
+    """`summary --json`, from the snapshot as of the end of `as_of` (what the pages show too)."""
     participants, last_extract = snapshot(store, as_of)
-    return {
-        "as_of": as_of.isoformat(),
-        "trials": [
-            metrics.trial_summary(programme, code, participants, as_of, last_extract.get(code, {}))
-            for code in programme.trials
-        ],
-    }
+    return metrics.programme_summary(programme, participants, last_extract, as_of, trials)

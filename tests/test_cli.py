@@ -1,11 +1,14 @@
 """`python -m dashboard` as a nightly job or a coordinator uses it: exit codes and JSON."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
 
 import pytest
+from scipy import stats
 
+from dashboard import service
 from dashboard.cli import main
 from dashboard.store import SCHEMA_VERSION
 from support import ROOT, template_csv
@@ -78,6 +81,52 @@ def test_ingest_then_duplicate_then_summary(tmp_path, db, capsys):
     assert [(s["site"], s["enrolled"]) for s in pump["sites"]] == [("EMC", 1), ("NKI", 1)]
     assert set(pump["forecast"]) == {"median", "p05", "p95", "p_on_time"}
     assert pump["forecast"]["p05"] <= pump["forecast"]["median"] <= pump["forecast"]["p95"]
+
+
+def test_summary_json_forecast_counts_each_site_from_its_activation(tmp_path, db, capsys):
+    run(db, "ingest", write(tmp_path, "good.csv", GOOD), "--trial", "PUMP", "--by", "anna", capsys=capsys)
+    code, out, _ = run(db, "summary", "--json", capsys=capsys)
+    assert code == 0
+    result = json.loads(out)
+    pump = next(t for t in result["trials"] if t["trial"] == "PUMP")
+    today = service.today()
+    # PUMP: target 230 by 31 Dec 2027 (amendment 4), opened 1 Apr 2019; EMC open since then, NKI since
+    # 1 Nov 2019, half the planned rate each. Posterior a = 230*0.5 + 2, b = T*0.5 + exposure.
+    opened, end = dt.date(2019, 4, 1), dt.date(2027, 12, 31)
+    exposure = 0.5 * (today - opened).days + 0.5 * (today - dt.date(2019, 11, 1)).days
+    a, b, left = 117.0, (end - opened).days * 0.5 + exposure, (end - today).days
+    p_on_time = stats.beta.cdf(left / (b + left), 228, a) if left > 0 else 0.0
+    assert pump["forecast"]["p_on_time"] == round(p_on_time, 4)
+    assert pump["status"] == "red"  # 2 of 230 after seven years
+    emc, nki = pump["sites"]
+    assert nki["months_open"] == round((today - dt.date(2019, 11, 1)).days / 30.44, 2)
+    assert nki["rate_per_month"] == round(1 / nki["months_open"], 2)
+    assert (emc["stale"], emc["days_since_last_extract"]) == (False, 0)
+    assert result["status_thresholds"] == {"green": 0.8, "amber": 0.5}
+    # PUMP-2 and PUMP-IT have no extract: listed, with no forecast and every site stale.
+    pump2 = next(t for t in result["trials"] if t["trial"] == "PUMP-2")
+    assert pump2["forecast"] is None and pump2["status"] is None and pump2["stale_sites"] == ["EMC", "NKI"]
+
+
+def test_summary_text_says_how_far_behind_and_flags_stale_sites(tmp_path, db, capsys):
+    run(db, "ingest", write(tmp_path, "emc.csv", template_csv("P-1,EMC,,2024-03-05,haip")), "--trial", "PUMP", "--by", "anna", capsys=capsys)
+    code, out, _ = run(db, "summary", capsys=capsys)
+    assert code == 0
+    lines = out.splitlines()
+    pump = lines.index(next(line for line in lines if line.startswith("PUMP ")))
+    assert "behind plan" in lines[pump + 1] and "needed" in lines[pump + 1]
+    assert lines[pump + 2].strip().startswith("EMC") and "STALE" not in lines[pump + 2]
+    assert lines[pump + 3].strip().startswith("NKI") and lines[pump + 3].endswith("last extract none  STALE")
+
+
+def test_forecast_text_and_certainty(capsys):
+    # n=10, m=9, P=1: a = 19, b = 190; one more enrolment, R = b*((1-p)^(-1/a) - 1): median
+    # 190*(2^(1/19) - 1) = 7.08 days, p05 190*(0.95^(-1/19) - 1) = 0.51, p95 190*(20^(1/19) - 1) = 32.45;
+    # P(R <= 10) = 1 - (190/200)^19 = 0.6226.
+    code = main(["forecast", "--target", "10", "--enrolled", "9", "--elapsed-days", "90", "--planned-days", "100", "--certainty", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.strip() == "target reached in 7 days (90% interval 1 to 32); probability of reaching it by the planned end: 62%"
 
 
 def test_ingest_refuses_warnings_unless_accepted(tmp_path, db, capsys):

@@ -1,6 +1,9 @@
 """The pages through Streamlit's AppTest: what a director sees, on demo data and on a
-database where a trial has no extract yet."""
+database where a trial has no extract yet. Every number on screen is checked against
+`summary --json`'s computation (service.programme_summary)."""
 
+import datetime as dt
+import json
 import shutil
 
 import pytest
@@ -14,6 +17,7 @@ from dashboard.store import Store
 from support import TODAY, template_csv
 
 APP = "../streamlit_app.py"
+PAST = dt.date(2025, 6, 30)
 
 
 @pytest.fixture(scope="session")
@@ -23,14 +27,18 @@ def demo_db(tmp_path_factory, programme):
     return path
 
 
-def run_app(monkeypatch, db, role="director", demo="1") -> AppTest:
+def run_app(monkeypatch, db, role="director", demo="1", query=None, page=None) -> AppTest:
     monkeypatch.setenv("PUMP_DB", str(db))
     monkeypatch.setenv("PUMP_DEMO", demo)
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["role"] = role
-    return at.run()
+    at.query_params.update(query or {})
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    return at
 
 
 @pytest.fixture
@@ -40,22 +48,186 @@ def demo_copy(demo_db, tmp_path):
     return copy
 
 
-def test_overview_on_demo_data_shows_each_trial_against_its_target(monkeypatch, demo_copy, programme):
-    at = run_app(monkeypatch, demo_copy)
-    assert not at.exception
-    assert "Demo data" in at.warning[0].value
-    assert [s.value for s in at.subheader] == ["PUMP", "PUMP-2", "PUMP-IT"]
-    summary = service.programme_summary(Store(demo_copy), programme, service.today())
-    shown = [m.value for m in at.metric]
-    assert shown == [f"{t['enrolled']} / {t['target']}" for t in summary["trials"]]
-
-
-def test_overview_of_a_trial_without_extracts_says_so(monkeypatch, tmp_path, programme):
+@pytest.fixture
+def one_extract(tmp_path, programme):
+    """PUMP has one extract, from EMC; PUMP-2 and PUMP-IT have none."""
     store = Store(tmp_path / "one.duckdb")
     checked = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip"), "pump.csv", "PUMP", today=TODAY)
     commit(store, checked, "coordinator")
-    at = run_app(monkeypatch, store.path, demo="0")
+    return store.path
+
+
+def summary_of(db, programme, as_of=None) -> dict:
+    return {t["trial"]: t for t in service.programme_summary(Store(db), programme, as_of or service.today())["trials"]}
+
+
+def markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def chart_titles(at) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def trial_pills(at):
+    [pills] = [w for w in at.get("button_group") if w.key == "view.trials_input"]
+    return pills
+
+
+def month(iso: str) -> str:
+    return f"{dt.date.fromisoformat(iso):%b %Y}"
+
+
+# ---- overview ----------------------------------------------------------------------------------------
+
+
+def test_overview_on_demo_data_shows_each_trial_as_summary_says(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy)
+    assert not at.exception
+    assert "Demo data" in at.warning[0].value
+    trials = summary_of(demo_copy, programme)
+    assert [m.value for m in at.metric] == [f"{t['enrolled']} / {t['target']}" for t in trials.values()]
+    text = markdown(at)
+    for t in trials.values():
+        f = t["forecast"]
+        assert f"### {t['trial']}" in text
+        assert f"**Finish** {month(f['median'])} (90%: {month(f['p05'])} – {month(f['p95'])})" in text
+        assert f"**Chance by {month(t['planned_end_on'])}** {f['p_on_time']:.0%}" in text
+        assert f"**needed** {t['rate_needed']:.1f}/month" in text
+    # The demo's story: PUMP off track, NKI the slowest site of PUMP, PUMP-IT's EMC data stale.
+    assert ":red-badge[Off track]" in text and "**Slowest site** NKI" in text
+    assert ":material/warning: **EMC** data stale: last extract 47 days ago" in text
+    assert "Data as of Saturday 21 November 2026" in text
+    assert any("Live · checked" in c.value for c in at.caption)
+
+
+def test_overview_freshness_flags_the_stale_site_and_keeps_it(monkeypatch, demo_copy):
+    at = run_app(monkeypatch, demo_copy)
+    table = at.dataframe[0].value
+    assert len(table) == 6  # three trials, two sites each
+    stale = table[table["Data"] == "stale"]
+    assert stale[["Trial", "Site", "Days since extract"]].values.tolist() == [["PUMP-IT", "EMC", 47]]
+
+
+def test_overview_of_a_trial_without_extracts_says_so(monkeypatch, one_extract):
+    at = run_app(monkeypatch, one_extract, demo="0")
     assert not at.exception
     assert not at.warning  # real data: no demo notice
     assert at.metric[0].value == "1 / 230"
     assert [i.value for i in at.info] == ["No extract received yet for this trial."] * 2
+    assert ":gray-badge[No forecast]" in markdown(at)
+
+
+def test_overview_follows_the_trial_and_date_in_the_url(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy, query={"trial": ["PUMP-2"], "as_of": PAST.isoformat()})
+    assert not at.exception
+    past = summary_of(demo_copy, programme, PAST)["PUMP-2"]
+    assert [m.value for m in at.metric] == [f"{past['enrolled']} / {past['target']}"]
+    assert "Data as of Monday 30 June 2025" in markdown(at)
+    assert set(at.dataframe[0].value["Trial"]) == {"PUMP-2"}
+    assert chart_titles(at) and all(t.startswith("PUMP-2") for t in chart_titles(at))
+    assert at.date_input[0].value == PAST and trial_pills(at).value == ["PUMP-2"]
+
+
+def test_a_bad_date_in_the_url_falls_back_to_today(monkeypatch, demo_copy):
+    at = run_app(monkeypatch, demo_copy, query={"as_of": "31-02-2025", "trial": ["nonsense"]})
+    assert not at.exception
+    assert "Data as of Saturday 21 November 2026" in markdown(at)
+    assert len(at.metric) == 3 and "as_of" not in at.query_params and "trial" not in at.query_params
+
+
+def test_choosing_a_date_and_trials_puts_them_in_the_url(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy)
+    at.date_input[0].set_value(PAST).run()
+    trial_pills(at).set_value(["PUMP", "PUMP-IT"]).run()
+    assert at.query_params["as_of"] == PAST.isoformat()
+    assert at.query_params["trial"] == ["PUMP", "PUMP-IT"]
+    past = summary_of(demo_copy, programme, PAST)
+    assert [m.value for m in at.metric] == [f"{past[c]['enrolled']} / {past[c]['target']}" for c in ("PUMP", "PUMP-IT")]
+    at.button[0].click().run()  # back to today (live)
+    assert "as_of" not in at.query_params
+    assert "Data as of Saturday 21 November 2026" in markdown(at)
+
+
+def test_the_view_survives_a_page_switch(monkeypatch, demo_copy):
+    at = run_app(monkeypatch, demo_copy, query={"as_of": PAST.isoformat(), "trial": ["PUMP-2"]})
+    at.query_params.clear()  # the menu drops the query string when it switches pages
+    at.switch_page("app_pages/sites.py").run()
+    assert not at.exception
+    assert "Data as of Monday 30 June 2025" in markdown(at)
+    assert at.query_params["as_of"] == PAST.isoformat() and at.query_params["trial"] == "PUMP-2"
+    assert set(at.dataframe[0].value["Trial"]) == {"PUMP-2"}
+
+
+# ---- trial status ------------------------------------------------------------------------------------
+
+
+def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy, page="trial")
+    assert not at.exception
+    s = summary_of(demo_copy, programme)["PUMP"]
+    values = {m.label: m.value for m in at.metric}
+    assert values["Enrolled / target"] == f"{s['enrolled']} / {s['target']}"
+    assert values["Pace, last 3 months"] == f"{s['rate_3m']:.1f}/month"
+    assert values["Pace needed"] == f"{s['rate_needed']:.1f}/month"
+    assert values["Forecast finish"] == month(s["forecast"]["median"])
+    assert values[f"Chance by {month(s['planned_end_on'])}"] == f"{s['forecast']['p_on_time']:.0%}"
+    titles = chart_titles(at)
+    # Accrual with forecast, monthly by site, funnel, screen-fail reasons, arms (PUMP is randomised), statuses.
+    assert len(titles) == 6
+    assert titles[0].startswith(f"{s['enrolled']} of {s['target']} enrolled, {-s['ahead_of_plan']} behind plan")
+    assert f"{s['rate_needed']:.1f} needed" in titles[1]
+    assert any(t.startswith("Arms: EMC") for t in titles)
+    assert values["Pump placed"] and values["Converted"] == "0"
+
+
+def test_trial_page_shows_the_trial_chosen_in_the_url(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy, query={"show": "PUMP-2"}, page="trial")
+    assert not at.exception
+    s = summary_of(demo_copy, programme)["PUMP-2"]
+    assert at.metric[0].value == f"{s['enrolled']} / {s['target']}"
+    assert at.header[0].value.startswith("PUMP-2")
+    assert not any(t.startswith("Arms") for t in chart_titles(at))  # single arm: no arm balance
+    milestones = {m.label: m.value for m in at.metric}
+    assert int(milestones["Converted"]) > 0  # PUMP-2's demo patients include conversions
+
+
+def test_trial_page_of_a_trial_without_extracts(monkeypatch, one_extract):
+    at = run_app(monkeypatch, one_extract, demo="0", query={"trial": ["PUMP-2"]}, page="trial")
+    assert not at.exception
+    assert at.metric[0].value == "0 / 50"
+    assert [i.value for i in at.info] == ["No extract received yet for PUMP-2: its charts appear once a coordinator uploads one."]
+    assert not at.get("plotly_chart")
+
+
+# ---- site comparison ---------------------------------------------------------------------------------
+
+
+def test_sites_page_on_demo_data_agrees_with_summary(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy, page="sites")
+    assert not at.exception
+    table = at.dataframe[0].value
+    trials = summary_of(demo_copy, programme)
+    expected = [
+        [t["trial"], s["site"], s["enrolled"], s["months_open"], s["rate_per_month"], s["days_since_last_enrolment"]]
+        for t in trials.values()
+        for s in t["sites"]
+    ]
+    shown = table[["Trial", "Site", "Enrolled", "Months open", "Rate", "Last enrolment"]].values.tolist()
+    assert shown == expected
+    assert table.loc[table["Last extract"].str.startswith("⚠"), ["Trial", "Site"]].values.tolist() == [["PUMP-IT", "EMC"]]
+    titles = chart_titles(at)
+    assert titles[0] == "Slowest site: NKI in PUMP, PUMP-2; EMC in PUMP-IT"
+    assert titles[1:] == ["PUMP: EMC fastest", "PUMP-2: EMC fastest", "PUMP-IT: NKI fastest"]
+
+
+def test_sites_page_lists_sites_with_nobody(monkeypatch, one_extract):
+    at = run_app(monkeypatch, one_extract, demo="0", query={"trial": ["PUMP"]}, page="sites")
+    assert not at.exception
+    table = at.dataframe[0].value
+    # EMC's extract came in today; NKI has sent none: listed with nobody, flagged stale.
+    assert table[["Site", "Enrolled", "Last extract"]].values.tolist() == [
+        ["EMC", 1, f"{service.today():%d %b %Y}"],
+        ["NKI", 0, "⚠ none"],
+    ]
+    assert table.loc[1, "Rate"] == 0.0  # NKI is open for PUMP since Nov 2019: nobody yet is a rate of 0

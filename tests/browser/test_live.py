@@ -53,8 +53,8 @@ def test_a_second_session_sees_a_command_line_ingest_without_reloading(browser: 
 
 
 def test_a_link_reproduces_the_view_on_every_page(page: Page, server):
+    open_page(page, server, "trial?as_of=2025-06-30&trial=PUMP-2")  # the first page seeds the demo data
     past = summary(server, "--as-of", "2025-06-30")["PUMP-2"]
-    open_page(page, server, "trial?as_of=2025-06-30&trial=PUMP-2")
     expect(page.get_by_text("Data as of Monday 30 June 2025").first).to_be_visible()
     expect(tile_values(page).first).to_have_text(f"{past['enrolled']} / {past['target']}")
     # The menu drops the query string; the view stays and is written back into the address.

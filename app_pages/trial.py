@@ -1,0 +1,193 @@
+"""Trial status: one trial in depth. Accrual with the forecast fan, monthly enrolments by
+site against the rate needed, screening funnel and screen-fail reasons, arm balance
+(randomised trials), participant statuses and HAIP milestones."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import common
+from dashboard import charts, metrics
+
+MONTHS_SHOWN = 24
+
+programme = common.get_programme()
+as_of, trials = common.view_controls()
+version = common.data_version()
+participants, last_extract = common.snapshot(version, as_of)
+overview = common.summary(version, as_of)
+
+common.page_header("Trial status", version)
+common.data_as_of(overview, version)
+
+if len(trials) > 1:
+    code = st.segmented_control(
+        "Trial", trials, default=trials[0], required=True, key="show", bind="query-params", label_visibility="collapsed"
+    )
+else:
+    code = trials[0]
+trial = programme.trials[code]
+s = next(t for t in overview["trials"] if t["trial"] == code)
+mine = participants[participants["trial"] == code]
+certainty = programme.forecast_prior_certainty
+
+head, badge = st.columns([5, 1], vertical_alignment="center")
+head.header(f"{code}: {trial.title.split(' - ', 1)[-1]}", anchor=False)
+with badge:
+    common.status_badge(s["status"] if s["has_data"] else None)
+st.caption(
+    " · ".join(
+        p
+        for p in (
+            trial.design,
+            f"target {s['target']} by {common.month(s['planned_end_on'])}",
+            f"open since {dt.date.fromisoformat(s['opened_on']):%b %Y}",
+            f"sites {', '.join(trial.sites)}",
+            trial.registry_id,
+        )
+        if p
+    )
+)
+
+# ---- headline numbers ----------------------------------------------------------------------------
+f = s["forecast"]
+left_to_enrol = max(0, s["target"] - s["enrolled"])
+gap = s["ahead_of_plan"]
+with st.container(horizontal=True, gap="small"):
+    common.metric(
+        "Enrolled / target",
+        f"{s['enrolled']} / {s['target']}",
+        f"{gap:+d} vs plan" if gap else "on plan",
+        delta_color="normal" if gap else "off",
+        help=f"Planned by now: {s['expected_by_now']:.0f}",
+    )
+    common.metric(
+        "Pace, last 3 months",
+        common.rate(s["rate_3m"]),
+        help=f"Last 6 months: {common.rate(s['rate_6m'])}; since opening: {common.rate(s['rate_per_month'])}",
+    )
+    common.metric(
+        "Pace needed",
+        "reached" if left_to_enrol == 0 else common.rate(s["rate_needed"]) if s["rate_needed"] is not None else "too late",
+        help=f"{left_to_enrol} still to enrol in {s['months_left']:.1f} months, by {common.month(s['planned_end_on'])}",
+    )
+    common.metric(
+        "Forecast finish",
+        common.month(f["median"]) if f else "–",
+        help="Median of the Bayesian accrual forecast (Gajewski, Simon & Carlson 2008)",
+    )
+    common.metric(f"Chance by {common.month(s['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–")
+if f:
+    st.caption(
+        f"Forecast 90% interval: {common.month(f['p05'])} – {common.month(f['p95'])}. It learns the accrual rate from "
+        f"every month each site has been open, weighing the plan like {certainty:g} of a trial's worth of data, "
+        "and lets sites that open later add their share from their opening date."
+    )
+
+if not s["has_data"]:
+    st.info(f"No extract received yet for {code}: its charts appear once a coordinator uploads one.")
+    st.stop()
+
+# ---- accrual and forecast --------------------------------------------------------------------------
+fan = metrics.trial_fan(trial, mine, as_of, certainty)
+until = max([dt.date.fromisoformat(s["planned_end_on"]), *(d.date() for d in fan["p95"])], default=as_of)
+verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
+finish = f", forecast to reach {s['target']} in {common.month(f['median'])}" if f and left_to_enrol else ""
+common.plot(
+    charts.cumulative_accrual(
+        f"{s['enrolled']} of {s['target']} enrolled, {verdict}{finish}",
+        metrics.cumulative_accrual(mine, as_of),
+        metrics.expected_curve(trial, as_of, until=until),
+        s["target"],
+        as_of,
+        trial.colour,
+        fan=fan,
+        planned_end=dt.date.fromisoformat(s["planned_end_on"]),
+        amendments=[
+            (a.effective_on, f"amended: target {a.target}, end {a.planned_end_on:%b %Y}")
+            for a in trial.amendments[1:]
+            if a.effective_on <= as_of
+        ],
+        height=480,
+        subtitle="shaded: 90% forecast interval",
+    ),
+    key="trial-accrual",
+)
+
+start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))
+monthly = metrics.accrual_per_period(mine, as_of, "month", by="site", groups=list(trial.sites), start=start)
+needed = s["rate_needed"] if left_to_enrol else None
+pace = f"last 3 months {common.rate(s['rate_3m'])}"
+common.plot(
+    charts.monthly_by_site(
+        f"Enrolments per month by site: {pace}" + (f", {needed:.1f} needed" if needed is not None else ""),
+        monthly,
+        common.site_colours(programme, list(trial.sites)),
+        as_of,
+        needed=needed,
+        planned=s["rate_planned"],
+        subtitle=f"last {MONTHS_SHOWN} months; the running month is pale",
+    ),
+    key="trial-monthly",
+)
+
+# ---- screening -----------------------------------------------------------------------------------
+stages = metrics.screening_funnel(mine, as_of)
+reasons = metrics.screen_fail_reasons(mine, as_of)
+left, right = st.columns(2)
+with left:
+    screened, enrolled = stages[0]["count"], stages[-1]["count"]
+    title = f"Screening: {enrolled / screened:.0%} of {screened} enrolled" if screened else "Screening: nobody yet"
+    common.plot(charts.funnel(title, stages, as_of, trial.colour), key="trial-funnel")
+with right:
+    if reasons.empty:
+        st.info("No screen failures recorded.")
+    else:
+        common.plot(
+            charts.fail_reasons(f"Screen failures: {int(reasons['count'].sum())}, by reason", reasons, as_of),
+            key="trial-reasons",
+        )
+
+# ---- arms and statuses ---------------------------------------------------------------------------
+statuses = metrics.status_breakdown(mine, as_of)
+left, right = st.columns(2) if trial.is_randomised else (None, st.container())
+if trial.is_randomised:
+    balance = metrics.arm_balance(trial, mine, as_of)
+    spread = ", ".join(f"{r['site']} {'/'.join(str(r[a]) for a in trial.arms)}" for r in balance.to_dict("records"))
+    arm_colours = {"control": charts.CONTROL_COLOUR, "haip": trial.colour}
+    with left:
+        common.plot(
+            charts.arm_balance(
+                f"Arms: {spread}",
+                balance,
+                {a: arm.label for a, arm in trial.arms.items()},
+                arm_colours,
+                as_of,
+                subtitle=f"{'/'.join(trial.arms)} per site",
+            ),
+            key="trial-arms",
+        )
+with right:
+    if statuses.empty:
+        st.info("Nobody enrolled yet: no statuses to show.")
+    else:
+        active = int(statuses.loc[statuses["status"].isin(["enrolled", "on_treatment", "follow_up"]), "count"].sum())
+        withdrawn = int(statuses.loc[statuses["status"] == "withdrawn", "count"].sum())
+        common.plot(
+            charts.status_breakdown(f"{active} active, {withdrawn} withdrawn", statuses, as_of, subtitle="status of the enrolled"),
+            key="trial-status",
+        )
+
+# ---- HAIP milestones -----------------------------------------------------------------------------
+steps = metrics.milestones(trial, mine, as_of)
+st.subheader("HAIP milestones", anchor=False)
+if not steps[0]["of"]:
+    st.caption(f"Nobody {steps[0]['group']} by {as_of:%d %b %Y}.")
+    st.stop()
+st.caption(
+    f"Of the {steps[0]['of']} participants {steps[0]['group']}, by {as_of:%d %b %Y}. Converted: downstaged to a "
+    "liver resection or transplant."
+)
+for column, step in zip(st.columns(len(steps)), steps, strict=True):
+    column.metric(step["label"], step["count"], f"{step['count'] / step['of']:.0%} of {step['of']}", delta_color="off", delta_arrow="off")

@@ -1,0 +1,138 @@
+"""Chart builders: what a director reads off each chart is in the figure (as-of date, colours per
+site from the configuration, the needed-rate line, the forecast band, sites with nobody)."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from dashboard import charts
+
+AS_OF = dt.date(2026, 11, 21)
+COLOURS = {"EMC": "#0b6e99", "NKI": "#d9822b"}
+
+
+def subtitle(fig) -> str:
+    return fig.layout.title.subtitle.text
+
+
+def trace(fig, name):
+    [found] = [t for t in fig.data if t.name == name]
+    return found
+
+
+@pytest.fixture
+def cumulative():
+    return pd.DataFrame({"enrolled_on": pd.to_datetime(["2026-01-05", "2026-03-02"]), "cumulative": [1, 3]})
+
+
+@pytest.fixture
+def expected():
+    return pd.DataFrame({"day": pd.to_datetime(["2026-01-01", "2026-11-21"]), "expected": [0.0, 6.0]})
+
+
+def test_cumulative_accrual_runs_to_the_as_of_date_against_plan_and_target(cumulative, expected):
+    fig = charts.cumulative_accrual("T: 3 behind plan", cumulative, expected, 10, AS_OF, "#2e7d32")
+    enrolled = trace(fig, "enrolled")
+    assert list(enrolled.y) == [1, 3, 3] and enrolled.x[-1] == pd.Timestamp(AS_OF)  # flat to today
+    assert enrolled.line.color == "#2e7d32"
+    assert list(trace(fig, "planned").y) == [0.0, 6.0]
+    [target] = [s for s in fig.layout.shapes if s.y0 == s.y1]
+    assert target.y0 == 10
+    assert "data as of 21 Nov 2026" in subtitle(fig)
+
+
+def test_cumulative_accrual_with_the_forecast_fan(cumulative, expected):
+    fan = pd.DataFrame(
+        {
+            "count": [3, 6, 10],
+            "p05": pd.to_datetime(["2026-11-21", "2027-02-01", "2027-06-01"]),
+            "median": pd.to_datetime(["2026-11-21", "2027-03-01", "2027-09-01"]),
+            "p95": pd.to_datetime(["2026-11-21", "2027-05-01", "2028-01-01"]),
+        }
+    )
+    fig = charts.cumulative_accrual("T", cumulative, expected, 10, AS_OF, "#2e7d32", fan=fan, planned_end=dt.date(2027, 12, 31))
+    band = trace(fig, "forecast, 90% interval")
+    assert band.fill == "toself"
+    # The band runs out along the 95% dates and back along the 5% dates.
+    assert list(band.x) == list(fan["p95"]) + list(fan["p05"])[::-1]
+    assert list(trace(fig, "forecast, median").x) == list(fan["median"])
+    assert any("planned end" in a.text and "Dec 2027" in a.text for a in fig.layout.annotations)
+
+
+def test_compact_accrual_has_no_legend(cumulative, expected):
+    assert charts.cumulative_accrual("T", cumulative, expected, 10, AS_OF, "#000000", compact=True).layout.showlegend is False
+
+
+def test_monthly_by_site_stacks_sites_in_their_colours_with_the_needed_rate():
+    monthly = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2026-10-01", "2026-10-01", "2026-11-01", "2026-11-01"]),
+            "site": ["EMC", "NKI", "EMC", "NKI"],
+            "enrolled": [2, 1, 0, 1],
+            "complete": [True, True, False, False],
+        }
+    )
+    fig = charts.monthly_by_site("Per month", monthly, COLOURS, AS_OF, needed=5.2, planned=2.2)
+    assert fig.layout.barmode == "stack"
+    assert trace(fig, "EMC").marker.color == "#0b6e99" and trace(fig, "NKI").marker.color == "#d9822b"
+    assert list(trace(fig, "EMC").marker.opacity) == [1.0, 0.45]  # November is still running
+    needed = trace(fig, "needed 5.2/month")
+    assert set(needed.y) == {5.2}
+    assert set(trace(fig, "planned 2.2/month").y) == {2.2}
+    assert fig.layout.yaxis.range[1] >= 5.2  # the needed line is never off the chart
+    assert "data as of 21 Nov 2026" in subtitle(fig)
+
+
+def test_funnel_shows_counts_and_shares_of_the_screened():
+    stages = [{"stage": "screened", "count": 20}, {"stage": "eligible", "count": 10}, {"stage": "consented", "count": 9}, {"stage": "enrolled", "count": 8}]
+    fig = charts.funnel("Screening", stages, AS_OF, "#1f4e79")
+    assert list(fig.data[0].y) == ["Screened", "Eligible", "Consented", "Enrolled"]
+    assert list(fig.data[0].text) == ["20  (100%)", "10  (50%)", "9  (45%)", "8  (40%)"]
+
+
+def test_fail_reasons_most_frequent_on_top_and_the_rest_summed():
+    reasons = pd.DataFrame({"reason": [f"reason {i}" for i in range(10)], "count": [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]})
+    reasons["share"] = reasons["count"] / 55
+    fig = charts.fail_reasons("Screen failures", reasons, AS_OF, top=8)
+    bars = fig.data[0]
+    assert bars.y[-1] == "reason 0" and bars.x[-1] == 10  # horizontal bars draw bottom up: the top is last
+    assert bars.y[0] == "2 other reasons" and bars.x[0] == 3
+
+
+def test_arm_balance_one_bar_per_arm_and_site():
+    table = pd.DataFrame({"site": ["EMC", "NKI"], "control": [50, 31], "haip": [48, 32]})
+    fig = charts.arm_balance("Arms", table, {"control": "Resection alone", "haip": "Resection + HAIP"}, {"control": "#999999", "haip": "#1f4e79"}, AS_OF)
+    assert [t.name for t in fig.data] == ["Resection alone", "Resection + HAIP"]
+    assert list(fig.data[1].y) == [48, 32] and fig.data[1].marker.color == "#1f4e79"
+
+
+def test_status_breakdown_labels_read_as_words():
+    statuses = pd.DataFrame({"status": ["on_treatment", "follow_up", "withdrawn"], "count": [2, 58, 15]})
+    fig = charts.status_breakdown("Statuses", statuses, AS_OF)
+    assert list(fig.data[0].y) == ["withdrawn", "follow-up", "on treatment"]
+    assert fig.data[0].marker.color[0] == charts.STATUS_COLOURS["withdrawn"]
+
+
+def test_site_rates_keep_a_site_with_no_recruit():
+    rows = pd.DataFrame(
+        {"trial": ["T", "T"], "site": ["EMC", "NKI"], "rate_per_month": [1.07, 0.0], "rate_6m": [1.3, 0.0]}
+    )
+    fig = charts.site_rates("Rates", rows, COLOURS, AS_OF)
+    assert list(trace(fig, "NKI").y) == [0.0] and trace(fig, "NKI").marker.color == "#d9822b"
+    assert list(trace(fig, "EMC, last 6 months").y) == [1.3]
+
+
+def test_aligned_curves_one_line_per_site_in_its_colour():
+    curves = pd.DataFrame({"site": ["EMC", "EMC", "NKI", "NKI"], "months": [0, 10, 0, 5], "cumulative": [0, 4, 0, 0]})
+    fig = charts.aligned_curves("T", curves, COLOURS, AS_OF)
+    assert [t.name for t in fig.data] == ["EMC", "NKI"]
+    assert list(fig.data[1].y) == [0, 0] and fig.data[1].line.color == "#d9822b"
+    assert fig.layout.xaxis.title.text == "months since the site opened"
+
+
+def test_a_long_title_wraps_and_the_margin_grows():
+    short = charts.base_layout(charts.go.Figure(), "Short", AS_OF)
+    long = charts.base_layout(charts.go.Figure(), "A title far longer than any half-width chart on a laptop can hold", AS_OF)
+    assert "<br>" not in short.layout.title.text and "<br>" in long.layout.title.text
+    assert long.layout.margin.t > short.layout.margin.t

@@ -79,8 +79,7 @@ def page_header(title: str, version: int) -> None:
     st.title(title)
     if is_demo(version):
         st.warning(
-            "**Demo data.** These numbers are made up by the demo generator to show what the dashboard does; "
-            "they are not real patients. They disappear from view as real extracts are uploaded.",
+            "**Demo data**: made-up participants that show what the dashboard does, not real patients.",
             icon=":material/science:",
         )
 
@@ -249,6 +248,13 @@ def month(iso: str | None) -> str:
 
 def rate(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}/month"
+
+
+def plan_delta(gap: int) -> dict:
+    """st.metric's delta for the gap to the planned curve: 'on plan' has no arrow."""
+    if gap:
+        return {"delta": f"{gap:+d} vs plan", "delta_color": "normal"}
+    return {"delta": "on plan", "delta_color": "off", "delta_arrow": "off"}
 
 
 def metric(label: str, value, delta=None, **kwargs) -> None:

@@ -45,8 +45,7 @@ def trial_tile(s: dict) -> None:
     st.metric(
         "Enrolled / target",
         f"{s['enrolled']} / {s['target']}",
-        f"{gap:+d} vs plan" if gap else "on plan",
-        delta_color="normal" if gap else "off",
+        **common.plan_delta(gap),
         help=f"Planned by now: {s['expected_by_now']:.0f} (linear from opening to the planned end, {common.month(s['planned_end_on'])}).",
     )
     st.progress(min(1.0, s["enrolled"] / s["target"]), text=f"{s['percent_of_target']:.0f}% of target")

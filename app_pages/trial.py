@@ -58,8 +58,7 @@ with st.container(horizontal=True, gap="small"):
     common.metric(
         "Enrolled / target",
         f"{s['enrolled']} / {s['target']}",
-        f"{gap:+d} vs plan" if gap else "on plan",
-        delta_color="normal" if gap else "off",
+        **common.plan_delta(gap),
         help=f"Planned by now: {s['expected_by_now']:.0f}",
     )
     common.metric(

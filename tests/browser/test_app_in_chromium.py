@@ -26,7 +26,7 @@ def test_every_page_of_every_role_loads_without_an_error(page: Page, server):
             if len(names) > 1:  # Streamlit shows no menu for a single page
                 go_to(page, PAGES[name].title)
             expect(page.get_by_role("heading", name=PAGES[name].title)).to_be_visible()
-            expect(page.get_by_text("Demo data.").first).to_be_visible()
+            expect(page.get_by_text("Demo data").first).to_be_visible()
             assert_no_error_shown(page)
 
 

@@ -43,10 +43,7 @@ def today() -> dt.date:
 
 def record_config(store: Store, programme: Programme) -> bool:
     """Log the configuration in the audit log when it differs from the last one seen."""
-    last = store.scalar(
-        "SELECT detail->>'sha256' FROM audit_log WHERE action = 'config_loaded' ORDER BY audit_id DESC LIMIT 1"
-    )
-    if last == programme.source_sha256:
+    if store.last_config_sha256() == programme.source_sha256:
         return False
     store.record(SYSTEM_ACTOR, "config_loaded", {"sha256": programme.source_sha256, "trials": list(programme.trials)})
     return True

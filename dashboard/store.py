@@ -342,6 +342,12 @@ class Store:
             result.setdefault(row.format, {})[row.field] = row.column_name
         return result
 
+    def last_config_sha256(self) -> str | None:
+        """The fingerprint of the configuration the audit log saw last."""
+        return self.scalar(
+            "SELECT detail->>'sha256' FROM audit_log WHERE action = 'config_loaded' ORDER BY audit_id DESC LIMIT 1"
+        )
+
     def schema_version(self) -> int:
         return int(self.scalar("SELECT max(version) FROM schema_version"))
 

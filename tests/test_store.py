@@ -173,3 +173,15 @@ def test_the_command_line_ingests_while_another_process_keeps_reading(tmp_path, 
     assert "stored as extract #1: 2 new" in result.stdout
     assert reader.returncode == 0 and int(out) > 10
     assert len(Store(path).current_participants("PUMP")) == 2
+
+
+def test_a_configuration_change_is_recorded_once_in_the_audit_log(store, programme):
+    from dashboard import service
+
+    assert service.record_config(store, programme) is True
+    assert service.record_config(store, programme) is False  # the same file again: nothing new
+    amended = programme.model_copy(update={"source_sha256": "another file"})
+    assert service.record_config(store, amended) is True
+    log = store.audit_log()
+    assert log["action"].tolist() == ["config_loaded", "config_loaded"]
+    assert store.last_config_sha256() == "another file"

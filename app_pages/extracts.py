@@ -28,7 +28,7 @@ statuses = right.multiselect("Status", ["current", "superseded", "retracted"], d
 shown = history[history["trial"].isin(trials) & history["status"].isin(statuses)]
 
 table = shown.assign(sha256=shown["sha256"].str[:12] + "…")[
-    ["extract_id", "trial", "sites", "file_name", "uploaded_by", "uploaded_at", "format", "row_count", "participant_count", "status", "sha256"]
+    ["extract_id", "trial", "sites", "file_name", "uploaded_by", "uploaded_at", "last_confirmed_at", "format", "row_count", "participant_count", "status", "sha256"]
 ]
 st.dataframe(
     table,
@@ -37,6 +37,9 @@ st.dataframe(
     column_config={
         "extract_id": st.column_config.NumberColumn("#", format="%d"),
         "uploaded_at": st.column_config.DatetimeColumn("uploaded", format="DD-MM-YYYY HH:mm"),
+        "last_confirmed_at": st.column_config.DatetimeColumn(
+            "confirmed", format="DD-MM-YYYY", help="The same file uploaded again later: its data was still current then"
+        ),
         "row_count": "rows",
         "participant_count": "participants",
         "sha256": st.column_config.TextColumn("SHA-256", help="Fingerprint of the file as uploaded"),

@@ -314,7 +314,9 @@ class Store:
                    CASE WHEN e.retracted_at IS NOT NULL THEN 'retracted'
                         WHEN e.extract_id IN (SELECT extract_id FROM cur) THEN 'current'
                         ELSE 'superseded' END AS status,
-                   e.retracted_at, e.retracted_by, e.retraction_reason, e.diff
+                   e.retracted_at, e.retracted_by, e.retraction_reason, e.diff,
+                   (SELECT max(confirmed_at) FROM extract_confirmations k WHERE k.extract_id = e.extract_id)
+                       AS last_confirmed_at
             FROM extracts e ORDER BY e.extract_id DESC
         """
         return self.query(sql, {"as_of": _now()})

@@ -60,6 +60,7 @@ def test_identical_reupload_stores_nothing_new_but_confirms_freshness(store, pro
     }
     last = store.last_extract_per_site(as_of=later)
     assert last["uploaded_at"].tolist() == [pd.Timestamp(later)]
+    assert store.extracts()["last_confirmed_at"].tolist() == [pd.Timestamp(later)]
 
 
 def test_a_file_identical_to_a_superseded_extract_is_a_new_snapshot(store, programme):

@@ -56,7 +56,7 @@ mapping = st.session_state.get("column_mapping", {})
 key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), version)
 if st.session_state.get("check_key") != key:
     with st.status(f"Checking {uploaded.name} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
-        checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None)
+        checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write)
         status.update(label=f"Checked {uploaded.name}", state="complete")
     st.session_state["check_key"], st.session_state["checked"] = key, checked
 checked: Checked = st.session_state["checked"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -116,6 +117,7 @@ def check_extract(
     site: str | None = None,
     fmt: str | None = None,
     mappings: dict[str, dict[str, str]] | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Checked:
     """Read, validate and compare a file against `current` (the trial's current participants).
     `mappings` holds, per format, the file columns chosen for canonical fields."""
@@ -129,6 +131,7 @@ def check_extract(
         checked.issues.append(Issue.error("unknown_format", f"{fmt!r} is not a format; choose one of {', '.join(FORMATS)}"))
         return checked
     try:
+        progress("Reading the file")
         table = read_table(data)
     except UnreadableFile as exc:
         checked.issues.append(Issue.error("unreadable", f"the file cannot be read: {exc}", row=exc.row))
@@ -149,16 +152,19 @@ def check_extract(
         )
         return checked
     extract = READERS[checked.format](table, (mappings or {}).get(checked.format))
+    progress(f"Read {table.rows:,} row{'s' if table.rows != 1 else ''} as {checked.format}; looking for direct identifiers")
     identifiers = find_identifiers(table.frame, extract.columns.get("participant_id"), checked.format)
     if identifiers:
         # Refused before anything else is looked at: such a file is never read further.
         checked.issues += identifiers
         return checked
+    progress("Checking every rule")
     validated = validate(extract, checked.trial, programme, today, site_given=site)
     checked.issues += validated.issues
     if validated.errors:
         return checked
     checked.participants, checked.sites = validated.participants, validated.sites
+    progress("Comparing with the current data")
     checked.diff, diff_warnings = compare(validated.participants, current[current["site"].isin(checked.sites)])
     checked.issues += diff_warnings
     return checked
@@ -179,6 +185,7 @@ def check_file(
     fmt: str | None = None,
     today: dt.date | None = None,
     mapping: dict[str, str] | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Checked:
     """`check_extract` against what the store holds now, with the trial's remembered
     mapping; `mapping` (canonical field -> column) is the coordinator's choice on top."""
@@ -187,7 +194,7 @@ def check_file(
     if mapping:
         mappings = {f: {**m, **mapping} for f, m in mappings.items()}
     current = store.current_participants(code)
-    checked = check_extract(data, file_name, programme, trial, today or dt.date.today(), current, site, fmt, mappings)
+    checked = check_extract(data, file_name, programme, trial, today or dt.date.today(), current, site, fmt, mappings, progress)
     if code:
         checked.already_loaded = store.loaded_already(code, checked.sha256)
     return checked

@@ -217,3 +217,14 @@ def test_a_first_enrolment_of_a_screened_participant_needs_no_decision(programme
     checked = check(programme, template_csv("P-1,EMC,2024-03-01,2024-03-08,haip"), current=current)
     assert not checked.needs_confirmation and not checked.warnings
     assert checked.diff.changed == {"P-1": {"enrolled_on": (None, "2024-03-08"), "arm": (None, "haip"), "status": ("screening", "enrolled")}}
+
+
+def test_progress_is_reported_step_by_step_while_a_file_is_checked(programme):
+    steps = []
+    check_extract(template_csv("P-1,EMC,,2024-03-05,haip"), "x.csv", programme, "PUMP", TODAY, NO_CURRENT, progress=steps.append)
+    assert steps == [
+        "Reading the file",
+        "Read 1 row as template; looking for direct identifiers",
+        "Checking every rule",
+        "Comparing with the current data",
+    ]

@@ -147,12 +147,10 @@ if not user.strip():
     st.caption("Enter your name above to store the extract.")
 if st.button("Store the extract", type="primary", disabled=not (confirmed and user.strip())):
     try:
-        extract_id = commit(store, checked, user, accept_warnings=confirmed)
+        extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None)
     except Refused as exc:
         st.error(f"Not stored: {exc}")
         st.stop()
-    if mapping and checked.format:
-        store.save_mapping(checked.trial, checked.format, mapping, user)
     st.session_state["upload_done"] = (
         f"Stored {uploaded.name} as extract #{extract_id} for {checked.trial} ({', '.join(checked.sites)}): "
         f"{counts['new']} new, {counts['changed']} changed, {counts['missing']} no longer in the extract, "

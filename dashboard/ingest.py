@@ -206,9 +206,17 @@ def trial_mappings(store: Store, programme: Programme, trial: str) -> dict[str, 
     return {fmt: {**configured.get(fmt, {}), **saved.get(fmt, {})} for fmt in FORMATS}
 
 
-def commit(store: Store, checked: Checked, actor: str, accept_warnings: bool = False, uploaded_at: dt.datetime | None = None) -> int:
+def commit(
+    store: Store,
+    checked: Checked,
+    actor: str,
+    accept_warnings: bool = False,
+    uploaded_at: dt.datetime | None = None,
+    mapping: dict[str, str] | None = None,
+) -> int:
     """Store a checked extract in one transaction and return its id; raises Refused
-    (nothing changed) when it has errors or warnings that were not accepted. The very
+    (nothing changed) when it has errors or warnings that were not accepted; `mapping`,
+    the columns the coordinator chose, is remembered in the same transaction. The very
     file that is current already stores nothing new: it only confirms that the data is
     still current (a quiet week), and its extract's id is returned."""
     if checked.already_loaded is not None:
@@ -234,4 +242,4 @@ def commit(store: Store, checked: Checked, actor: str, accept_warnings: bool = F
         "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
         "uploaded_at": uploaded_at,
     }
-    return store.add_extract(extract, checked.sites, checked.participants, actor)
+    return store.add_extract(extract, checked.sites, checked.participants, actor, mapping=mapping)

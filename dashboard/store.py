@@ -201,8 +201,12 @@ class Store:
                 raise
         return detail
 
-    def add_extract(self, extract: dict, sites: list[str], participants: pd.DataFrame, actor: str) -> int:
-        """Store one accepted extract and its participant rows; returns its id."""
+    def add_extract(
+        self, extract: dict, sites: list[str], participants: pd.DataFrame, actor: str, mapping: dict[str, str] | None = None
+    ) -> int:
+        """Store one accepted extract and its participant rows, and the column mapping the
+        coordinator chose for it (remembered for the trial and format), in one transaction;
+        returns the extract's id."""
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             duplicate = _loaded_already(con, extract["trial"], extract["sha256"], extract.get("uploaded_at") or _now())
@@ -223,7 +227,10 @@ class Store:
             con.execute(f"INSERT INTO participants (extract_id, trial, {', '.join(FIELD_NAMES)}, source_row) "
                         f"SELECT extract_id, trial, {casts}, source_row FROM incoming")
             con.unregister("incoming")
+            if mapping:
+                _replace_mapping(con, extract["trial"], extract["format"], mapping, actor)
             return {
+                "mapping": mapping or None,
                 "extract_id": extract_id,
                 "file_name": extract["file_name"],
                 "sha256": extract["sha256"],
@@ -269,17 +276,6 @@ class Store:
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
         self.write(actor, action, lambda con: detail, trial=trial)
-
-    def save_mapping(self, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
-        def change(con: duckdb.DuckDBPyConnection) -> dict:
-            con.execute("DELETE FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
-            con.executemany(
-                "INSERT INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
-                [[trial, fmt, f, c, actor.strip(), _now()] for f, c in mapping.items()],
-            )
-            return {"format": fmt, "mapping": mapping}
-
-        self.write(actor, "mapping_saved", change, trial=trial)
 
     # ---- queries ---------------------------------------------------------------------
 
@@ -369,6 +365,14 @@ def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str, at:
         {"as_of": at, "trial": trial, "sha256": sha256},
     ).fetchone()
     return row[0]
+
+
+def _replace_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
+    con.execute("DELETE FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
+    con.executemany(
+        "INSERT INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
+        [[trial, fmt, f, c, actor.strip(), _now()] for f, c in mapping.items()],
+    )
 
 
 def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:

@@ -146,8 +146,11 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
     store = Store(path)
     assert store.schema_version() == store_module.SCHEMA_VERSION == 3
     assert store.current_participants("PUMP")["participant_id"].tolist() == ["OLD-1"]
-    store.save_mapping("PUMP", "castor", {"enrolled_on": "inclusion_date"}, "coordinator")
-    assert store.mappings("PUMP") == {"castor": {"enrolled_on": "inclusion_date"}}
+    data = template_csv("P-1,EMC,,2024-03-05,haip", header="participant_id,site,screened_on,inclusion_date,arm")
+    mapping = {"enrolled_on": "inclusion_date"}
+    checked = check_file(store, programme, data, "new.csv", "PUMP", today=TODAY, mapping=mapping)
+    commit(store, checked, "coordinator", accept_warnings=True, mapping=mapping)  # OLD-1 is not in it
+    assert store.mappings("PUMP") == {"template": {"enrolled_on": "inclusion_date"}}
 
 
 def test_the_command_line_ingests_while_another_process_keeps_reading(tmp_path, programme):

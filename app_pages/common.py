@@ -250,6 +250,13 @@ def rate(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}/month"
 
 
+def change_counts(counts: dict[str, int]) -> None:
+    """What an extract changes (or changed) against the data before it, in four numbers."""
+    labels = {"new": "New participants", "changed": "Changed", "missing": "No longer in the extract", "unchanged": "Unchanged"}
+    for column, (key, label) in zip(st.columns(4), labels.items(), strict=True):
+        column.metric(label, counts[key])
+
+
 def plan_delta(gap: int) -> dict:
     """st.metric's delta for the gap to the planned curve: 'on plan' has no arrow."""
     if gap:

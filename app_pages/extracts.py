@@ -3,10 +3,10 @@
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from app_pages import common
+from dashboard import upload_report
 from dashboard.store import Refused
 
 programme = common.get_programme()
@@ -63,25 +63,13 @@ if extract["status"] == "retracted":
 
 diff = json.loads(extract["diff"]) if extract["diff"] else None
 if diff:
-    counts = diff["counts"]
-    a, b, c, d = st.columns(4)
-    a.metric("New", counts["new"])
-    b.metric("Changed", counts["changed"])
-    c.metric("No longer in the extract", counts["missing"])
-    d.metric("Unchanged", counts["unchanged"])
+    common.change_counts(diff["counts"])
     if diff["new"]:
         st.markdown(f"**New:** {', '.join(diff['new'])}")
     if diff["missing"]:
         st.markdown(f"**No longer in the extract:** {', '.join(diff['missing'])}")
     if diff["changed"]:
-        changes = pd.DataFrame(
-            [
-                {"participant": pid, "field": name, "old": values["old"] or "", "new": values["new"] or ""}
-                for pid, fields in diff["changed"].items()
-                for name, values in fields.items()
-            ]
-        )
-        st.dataframe(changes, hide_index=True, width="stretch")
+        st.dataframe(upload_report.change_table(diff["changed"]), hide_index=True, width="stretch")
 
 
 def _stop_retracting() -> None:

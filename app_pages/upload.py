@@ -123,11 +123,7 @@ if errors:
 st.subheader("What changes")
 diff = checked.diff
 counts = diff.counts()
-a, b, c, d = st.columns(4)
-a.metric("New participants", counts["new"])
-b.metric("Changed", counts["changed"])
-c.metric("No longer in the extract", counts["missing"])
-d.metric("Unchanged", counts["unchanged"])
+common.change_counts(counts)
 st.dataframe(upload_report.per_site_table(checked), hide_index=True)
 if diff.new:
     with st.expander(f"New participants ({len(diff.new)})"):
@@ -135,7 +131,7 @@ if diff.new:
         st.dataframe(upload_report.participant_preview(new_rows), hide_index=True, width="stretch")
 if diff.changed:
     with st.expander(f"Changed participants ({len(diff.changed)})", expanded=True):
-        st.dataframe(upload_report.change_table(diff), hide_index=True, width="stretch")
+        st.dataframe(upload_report.change_table(diff.changed), hide_index=True, width="stretch")
 if diff.missing:
     with st.expander(f"Participants no longer in the extract ({len(diff.missing)})", expanded=True):
         st.dataframe(pd.DataFrame({"participant": diff.missing}), hide_index=True)

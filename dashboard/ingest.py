@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from dashboard import service
 from dashboard.config import Programme
 from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
@@ -194,7 +195,7 @@ def check_file(
     if mapping:
         mappings = {f: {**m, **mapping} for f, m in mappings.items()}
     current = store.current_participants(code)
-    checked = check_extract(data, file_name, programme, trial, today or dt.date.today(), current, site, fmt, mappings, progress)
+    checked = check_extract(data, file_name, programme, trial, today or service.today(), current, site, fmt, mappings, progress)
     if code:
         checked.already_loaded = store.loaded_already(code, checked.sha256)
     return checked

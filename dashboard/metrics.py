@@ -94,10 +94,6 @@ def site_end(trial: Trial, site: str, as_of: dt.date) -> dt.date:
     return min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
 
 
-def site_months_open(trial: Trial, site: str, first_enrolment: dt.date | None, as_of: dt.date) -> float:
-    return months_between(site_activation(trial, site, first_enrolment), site_end(trial, site, as_of))
-
-
 def recent_rate(enrolled: pd.DataFrame, end: dt.date, months: int, opened_on: dt.date | None) -> float | None:
     """Enrolments per month over the `months` months ending on `end` (round(months * 30.44) days),
     the window shortened to the time since `opened_on`; None when not open yet."""

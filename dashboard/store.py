@@ -184,16 +184,22 @@ class Store:
 
     def write(self, actor: str, action: str, change: Callable[[duckdb.DuckDBPyConnection], dict], trial: str | None = None) -> dict:
         """Run `change` and its audit record in one transaction: all of it lands or none.
-        `change` returns the audit detail (with `extract_id` when it concerns one)."""
+        `change` returns the audit detail (with `extract_id` when it concerns one: the
+        audit entry's trial is then the extract's, unless `trial` is given)."""
         if not actor or not actor.strip():
             raise Refused("say who you are: every change is recorded with the acting user")
         with self._write_lock, self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 detail = change(con)
+                extract_id = detail.get("extract_id")
                 con.execute(
-                    "INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                    [_now(), actor.strip(), action, trial, detail.get("extract_id"), json.dumps(detail, default=str)],
+                    """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
+                       VALUES ($at, $actor, $action,
+                               coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
+                               $extract_id, $detail)""",
+                    {"at": _now(), "actor": actor.strip(), "action": action, "trial": trial,
+                     "extract_id": extract_id, "detail": json.dumps(detail, default=str)},
                 )
                 con.execute("COMMIT")
             except BaseException:
@@ -250,8 +256,7 @@ class Store:
             )
             return {"extract_id": extract_id, "file_name": file_name}
 
-        trial = self.scalar("SELECT trial FROM extracts WHERE extract_id = ?", [extract_id])
-        self.write(actor, "reconfirm", change, trial=trial)
+        self.write(actor, "reconfirm", change)
 
     def retract(self, extract_id: int, actor: str, reason: str) -> dict:
         """Mark an extract retracted; the previous extract of its sites becomes current again."""
@@ -270,8 +275,7 @@ class Store:
             )
             return {"extract_id": extract_id, "trial": row[0], "reason": reason.strip()}
 
-        trial = self.scalar("SELECT trial FROM extracts WHERE extract_id = ?", [extract_id])
-        return self.write(actor, "retract", change, trial=trial)
+        return self.write(actor, "retract", change)
 
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""

@@ -8,7 +8,6 @@ import pandas as pd
 from dashboard.fields import BY_NAME, DATE_FIELDS
 from dashboard.ingest import Checked
 from dashboard.issues import Issue
-from dashboard.validation import Diff
 
 PREVIEW_FIELDS = ["participant_id", "site", "screened_on", "screening_outcome", "enrolled_on", "arm", "status"]
 
@@ -61,11 +60,12 @@ def participant_preview(rows: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def change_table(diff: Diff) -> pd.DataFrame:
-    """One row per changed field: participant, field, old value -> new value."""
-    rows = [
-        {"participant": pid, "field": name, "old": old or "", "new": new or ""}
-        for pid, fields in diff.changed.items()
-        for name, (old, new) in fields.items()
-    ]
+def change_table(changed: dict[str, dict]) -> pd.DataFrame:
+    """One row per changed field: participant, field, old value -> new value. `changed` is a
+    Diff's (id -> field -> (old, new)) or its stored JSON form (id -> field -> {old, new})."""
+    rows = []
+    for pid, fields in changed.items():
+        for name, values in fields.items():
+            old, new = (values["old"], values["new"]) if isinstance(values, dict) else values
+            rows.append({"participant": pid, "field": name, "old": old or "", "new": new or ""})
     return pd.DataFrame(rows, columns=["participant", "field", "old", "new"])

@@ -82,7 +82,8 @@ def test_retraction_restores_the_previous_extract_and_deletes_nothing(store, pro
     assert extracts.loc[second, "status"] == "retracted"
     assert extracts.loc[second, "retraction_reason"] == "wrong export: test records included"
     assert store.table_counts()["participants"] == 5  # both extracts' rows are kept
-    assert store.audit_log().iloc[0]["action"] == "retract"
+    entry = store.audit_log().iloc[0]
+    assert entry["action"] == "retract" and entry["trial"] == "PUMP" and entry["extract_id"] == second
     with pytest.raises(Refused, match=f"extract #{second} was already retracted"):
         store.retract(second, "Director", "again")
 

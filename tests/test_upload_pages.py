@@ -25,9 +25,9 @@ def db(tmp_path, monkeypatch):
     return store
 
 
-def seed(store, data=FIRST, trial="PUMP"):
+def seed(store, data=FIRST, trial="PUMP", accept=False):
     checked = check_file(store, load_programme(), data, "seed.csv", trial, today=TODAY)
-    return commit(store, checked, "seeder")
+    return commit(store, checked, "seeder", accept_warnings=accept)
 
 
 def open_app(role="coordinator", page=None) -> AppTest:
@@ -142,6 +142,7 @@ def test_retract_from_the_history_restores_the_previous_extract(db):
     history = at.dataframe[0].value
     assert history["status"].tolist() == ["current", "superseded"]
     assert at.selectbox(key="extract_choice").value == second
+    assert metrics(at)["New participants"] == "1" and "**New:** X-9" in [m.value for m in at.markdown]
     button(at, "Retract this extract…").click()
     at.run()
     at.text_area[0].input("test records exported by mistake")
@@ -160,3 +161,11 @@ def test_template_downloads_are_offered(db):
     at = open_app()
     labels = [d.proto.label for d in at.get("download_button")]
     assert labels == ["CSV template", "Data dictionary", "REDCap data dictionary"]
+
+
+def test_the_history_shows_field_changes_of_an_extract(db):
+    seed(db)
+    seed(db, template_csv("P-1,EMC,2024-03-01,2024-03-07,haip", "P-2,EMC,2024-03-02,2024-03-06,control"), accept=True)
+    at = open_app(page="app_pages/extracts.py")
+    changes = at.dataframe[1].value
+    assert changes.to_dict("records") == [{"participant": "P-1", "field": "enrolled_on", "old": "2024-03-05", "new": "2024-03-07"}]

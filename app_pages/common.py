@@ -9,7 +9,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import metrics, service
+from dashboard import clock, metrics, service
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.store import Store
@@ -209,7 +209,7 @@ def watch_for_new_data(shown_version: int) -> None:
     """Poll the cheap data version; redraw the page only when it changed. Says when it last looked."""
     if data_version() != shown_version:
         st.rerun(scope="app")
-    st.caption(f":material/sync: Live · checked {dt.datetime.now():%H:%M:%S}")
+    st.caption(f":material/sync: Live · checked {clock.now():%H:%M:%S}")
 
 
 def status_legend(overview: dict) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard import metrics
+from dashboard import clock, metrics
 from dashboard.config import Programme
 from dashboard.store import DEFAULT_DB_PATH, Store
 
@@ -38,7 +38,7 @@ def current_user() -> str:
 
 def today() -> dt.date:
     """The default as-of date of every page and command."""
-    return dt.date.today()
+    return clock.today()
 
 
 def record_config(store: Store, programme: Programme) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from dashboard import clock
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "pump.duckdb"
@@ -396,4 +397,4 @@ def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
+    return clock.now()

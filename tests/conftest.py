@@ -1,7 +1,15 @@
+import os
+
 import pytest
 
+from dashboard.clock import PIN_VARIABLE
 from dashboard.config import load_programme
 from dashboard.store import Store
+from support import TODAY
+
+# The suite passes on any day: every process it starts (AppTest, the command line, the
+# browser tests' server) sees the same pinned date, the one the tests were written for.
+os.environ[PIN_VARIABLE] = TODAY.isoformat()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 from playwright.sync_api import Page, expect
 
 from browser.conftest import assert_no_error_shown, choose_role, go_to, open_page, wait_for_app
+from dashboard import clock
 from support import ROOT
 
 LAST_CASTOR_EXPORT = ROOT / "data" / "demo" / "PUMP_EMC_2026-11-16.csv"
@@ -16,7 +17,7 @@ def castor_export_with_two_new_participants() -> bytes:
     """Last week's EMC export as Castor wrote it, plus two patients randomised since."""
     text = LAST_CASTOR_EXPORT.read_text(encoding="utf-8")
     header = text.split("\r\n", 1)[0].split(";")
-    today = dt.date.today()
+    today = clock.today()  # the pinned date the server sees too
 
     def day(offset: int, time: str = "") -> str:
         d = today - dt.timedelta(days=offset)

@@ -5,12 +5,14 @@ before anything of it reaches the database."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
 import pandas as pd
 
 from dashboard.issues import Issue
+from dashboard.textnorm import ascii_digits
 
 # Header words (after splitting on punctuation and camelCase) that name a direct identifier.
 IDENTIFYING_WORDS = {
@@ -54,10 +56,21 @@ IDENTIFYING_WORDS = {
     "ziekenhuisnummer": "a hospital patient number",
     "photo": "a photograph",
     "mugshot": "a photograph",
+    "city": "a place of residence",
+    "town": "a place of residence",
+    "state": "a place of residence",
+    "province": "a place of residence",
+    "provincie": "a place of residence",
+    "plaats": "a place of residence",
+    "stad": "a place of residence",
 }
 # Phrases that identify where each word alone does not.
 IDENTIFYING_PHRASES = {
     "date of birth": "a date of birth",
+    "date birth": "a date of birth",
+    "day of birth": "a date of birth",
+    "birth dt": "a date of birth",
+    "datum geboorte": "a date of birth",
     "birth date": "a date of birth",
     "geboorte datum": "a date of birth",
     "social security": "a social security number",
@@ -77,9 +90,10 @@ SAFE_COLUMNS = {
     "event name",
     "form name",
     "arm name",
+    # The title of a Castor report export, not a person.
+    "custom_name",
 }
 
-EMAIL = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 BSN_WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1])
 
 HOW_TO_DEIDENTIFY = {
@@ -114,7 +128,8 @@ def identifying_header(header: str) -> str | None:
 
 def passes_eleven_test(values: pd.Series) -> pd.Series:
     """True where a value is an 8- or 9-digit number that passes the BSN eleven-test."""
-    digits = values.str.strip().str.fullmatch(r"\d{8,9}").fillna(False)
+    values = ascii_digits(values)
+    digits = values.str.strip().str.fullmatch(r"[0-9]{8,9}").fillna(False)
     result = pd.Series(False, index=values.index)
     if not digits.any():
         return result
@@ -129,8 +144,16 @@ def _digit_matrix(padded: pd.Series) -> np.ndarray:
     return (raw - ord("0")).reshape(-1, 9).astype(int)
 
 
-def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None) -> list[Issue]:
-    """One error per column of the file that holds direct identifiers."""
+def find_identifiers(
+    frame: pd.DataFrame,
+    id_column: str | None,
+    fmt: str | None,
+    date_columns: set[str] = frozenset(),
+    earliest_enrolment: dt.date | None = None,
+) -> list[Issue]:
+    """One error per column of the file that holds direct identifiers: by its name, by
+    what its values hold, or (a column that is no known date field) by dates that sit
+    decades before any enrolment could be: dates of birth."""
     how_to = HOW_TO_DEIDENTIFY.get(fmt or "", DEFAULT_HOW_TO)
     issues = []
     for column in frame.columns:
@@ -138,13 +161,14 @@ def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None
         kind = identifying_header(checkbox_variable(column, values))
         reason = f"its name says it holds {kind}" if kind else None
         if reason is None:
-            emails = values.str.contains(EMAIL, regex=True).fillna(False)  # also inside free text
-            if emails.any():
-                reason = f"it holds e-mail addresses (row {int(emails.idxmax()) + 2})"
-        if reason is None and (column == id_column or _all_long_numbers(values)):
-            bsn = passes_eleven_test(values)
-            if bsn.any():
-                reason = f"it holds numbers that pass the BSN eleven-test (row {int(bsn.idxmax()) + 2})"
+            found = identifying_value(values, bsn_digits="8-9" if column == id_column or _all_long_numbers(values) else "9")
+            if found:
+                kind, index = found
+                reason = f"it holds {kind} (row {int(index) + 2})"
+        if reason is None and earliest_enrolment is not None and column not in date_columns:
+            index = _birth_dates(values, earliest_enrolment)
+            if index is not None:
+                reason = f"it holds dates decades before any enrolment, which are dates of birth (row {int(index) + 2})"
         if reason:
             issues.append(
                 Issue.error(
@@ -155,6 +179,114 @@ def find_identifiers(frame: pd.DataFrame, id_column: str | None, fmt: str | None
                 )
             )
     return issues
+
+
+# What free text may not hold. Each pattern is linear in the text: bounded repeats and no
+# nested ones, so a 100,000-character cell is searched in milliseconds.
+_SURNAME = r"(?:(?:van|de|der|den|ten|ter|von|le|la|du|el|al)\s){0,3}[A-Z][a-z\u00e0-\u00ff'\u2019-]{1,40}"
+FIRST_NAMES = ["Jan", "Piet", "Kees", "Henk", "Klaas", "Gerrit", "Willem", "Hendrik", "Johannes", "Cornelis", "Jacobus", "Petrus", "Theo", "Daan", "Sem", "Lucas", "Finn", "Noah", "Levi", "Maria", "Anna", "Johanna", "Elisabeth", "Wilhelmina", "Cornelia", "Adriana", "Sanne", "Lisa", "Emma", "Julia", "Sophie", "Eva", "Tess", "Fleur", "Anouk", "Ingrid", "Mohammed", "Mohamed", "Ahmed", "Fatima", "Peter", "John", "James", "Mary", "Robert", "Michael", "David", "William", "Richard", "Thomas", "Elizabeth", "Jennifer", "Linda", "Susan", "Sarah", "Karen", "Nancy", "Joseph", "Charles", "Patricia", "Barbara"]
+VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
+    ("e-mail addresses", re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,6}\.[A-Za-z]{2,24}")),
+    (
+        "phone numbers",
+        re.compile(
+            r"(?<![\w+])(?:(?:\+|00)[1-9][0-9]{0,2}[ .-]?(?:\(0\)[ .-]?)?[0-9](?:[ .-]?[0-9]){6,12}"  # +31 6 1234 5678
+            r"|(?![0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4})0[1-9](?:[ -]?[0-9]){8}"  # 06-12345678, 010 704 1234; not 05-04-2023 14:00
+            r"|\(0[1-9][0-9]{0,2}\)[ -]?[0-9](?:[ -]?[0-9]){5,7})(?![0-9]|:[0-9])"  # (010) 704 1234
+        ),
+    ),
+    (
+        "names of people",
+        re.compile(
+            r"\b(?:(?:(?i:dhr|mevr|mw|meneer|mevrouw|de heer)|Mr|Mrs|Ms|Miss)\.?\s+(?:[A-Z]\.\s?){0,3}" + _SURNAME
+            + r"|(?:" + "|".join(FIRST_NAMES) + r")\s+" + _SURNAME
+            + r"|[A-Z]\.(?:\s?[A-Z]\.){0,3}\s" + _SURNAME
+            + r"|(?i:naam|name|achternaam|surname)\s{0,3}[:=]\s{0,3}\w)"
+        ),
+    ),
+    (
+        "street addresses",
+        re.compile(
+            r"\b[A-Z][a-z\u00e0-\u00ff'-]{0,40}(?:straat|laan|weg|plein|gracht|kade|singel|dijk|dreef|steeg|markt|park)\s{1,3}[0-9]{1,5}"
+            r"|\b[0-9]{1,5}[A-Za-z]?\s{1,3}(?:[A-Z][a-z]{1,30}\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Boulevard|Blvd|Court|Place)\b"
+        ),
+    ),
+    ("postcodes", re.compile(r"\b[1-9][0-9]{3} ?(?!SA|SD|SS)[A-Z]{2}\b")),
+)
+BSN_FORMS = {
+    "9": re.compile(r"(?<![0-9])(?:[0-9]{9}|[0-9]{4}\.[0-9]{2}\.[0-9]{3})(?![0-9])"),
+    "8-9": re.compile(r"(?<![0-9])(?:[0-9]{8,9}|[0-9]{4}\.[0-9]{2}\.[0-9]{3})(?![0-9])"),
+}
+BSN_KIND = "numbers that pass the BSN eleven-test"
+
+
+def identifying_value(values: pd.Series, bsn_digits: str = "9") -> tuple[str, object] | None:
+    """(what kind of identifier, the index of the first value holding one), or None.
+    Each distinct value is looked at once; digits of any script count as digits."""
+    text = ascii_digits(values.dropna().astype(str))
+    distinct = pd.Series(text.unique())
+    distinct = distinct[distinct.str.len() >= 5]
+    if distinct.empty:
+        return None
+    hits: list[tuple[str, str]] = []
+    for kind, pattern in VALUE_PATTERNS:
+        matched = distinct[distinct.str.contains(pattern, regex=True)]
+        if len(matched):
+            hits.append((kind, matched.iloc[0]))
+    bsn = _first_bsn(distinct, BSN_FORMS[bsn_digits])
+    if bsn is not None:
+        hits.append((BSN_KIND, bsn))
+    if not hits:
+        return None
+    # Report the one that comes first in the file.
+    first_of = {value: index for index, value in zip(text.index[::-1], text.to_numpy()[::-1], strict=True)}
+    kind, value = min(hits, key=lambda hit: text.index.get_loc(first_of[hit[1]]))
+    return kind, first_of[value]
+
+
+def _first_bsn(distinct: pd.Series, pattern: re.Pattern) -> str | None:
+    candidates = distinct[distinct.str.contains(pattern, regex=True)]
+    if candidates.empty:
+        return None
+    numbers = candidates.str.extractall(f"({pattern.pattern})")[0].str.replace(".", "", regex=False)
+    passing = passes_eleven_test(numbers)
+    if not passing.any():
+        return None
+    return candidates.loc[passing[passing].index.get_level_values(0)[0]]
+
+
+def screen_text(label: str, values: pd.Series | str | None) -> str | None:
+    """The write path's screen: a sentence naming `label` when text about to be stored holds
+    a direct identifier, else None. Used for every text that reaches the store."""
+    if values is None:
+        return None
+    series = pd.Series([values]) if isinstance(values, str) else values
+    found = identifying_value(series)
+    if found is None:
+        return None
+    kind, index = found
+    where = "" if isinstance(values, str) else f" (the value of row {int(index) + 2})" if isinstance(index, int | np.integer) else ""
+    return (
+        f"{label} holds {kind}{where}; direct identifiers of patients may never be stored here, "
+        "so nothing was stored. Remove it and try again."
+    )
+
+
+def _birth_dates(values: pd.Series, earliest_enrolment: dt.date) -> object | None:
+    """The index of the first date that sits 18 years or more before the first possible
+    enrolment, when most of the column's dates do: no trial event happens that early."""
+    from dashboard.validation import parse_dates  # validation imports readers; keep this module light
+
+    filled = values[values.str.strip() != ""]
+    if filled.empty or not filled.str.contains(r"[0-9]{4}", regex=True).any():
+        return None
+    dates, _, _ = parse_dates(filled)
+    dates = dates.dropna()
+    if dates.empty:
+        return None
+    cutoff = pd.Timestamp(earliest_enrolment) - pd.DateOffset(years=18)
+    early = dates < cutoff
+    return early.idxmax() if early.mean() >= 0.5 else None
 
 
 CHECKBOX_HEADER = r"^(?P<variable>.+?)(?:#.*|___.*| \(choice=.*\))$"
@@ -171,5 +303,5 @@ def checkbox_variable(header: str, values: pd.Series) -> str:
 
 
 def _all_long_numbers(values: pd.Series) -> bool:
-    filled = values[values.str.strip() != ""]
-    return bool(len(filled)) and bool(filled.str.strip().str.fullmatch(r"\d{8,9}").all())
+    filled = ascii_digits(values[values.str.strip() != ""])
+    return bool(len(filled)) and bool(filled.str.strip().str.fullmatch(r"[0-9]{8,9}").all())

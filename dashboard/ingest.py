@@ -17,6 +17,7 @@ import pandas as pd
 
 from dashboard import service
 from dashboard.config import Programme
+from dashboard.fields import DATE_FIELDS
 from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
@@ -154,7 +155,11 @@ def check_extract(
         return checked
     extract = READERS[checked.format](table, (mappings or {}).get(checked.format))
     progress(f"Read {table.rows:,} row{'s' if table.rows != 1 else ''} as {checked.format}; looking for direct identifiers")
-    identifiers = find_identifiers(table.frame, extract.columns.get("participant_id"), checked.format)
+    trial_config = programme.trials[checked.trial]
+    date_columns = {extract.columns[f] for f in DATE_FIELDS if f in extract.columns}
+    identifiers = find_identifiers(
+        table.frame, extract.columns.get("participant_id"), checked.format, date_columns, trial_config.opened_on
+    )
     if identifiers:
         # Refused before anything else is looked at: such a file is never read further.
         checked.issues += identifiers

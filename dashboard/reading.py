@@ -21,6 +21,10 @@ import pandas as pd
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_FIELD_CHARS = 100_000
+# Castor and REDCap studies with every form exported reach about a thousand columns; a file
+# with far more is not an enrolment extract, and each column costs the checks time.
+MAX_COLUMNS = 3_000
+MAX_LINE_CHARS = 2_000_000
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 XLSX_MAGIC = b"PK\x03\x04"
 # Castor's Excel export keeps the participants on this sheet.
@@ -72,6 +76,7 @@ def read_table(data: bytes) -> Table:
         (frame, duplicates), encoding, delimiter = _read_xlsx(data), "xlsx", "xlsx"
     else:
         text, encoding = decode(data)
+        _check_line_lengths(text)
         text, delimiter = _separator_line(text)
         delimiter = delimiter or detect_delimiter(text)
         frame, duplicates = _read_delimited(text, delimiter)
@@ -90,13 +95,26 @@ def decode(data: bytes) -> tuple[str, str]:
     """Text and the name of its encoding. UTF-8 is tried before cp1252 because a cp1252
     file is almost never valid UTF-8, while the reverse guess would garble UTF-8."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "UTF-16"
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(
+                f"the file says it is UTF-16 (Excel's 'Unicode text') but it breaks off at byte {exc.start}: "
+                "it looks cut short or damaged; export it again"
+            ) from exc
     if b"\x00" in data[:8192]:
         raise UnreadableFile(
             "this is not a text file (it holds binary data); export the data as CSV, or upload the .xlsx workbook"
         )
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
+        try:
+            return data[3:].decode("utf-8"), "UTF-8 with BOM"
+        except UnicodeDecodeError as exc:
+            # A UTF-8 mark with other bytes behind it: two programs wrote this file.
+            raise UnreadableFile(
+                f"the file starts as UTF-8 but byte {exc.start + 3} is not UTF-8 (it was partly saved in another "
+                "encoding); save it as 'CSV UTF-8' from Excel and upload it again"
+            ) from exc
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
@@ -108,6 +126,15 @@ def decode(data: bytes) -> tuple[str, str]:
             f"the file's characters cannot be read (byte {exc.start} is neither UTF-8 nor Windows-1252); "
             "save it as 'CSV UTF-8' from Excel and upload it again"
         ) from exc
+
+
+def _check_line_lengths(text: str) -> None:
+    longest, number = max((len(line), n) for n, line in enumerate(text.splitlines(), start=1))
+    if longest > MAX_LINE_CHARS:
+        raise UnreadableFile(
+            f"line {number} is {longest:,} characters long; the limit is {MAX_LINE_CHARS:,}. "
+            "Is this really an enrolment extract?"
+        )
 
 
 def _separator_line(text: str) -> tuple[str, str | None]:
@@ -144,9 +171,26 @@ def _read_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, tuple[str,
     except pd.errors.ParserError as exc:
         # Excel and hand edits leave rows with more (empty) fields than the header has.
         frame = _read_ragged(text, delimiter, str(exc))
-    if frame.apply(lambda col: col.str.len().max()).max() > MAX_FIELD_CHARS:
-        raise UnreadableFile(f"a value is longer than {MAX_FIELD_CHARS:,} characters; is this really an enrolment extract?")
+    _check_shape(frame)
     return _promote_header(frame)
+
+
+def _check_shape(frame: pd.DataFrame) -> None:
+    """Limits that keep every later check fast, each with the cell that broke it."""
+    if frame.shape[1] > MAX_COLUMNS:
+        raise UnreadableFile(
+            f"the file has {frame.shape[1]:,} columns; the limit is {MAX_COLUMNS:,}. "
+            "Export only the forms that hold the enrolment data"
+        )
+    lengths = frame.apply(lambda col: col.str.len())
+    too_long = lengths > MAX_FIELD_CHARS
+    if too_long.to_numpy().any():
+        row, column = next(zip(*too_long.to_numpy().nonzero(), strict=True))
+        where = "the header" if row == 0 else f"row {row + 1}"
+        raise UnreadableFile(
+            f"a value in {where}, column {column + 1}, is longer than {MAX_FIELD_CHARS:,} characters; "
+            "is this really an enrolment extract?"
+        )
 
 
 def _read_ragged(text: str, delimiter: str, message: str) -> pd.DataFrame:
@@ -190,7 +234,9 @@ def _read_xlsx(data: bytes) -> tuple[pd.DataFrame, tuple[str, ...]]:
         frame = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     except Exception as exc:  # a damaged workbook raises many kinds of error
         raise UnreadableFile(f"the Excel workbook cannot be read ({exc}); export the data as CSV instead") from exc
-    return _promote_header(frame.map(_cell_text))
+    frame = frame.map(_cell_text)
+    _check_shape(frame)
+    return _promote_header(frame)
 
 
 def _cell_text(value: object) -> str:
@@ -222,7 +268,14 @@ def _promote_header(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]
     duplicates = tuple(sorted({h for h in names if names.count(h) > 1}))
     # A repeated header is told apart by its column (REDCap label exports repeat
     # "Complete?" once per form); a reader that needs one of them says so.
-    body.columns = [f"{h} (column {i + 1})" if h in duplicates else h for h, i in zip(names, keep, strict=True)]
+    columns = [f"{h} (column {i + 1})" if h in duplicates else h for h, i in zip(names, keep, strict=True)]
+    clash = sorted({c for c in columns if columns.count(c) > 1})
+    if clash:
+        raise UnreadableFile(
+            f"the header names {', '.join(map(repr, clash))} more than once, also after telling repeated columns "
+            "apart by their position; give each column its own name"
+        )
+    body.columns = columns
     return body, duplicates
 
 

@@ -17,11 +17,30 @@ from dashboard.config import Programme, Trial, _fold
 from dashboard.fields import BY_NAME, COMPARED_FIELDS, DATE_FIELDS, FIELD_NAMES, OUTCOME_ALIASES, STATUS_ALIASES
 from dashboard.issues import Issue, located
 from dashboard.readers import CanonicalExtract, missing_required
+from dashboard.textnorm import ascii_digits
 
-ISO_DATE = r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
-DAY_FIRST_DATE = r"^(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
-# EDC codes for "user missing": Castor's -95 ... -99 (and its API's ##USER_MISSING_95##).
-MISSING_NUMBER = r"^(?:-9[5-9]|##USER_MISSING_9[5-9]##)$"
+TIME = r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
+ISO_DATE = rf"^(?P<y>[0-9]{{4}})-(?P<m>[0-9]{{1,2}})-(?P<d>[0-9]{{1,2}}){TIME}$"
+DAY_FIRST_DATE = rf"^(?P<d>[0-9]{{1,2}})[-/.](?P<m>[0-9]{{1,2}})[-/.](?P<y>[0-9]{{4}}){TIME}$"
+# Castor's "Format" exports write month names: "June 22 2021", "22 June 2021", "22-Jun-2021".
+MONTH_FIRST_NAMED = rf"^(?P<mon>[^\W\d_]+)\.? (?P<d>[0-9]{{1,2}}),? (?P<y>[0-9]{{4}}){TIME}$"
+DAY_FIRST_NAMED = rf"^(?P<d>[0-9]{{1,2}})[ -](?P<mon>[^\W\d_]+)\.?[ -](?P<y>[0-9]{{4}}){TIME}$"
+MONTHS = {
+    name: str(number)
+    for number, names in enumerate(
+        (
+            ("january", "jan", "januari"), ("february", "feb", "februari"), ("march", "mar", "maart", "mrt"),
+            ("april", "apr"), ("may", "mei"), ("june", "jun", "juni"), ("july", "jul", "juli"),
+            ("august", "aug", "augustus"), ("september", "sep", "sept"), ("october", "oct", "oktober", "okt"),
+            ("november", "nov"), ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+# EDC codes for "user missing": Castor's -95 ... -99, also as -95.0 once a spreadsheet made
+# them numbers (and its API's ##USER_MISSING_95##).
+MISSING_NUMBER = r"^(?:-9[5-9](?:[.,]0+)?|##USER_MISSING_9[5-9]##)$"
 MISSING_YEARS = (2995, 2999)
 
 
@@ -42,11 +61,14 @@ class Validated:
 
 def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(dates, not_a_date, user_missing) for text values, day-first or ISO, never month-first."""
-    text = values.fillna("").astype(str).str.strip()
+    text = ascii_digits(values).str.strip()
     filled = text[text != ""]  # most date cells are empty: parse only the others
     parts = filled.str.extract(ISO_DATE)[["y", "m", "d"]]
     parts = parts.fillna(filled.str.extract(DAY_FIRST_DATE)[["y", "m", "d"]])
-    numbers = parts.apply(pd.to_numeric).reindex(text.index)
+    unread = parts["y"].isna() & filled.str.contains(r"[^\W\d_]", regex=True)
+    if unread.any():  # month names are rare: only the cells with letters are tried
+        parts.update(_named_month_parts(filled[unread]))
+    numbers = parts.apply(lambda part: pd.to_numeric(part, errors="coerce")).reindex(text.index)
     missing_code = numbers["y"].between(*MISSING_YEARS)
     dates = pd.to_datetime(
         pd.DataFrame({"year": numbers["y"], "month": numbers["m"], "day": numbers["d"]}), errors="coerce"
@@ -54,6 +76,13 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     dates = dates.where(~missing_code)
     not_a_date = (text != "") & dates.isna() & ~missing_code
     return dates, not_a_date, missing_code
+
+
+def _named_month_parts(text: pd.Series) -> pd.DataFrame:
+    named = text.str.extract(MONTH_FIRST_NAMED)
+    named = named.fillna(text.str.extract(DAY_FIRST_NAMED))
+    named["m"] = named["mon"].str.casefold().map(MONTHS)
+    return named[["y", "m", "d"]].where(named["m"].notna())
 
 
 def validate(

@@ -19,7 +19,7 @@ EXPECTED = {
     "empty.csv": "the file cannot be read: the file is empty",
     "header_only.csv": "the file has a header but no participant rows",
     "binary.csv": "the file cannot be read: this is not a text file (it holds binary data); export the data as CSV, or upload the .xlsx workbook",
-    "huge_line.csv": "the file cannot be read: a value is longer than 100,000 characters; is this really an enrolment extract?",
+    "huge_line.csv": "the file cannot be read: a value in row 2, column 5, is longer than 100,000 characters; is this really an enrolment extract?",
     "wrong_encoding.csv": "the file cannot be read: the file's characters cannot be read (byte 82 is neither UTF-8 nor Windows-1252); save it as 'CSV UTF-8' from Excel and upload it again",
     "ragged_row.csv": "the file cannot be read: row 3 has 6 values but the header has 5 columns (separated by commas); check for an unquoted comma inside a value",
     "missing_enrolment_column.csv": "the file has no column for `enrolled_on` (inclusion or randomisation date: this is accrual). Columns on offer: participant_id, site, randomisatie. Map the field to one of them, or export the file again with it.",

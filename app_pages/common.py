@@ -13,6 +13,7 @@ from dashboard import clock, metrics, service
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.store import Store
+from dashboard.textnorm import plain  # noqa: F401  (pages show user text through common.plain)
 
 LIVE_POLL = dt.timedelta(seconds=10)
 

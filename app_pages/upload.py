@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from dashboard import templates, upload_report
+from dashboard import downloads, templates, upload_report
 from dashboard.ingest import Checked, check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.reading import sha256_of
@@ -61,10 +61,7 @@ if st.session_state.get("check_key") != key:
     st.session_state["check_key"], st.session_state["checked"] = key, checked
 checked: Checked = st.session_state["checked"]
 
-st.markdown(
-    f"**{uploaded.name}**: {FORMAT_LABELS[checked.format] if checked.format else 'format not recognised'}"
-    f" · {checked.delimiter or '–'}-separated · {checked.encoding or '–'} · **{checked.rows:,} rows**"
-)
+st.markdown(f"**{common.plain(uploaded.name)}**: {upload_report.file_description(checked)}")
 
 if checked.already_loaded is not None:
     st.info(
@@ -97,25 +94,44 @@ if checked.unmapped:
 
 errors, warnings = checked.errors, checked.warnings
 if errors:
-    st.error(
-        f"**{len(errors)} problem{'s' if len(errors) > 1 else ''} must be fixed before this file can be stored.** "
-        "Correct them in the EDC (or the file) and upload the new export. Nothing has been stored.",
-        icon=":material/block:",
-    )
+    st.error(upload_report.error_banner(len(errors)), icon=":material/block:")
+    # A problem of the whole file or of a column is a sentence of its own, read whole.
+    for issue in upload_report.file_problems(errors):
+        st.error(common.plain(issue.message))
 elif checked.needs_confirmation:
     decisions = sum(i.needs_confirmation for i in warnings)
     st.warning(f"**No errors. {decisions} change{'s' if decisions > 1 else ''} need{'' if decisions > 1 else 's'} your decision** before storing.", icon=":material/help:")
 else:
     st.success("**No problems found.**" + (f" {len(warnings)} note{'s' if len(warnings) > 1 else ''} below." if warnings else ""), icon=":material/task_alt:")
 
-if checked.issues:
-    report = upload_report.issue_table(checked.issues)
+row_issues = upload_report.row_problems(checked.issues) if errors else checked.issues
+if row_issues:
+    report = upload_report.issue_table(row_issues)
     kinds = {"All": None, "Errors": "error", "Decisions": "decision", "Notes": "note"}
     shown = st.segmented_control("Show", list(kinds), default="All", key="issue_filter")
     if kinds.get(shown):
         report = report[report["kind"] == kinds[shown]]
-    st.dataframe(report, hide_index=True, width="stretch", column_config={"problem": st.column_config.TextColumn(width="large")})
-    st.download_button("Download the report (CSV)", upload_report.issue_table(checked.issues).to_csv(index=False), f"{uploaded.name}_report.csv", "text/csv")
+    picked = st.dataframe(
+        report,
+        hide_index=True,
+        width="stretch",
+        column_config={"problem": st.column_config.TextColumn(width="large")},
+        on_select="rerun",
+        selection_mode="single-row",
+        key="issue_table",
+    )
+    chosen = picked.selection.rows if picked else []
+    if chosen:
+        st.info(common.plain(report["problem"].iloc[chosen[0]]), icon=":material/info:")
+    else:
+        st.caption("Click a row to read its problem in full.")
+if checked.issues:
+    st.download_button(
+        "Download the report (CSV)",
+        downloads.csv_bytes(upload_report.issue_table(checked.issues)),
+        f"{uploaded.name}_report.csv",
+        "text/csv",
+    )
 
 if errors:
     st.stop()
@@ -139,13 +155,22 @@ if diff.missing:
 confirmed = True
 if checked.needs_confirmation:
     confirmed = st.checkbox("I have checked the warnings and the changes above; store this extract.")
+removals = None
+if checked.mass_removal:
+    st.error("**" + " ".join(checked.mass_removal.sentences()) + "**", icon=":material/warning:")
+    st.markdown(
+        "An extract is a full snapshot: participants it lacks are no longer counted. A filtered or wrong export "
+        "removes them by mistake. If this is right, type the number of participants it removes."
+    )
+    removals = st.number_input("Participants this extract removes", min_value=0, step=1, value=None, key="confirm_removals")
+    confirmed = confirmed and removals == checked.mass_removal.count
 if not user.strip():
     st.caption("Enter your name above to store the extract.")
 if st.button("Store the extract", type="primary", disabled=not (confirmed and user.strip())):
     try:
-        extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None)
+        extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals)
     except Refused as exc:
-        st.error(f"Not stored: {exc}")
+        st.error(f"Not stored: {common.plain(str(exc))}")
         st.stop()
     st.session_state["upload_done"] = (
         f"Stored {uploaded.name} as extract #{extract_id} for {checked.trial} ({', '.join(checked.sites)}): "

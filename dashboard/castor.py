@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 # readers.py imports this module to register it, so this module imports readers.py only
 # inside its functions (at call time, when both are loaded).
 
+# Headers are matched without regard to case, spaces or underscores, so the API and R
+# package exports (`record_id`, `institute`, `randomized_on`) read like the CSV exports.
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "participant_id": ("Participant Id", "Record Id"),
-    "site": ("Site Abbreviation", "Institute Abbreviation"),
+    "site": ("Site Abbreviation", "Institute Abbreviation", "Institute", "Site"),
     "screened_on": ("Participant Creation Date", "Record Creation date"),
-    "enrolled_on": ("Randomized On",),
+    "enrolled_on": ("Randomized On", "Randomization Date"),
     "arm": ("Randomization Group", "Randomization Group Name"),
 }
 
@@ -54,6 +56,7 @@ BOOKKEEPING = (
     "Randomization Group",
     "Randomization Group Name",
     "Randomized On",
+    "Institute",
 )
 ID_HEADERS = ("Participant Id", "Record Id")
 
@@ -65,7 +68,7 @@ EXPLAIN = {
 
 
 def _keys(headers) -> set[str]:
-    return {" ".join(str(h).strip().casefold().split()) for h in headers}
+    return {" ".join(str(h).strip().casefold().replace("_", " ").split()) for h in headers}
 
 
 BOOKKEEPING_KEYS = _keys(BOOKKEEPING)
@@ -73,13 +76,15 @@ ID_KEYS = _keys(ID_HEADERS)
 
 
 def has_castor_bookkeeping(table: Table) -> bool:
-    """A column only Castor writes (`Participant Status`, `Site Abbreviation`, ...)."""
-    return bool(_keys(table.frame.columns) & BOOKKEEPING_KEYS)
+    """A column only Castor writes (`Participant Status`, `Site Abbreviation`, `institute`,
+    ...) and none of REDCap's own `redcap_...` columns."""
+    keys = _keys(table.frame.columns)
+    return bool(keys & BOOKKEEPING_KEYS) and not any(k.startswith("redcap ") for k in keys)
 
 
 def looks_like_castor(table: Table) -> bool:
     """A `Participant Id` or `Record Id` column (with a space: the template says participant_id)."""
-    return bool(_keys(table.frame.columns) & ID_KEYS)
+    return any(" ".join(str(c).casefold().split()) in ID_KEYS for c in table.frame.columns)
 
 
 def checkboxes(columns) -> dict[str, Checkbox]:

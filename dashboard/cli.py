@@ -1,6 +1,8 @@
 """`python -m dashboard`: the same logic as the pages, without a browser (DESIGN.md section 6).
 
-Exit status: 0 done; 1 the extract or request was refused and nothing changed; 2 bad usage.
+Exit status: 0 done; 1 the extract or request was refused and nothing changed; 2 bad usage;
+3 could not run (an internal error): nothing changed, the traceback is in the log file.
+With --json every outcome, a refusal or an internal error too, prints one JSON object.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.store import Refused, Store, StoreBusy
 
-DONE, REFUSED, USAGE = 0, 1, 2
+DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
+log = logging.getLogger("dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--site", help="the site, when the file has no site column")
         sub.add_argument("--format", choices=FORMATS)
         sub.add_argument("--json", action="store_true")
+        sub.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            type=_mapping_pair,
+            metavar="FIELD=COLUMN",
+            help="read a field from this column of the file, e.g. --map enrolled_on=ic_date (remembered for the trial "
+            "and format once the extract is stored, as the upload page does)",
+        )
         if name == "ingest":
             sub.add_argument("--by", default=service.current_user(), help="who is uploading (default: your login)")
             sub.add_argument("--accept-warnings", action="store_true", help="accept warnings that need a decision")
+            sub.add_argument(
+                "--confirm-removals",
+                type=int,
+                metavar="N",
+                help="the number of participants the extract removes, when it removes many (10 or more, or 20%% or more)",
+            )
     sub = commands.add_parser("extracts", help="list every extract")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("retract", help="retract an extract; the previous one becomes current again")
     sub.add_argument("extract_id", type=int)
+    sub.add_argument("--by", required=True)
+    sub.add_argument("--reason", required=True)
+    sub = commands.add_parser("redact", help="blank text fields of a stored extract that should never have held them")
+    sub.add_argument("extract_id", type=int)
+    sub.add_argument("--fields", required=True, help="comma-separated: screen_fail_reason, withdrawal_reason, file_name")
     sub.add_argument("--by", required=True)
     sub.add_argument("--reason", required=True)
     sub = commands.add_parser("summary", help="accrual per trial and site")
@@ -65,6 +89,13 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from exc
 
 
+def _mapping_pair(text: str) -> tuple[str, str]:
+    field, sep, column = text.partition("=")
+    if not sep or not field.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD=COLUMN (e.g. enrolled_on=ic_date)")
+    return field.strip(), column.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "forecast":
@@ -72,18 +103,38 @@ def main(argv: list[str] | None = None) -> int:
     try:
         programme = load_programme(args.config) if args.config else load_programme()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return USAGE
+        return _fail(args, USAGE, f"configuration error: {exc}")
     store = Store(service.db_path(args.db))
     try:
         service.record_config(store, programme)
         return COMMANDS[args.command](args, store, programme)
     except StoreBusy as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return REFUSED
+        return _fail(args, REFUSED, f"refused: {exc}")
     except Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return REFUSED
+        return _fail(args, REFUSED, f"refused: {exc}")
+    except Exception:  # anything unforeseen: a sentence here, the traceback in the log only
+        log_file = service.log_path(store.path)
+        _log_to(log_file).exception("internal error in %s", args.command)
+        return _fail(args, FAILED, f"internal error, nothing was stored (the details are in {log_file})")
+
+
+def _fail(args, code: int, message: str) -> int:
+    """Say why a command did not do its work: one JSON object with --json, else a line on stderr."""
+    if getattr(args, "json", False):
+        problem = {"row": None, "column": None, "code": "refused" if code == REFUSED else "failed", "message": message}
+        print(json.dumps({"ok": False, "message": message, "errors": [problem], "warnings": []}, indent=2))
+    else:
+        print(message, file=sys.stderr)
+    return code
+
+
+def _log_to(path: Path) -> logging.Logger:
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    return log
 
 
 def _init(args, store: Store, programme) -> int:
@@ -106,9 +157,13 @@ def _check(args, store: Store, programme):
     try:
         data = args.file.read_bytes()
     except OSError as exc:
-        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        _fail(args, USAGE, f"cannot read {args.file}: {exc.strerror}")
         return None
-    return check_file(store, programme, data, args.file.name, args.trial, site=args.site, fmt=args.format)
+    return check_file(store, programme, data, args.file.name, args.trial, site=args.site, fmt=args.format, mapping=_mapping(args))
+
+
+def _mapping(args) -> dict[str, str] | None:
+    return dict(args.map) or None
 
 
 def _validate(args, store: Store, programme) -> int:
@@ -136,7 +191,9 @@ def _ingest(args, store: Store, programme) -> int:
         _print_result(result, args.json, checked)
         return DONE
     try:
-        result["extract_id"] = commit(store, checked, args.by, accept_warnings=args.accept_warnings)
+        result["extract_id"] = commit(
+            store, checked, args.by, accept_warnings=args.accept_warnings, mapping=_mapping(args), confirm_removals=args.confirm_removals
+        )
     except Refused as exc:
         result["ok"] = False
         result["message"] = f"refused: {exc}"
@@ -185,6 +242,14 @@ def _extracts(args, store: Store, programme) -> int:
 def _retract(args, store: Store, programme) -> int:
     detail = store.retract(args.extract_id, args.by, args.reason)
     print(f"extract #{detail['extract_id']} ({detail['trial']}) retracted; the previous extract of its sites is current again")
+    return DONE
+
+
+def _redact(args, store: Store, programme) -> int:
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()]
+    detail = store.redact(args.extract_id, fields, args.by, args.reason)
+    blanked = ", ".join(f"{name} ({count} value{'s' if count != 1 else ''})" for name, count in detail["values_blanked"].items())
+    print(f"extract #{args.extract_id}: blanked {blanked}; the audit log records who, when and which fields")
     return DONE
 
 
@@ -242,5 +307,6 @@ COMMANDS = {
     "ingest": _ingest,
     "extracts": _extracts,
     "retract": _retract,
+    "redact": _redact,
     "summary": _summary,
 }

@@ -255,21 +255,44 @@ def _first_bsn(distinct: pd.Series, pattern: re.Pattern) -> str | None:
     return candidates.loc[passing[passing].index.get_level_values(0)[0]]
 
 
-def screen_text(label: str, values: pd.Series | str | None) -> str | None:
-    """The write path's screen: a sentence naming `label` when text about to be stored holds
-    a direct identifier, else None. Used for every text that reaches the store."""
-    if values is None:
+def screen_text(label: str, values: pd.Series | str | None, bsn_digits: str = "9") -> str | None:
+    """A sentence naming `label` when text about to be stored holds a direct identifier,
+    else None. The write path passes every text it stores through here (`screen_stored`)."""
+    if values is None or (isinstance(values, str) and not values.strip()):
         return None
     series = pd.Series([values]) if isinstance(values, str) else values
-    found = identifying_value(series)
+    found = identifying_value(series, bsn_digits)
     if found is None:
         return None
     kind, index = found
-    where = "" if isinstance(values, str) else f" (the value of row {int(index) + 2})" if isinstance(index, int | np.integer) else ""
+    where = "" if isinstance(values, str) else f" (row {int(index) + 1} of the {len(series)} stored)"
     return (
-        f"{label} holds {kind}{where}; direct identifiers of patients may never be stored here, "
-        "so nothing was stored. Remove it and try again."
+        f"{label} holds {kind}{where}. Direct identifiers of patients may never be stored here, "
+        "so nothing was stored; remove them and try again."
     )
+
+
+def screen_stored(texts: dict[str, pd.Series | str | None], ids: pd.Series | None = None) -> str | None:
+    """The one identifier screen of the write path: every text a write stores (participant
+    fields, file names, reasons, notes), by the label a person would know it by; `ids` are
+    participant ids, where an 8-digit BSN counts too. The first problem, or None."""
+    if ids is not None:
+        problem = screen_text("`participant_id`", ids, bsn_digits="8-9")
+        if problem:
+            return problem
+    return next((problem for label, values in texts.items() if (problem := screen_text(label, values))), None)
+
+
+def screen_mapping(mapping: dict[str, str] | None) -> str | None:
+    """A column chosen for a field whose name says it holds an identifier."""
+    for field_name, column in (mapping or {}).items():
+        kind = identifying_header(column or "")
+        if kind:
+            return (
+                f"the column `{column}` chosen for `{field_name}` is named as holding {kind}; direct identifiers "
+                "of patients may never be stored here, so nothing was stored. Choose another column."
+            )
+    return None
 
 
 def _birth_dates(values: pd.Series, earliest_enrolment: dt.date) -> object | None:

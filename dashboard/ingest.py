@@ -22,6 +22,7 @@ from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
 from dashboard.reading import Table, UnreadableFile, read_table, sha256_of
+from dashboard.removals import MassRemoval, check_confirmation, mass_removal
 from dashboard.store import Refused, Store
 from dashboard.validation import Diff, compare, validate
 
@@ -41,6 +42,7 @@ class Checked:
     sites: list[str] = field(default_factory=list)
     diff: Diff | None = None
     already_loaded: int | None = None  # id of the extract this very file was loaded as
+    mass_removal: MassRemoval | None = None  # set when storing it needs the removals typed
 
     @property
     def errors(self) -> list[Issue]:
@@ -91,6 +93,9 @@ class Checked:
             "already_loaded": self.already_loaded,
             "diff": self.diff.counts() if self.diff else None,
             "diff_detail": _diff_json(self.diff),
+            "mass_removal": (
+                {"removes": self.mass_removal.count, "sentences": self.mass_removal.sentences()} if self.mass_removal else None
+            ),
         }
 
 
@@ -171,8 +176,10 @@ def check_extract(
         return checked
     checked.participants, checked.sites = validated.participants, validated.sites
     progress("Comparing with the current data")
-    checked.diff, diff_warnings = compare(validated.participants, current[current["site"].isin(checked.sites)])
+    replaced = current[current["site"].isin(checked.sites)]
+    checked.diff, diff_warnings = compare(validated.participants, replaced)
     checked.issues += diff_warnings
+    checked.mass_removal = mass_removal(checked.trial, replaced, validated.participants["participant_id"])
     return checked
 
 
@@ -219,10 +226,12 @@ def commit(
     accept_warnings: bool = False,
     uploaded_at: dt.datetime | None = None,
     mapping: dict[str, str] | None = None,
+    confirm_removals: int | None = None,
 ) -> int:
     """Store a checked extract in one transaction and return its id; raises Refused
     (nothing changed) when it has errors or warnings that were not accepted; `mapping`,
-    the columns the coordinator chose, is remembered in the same transaction. The very
+    the columns the coordinator chose, is remembered in the same transaction; an extract that
+    removes many participants needs `confirm_removals`, their number (removals.py). The very
     file that is current already stores nothing new: it only confirms that the data is
     still current (a quiet week), and its extract's id is returned."""
     if checked.already_loaded is not None:
@@ -230,6 +239,9 @@ def commit(
         return checked.already_loaded
     if not checked.ok:
         raise Refused(f"the file has {len(checked.errors)} error(s); nothing was stored")
+    refusal = check_confirmation(checked.mass_removal, confirm_removals)
+    if refusal:  # said first: it is the decision that matters most
+        raise Refused(refusal)
     if checked.needs_confirmation and not accept_warnings:
         raise Refused(
             f"the file has {sum(i.needs_confirmation for i in checked.warnings)} warning(s) that need a decision; "
@@ -248,4 +260,4 @@ def commit(
         "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
         "uploaded_at": uploaded_at,
     }
-    return store.add_extract(extract, checked.sites, checked.participants, actor, mapping=mapping)
+    return store.add_extract(extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals)

@@ -40,6 +40,14 @@ class CanonicalExtract:
     format: str
     file_columns: list[str] = field(default_factory=list)  # every column of the file, for mapping
     issues: list[Issue] = field(default_factory=list)
+    # Where a record spans several rows (REDCap events): the row each field's value came from.
+    cell_rows: pd.DataFrame | None = None
+
+    def rows_of_cells(self) -> pd.DataFrame:
+        """The spreadsheet row of every field's value (the record's row unless folded)."""
+        names = list(self.fields.columns)
+        base = pd.DataFrame({name: self.rows for name in names}, index=self.rows.index)
+        return base if self.cell_rows is None else self.cell_rows.reindex(columns=names).fillna(base).astype(int)
 
 
 def normalise_header(header: str) -> str:
@@ -128,8 +136,9 @@ DETECTORS: list[tuple[str, Callable[[Table], bool]]] = [
 
 
 def header_key(header: str) -> str:
-    """'Record Creation date ' -> 'record creation date': how EDC headers are matched."""
-    return " ".join(str(header).strip().casefold().split())
+    """'Record Creation date ' and 'record_creation_date' -> 'record creation date': how EDC
+    headers are matched."""
+    return " ".join(str(header).strip().casefold().replace("_", " ").split())
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,14 @@ def _fold(extract: CanonicalExtract) -> list[Issue]:
     folded = grouped.first()
     first_index = pd.Series(fields.index, index=fields.index).groupby(key, sort=False).first()
     notes = _conflicts(filled, key, rows, grouped, extract.columns)
+    # The row each value was taken from, so that a problem names the row that holds it.
+    value_rows = pd.DataFrame({name: rows for name in fields.columns}, index=fields.index).where(filled.notna())
+    cell_rows = value_rows.groupby(key, sort=False).first()
     folded.index = pd.Index(first_index.loc[folded.index].to_numpy())
+    cell_rows.index = folded.index
     extract.fields = folded.fillna("")[list(fields.columns)]
     extract.rows = pd.Series(folded.index + 2, index=folded.index)
+    extract.cell_rows = cell_rows[list(fields.columns)]
     if len(folded) < len(fields):
         notes.insert(
             0,

@@ -23,6 +23,11 @@ def db_path(cli_value: str | None = None) -> Path:
     return Path(cli_value or os.environ.get("PUMP_DB") or DEFAULT_DB_PATH)
 
 
+def log_path(db: Path) -> Path:
+    """Where tracebacks go (never to a page or a coordinator's terminal): beside the database."""
+    return Path(os.environ.get("PUMP_LOG") or db.with_suffix(".log"))
+
+
 def seed_demo_when_empty() -> bool:
     """The embedded default seeds an empty database with demo data; a real deployment sets
     PUMP_DEMO=0 so that demo participants can never sit beside real ones."""

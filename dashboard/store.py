@@ -23,7 +23,11 @@ import pandas as pd
 
 from dashboard import clock
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
+from dashboard.identifiers import screen_mapping, screen_stored
+from dashboard.removals import check_confirmation, mass_removal
 
+# Free-text fields a director may blank in a stored extract (and its file name).
+REDACTABLE = ("screen_fail_reason", "withdrawal_reason", "file_name")
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "pump.duckdb"
 LOCK_WAIT_SECONDS = 30.0
 
@@ -209,16 +213,44 @@ class Store:
         return detail
 
     def add_extract(
-        self, extract: dict, sites: list[str], participants: pd.DataFrame, actor: str, mapping: dict[str, str] | None = None
+        self,
+        extract: dict,
+        sites: list[str],
+        participants: pd.DataFrame,
+        actor: str,
+        mapping: dict[str, str] | None = None,
+        confirm_removals: int | None = None,
     ) -> int:
         """Store one accepted extract and its participant rows, and the column mapping the
         coordinator chose for it (remembered for the trial and format), in one transaction;
-        returns the extract's id."""
+        returns the extract's id. Refused, with nothing stored, when any text holds a direct
+        identifier, or when it removes many current participants and `confirm_removals` is
+        not that number."""
+        problem = screen_mapping(mapping) or screen_stored(
+            {
+                "The file name": extract["file_name"],
+                "`screen_fail_reason`": participants["screen_fail_reason"],
+                "`withdrawal_reason`": participants["withdrawal_reason"],
+            },
+            ids=participants["participant_id"],
+        )
+        if problem:
+            raise Refused(problem)
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
-            duplicate = _loaded_already(con, extract["trial"], extract["sha256"], extract.get("uploaded_at") or _now())
+            at = extract.get("uploaded_at") or _now()
+            duplicate = _loaded_already(con, extract["trial"], extract["sha256"], at)
             if duplicate is not None:
                 raise Refused(f"this file is already loaded as extract #{duplicate}; nothing changed")
+            current = con.execute(
+                f"""SELECT p.site, p.participant_id FROM participants p
+                    JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
+                    WHERE p.trial = $trial AND list_contains($sites, p.site)""",
+                {"as_of": at, "trial": extract["trial"], "sites": sites},
+            ).df()
+            refusal = check_confirmation(mass_removal(extract["trial"], current, participants["participant_id"]), confirm_removals)
+            if refusal:
+                raise Refused(refusal)
             extract_id = con.execute(
                 """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
                        uploaded_at, row_count, participant_count, warnings_accepted, diff)
@@ -243,7 +275,9 @@ class Store:
                 "sha256": extract["sha256"],
                 "sites": sites,
                 "participants": len(participants),
-                "diff": json.loads(extract["diff"]) if extract.get("diff") else None,
+                # Counts only: the audit log is never changed, so it holds no participant's text.
+                "diff": json.loads(extract["diff"]).get("counts") if extract.get("diff") else None,
+                "removals_confirmed": confirm_removals,
             }
 
         return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
@@ -263,6 +297,9 @@ class Store:
         """Mark an extract retracted; the previous extract of its sites becomes current again."""
         if not reason or not reason.strip():
             raise Refused("give a reason for the retraction; it is kept in the audit log")
+        problem = screen_stored({"The reason": reason})
+        if problem:
+            raise Refused(problem)
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             row = con.execute("SELECT trial, retracted_at FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
@@ -277,6 +314,37 @@ class Store:
             return {"extract_id": extract_id, "trial": row[0], "reason": reason.strip()}
 
         return self.write(actor, "retract", change)
+
+    def redact(self, extract_id: int, fields: list[str], actor: str, reason: str) -> dict:
+        """Blank named text fields of a stored extract that should never have held them: the
+        one exception to "nothing is deleted". Its participants' values of those fields, the
+        same values in its stored changes, and (for `file_name`) its file name. The audit
+        entry says who, when and which fields, never the content."""
+        unknown = sorted(set(fields) - set(REDACTABLE))
+        if not fields or unknown:
+            raise Refused(f"choose the fields to blank from {', '.join(REDACTABLE)}" + (f"; not {', '.join(unknown)}" if unknown else ""))
+        if not reason or not reason.strip():
+            raise Refused("give a reason for the redaction; it is kept in the audit log")
+        problem = screen_stored({"The reason": reason})
+        if problem:
+            raise Refused(problem)
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            row = con.execute("SELECT diff FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
+            if row is None:
+                raise Refused(f"there is no extract #{extract_id}")
+            blanked = {}
+            for name in (f for f in fields if f != "file_name"):
+                blanked[name] = con.execute(
+                    f"UPDATE participants SET {name} = NULL WHERE extract_id = ? AND {name} IS NOT NULL", [extract_id]
+                ).fetchone()[0]
+            if "file_name" in fields:
+                con.execute("UPDATE extracts SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id])
+                blanked["file_name"] = 1
+            con.execute("UPDATE extracts SET diff = ? WHERE extract_id = ?", [_redacted_diff(row[0], fields), extract_id])
+            return {"extract_id": extract_id, "fields": sorted(fields), "values_blanked": blanked, "reason": reason.strip()}
+
+        return self.write(actor, "redact", change)
 
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
@@ -370,6 +438,19 @@ def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str, at:
         {"as_of": at, "trial": trial, "sha256": sha256},
     ).fetchone()
     return row[0]
+
+
+def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
+    """The stored changes of an extract with the old and new values of `fields` blanked."""
+    if not diff:
+        return diff
+    data = json.loads(diff)
+    for changes in (data.get("changed") or {}).values():
+        for name in fields:
+            if name in changes:
+                changes[name] = {"old": None if changes[name]["old"] is None else "(redacted)",
+                                 "new": None if changes[name]["new"] is None else "(redacted)"}
+    return json.dumps(data)
 
 
 def _replace_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:

@@ -1,5 +1,6 @@
-"""Digits from any script read as ASCII digits, so that a date or a BSN written in
-full-width (２０２４) or Arabic-Indic (٢٠٢٤) digits is judged like any other."""
+"""Text as the dashboard reads and shows it: digits from any script read as ASCII digits
+(a date or a BSN in full-width ２０２４ or Arabic-Indic ٢٠٢٤ digits is judged like any
+other), and text from a file or a person shown literally, never as Markdown or HTML."""
 
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ def ascii_digits(values: pd.Series) -> pd.Series:
     if not odd.any():
         return text
     return text.mask(odd, text[odd].map(ascii_digits_text))
+
+
+# Every character that Markdown, HTML or Streamlit's directives (`:red[...]`, `:material/x:`, `$x$`) act on.
+_MARKUP = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>$~:=&]")
+
+
+def plain(text: object) -> str:
+    """Text from a file or a person for a Markdown element, escaped so that nothing in it
+    formats, links or runs (`<img onerror=...>`, `[x](javascript:...)`, `**bold**`, `$x$`)."""
+    return _MARKUP.sub(r"\\\g<0>", str(text))

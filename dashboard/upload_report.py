@@ -26,6 +26,38 @@ def issue_kind(issue: Issue) -> str:
     return "decision" if issue.needs_confirmation else "note"
 
 
+def file_description(checked: Checked) -> str:
+    """'Castor EDC export · semicolon-separated · UTF-8 · **2 rows**', saying only what is known."""
+    labels = {"template": "Project template", "castor": "Castor EDC export", "redcap": "REDCap export"}
+    parts = [labels.get(checked.format or "", "format not recognised")]
+    if checked.delimiter == "xlsx":
+        parts.append("Excel workbook")
+    elif checked.delimiter:
+        parts.append(f"{checked.delimiter}-separated")
+    if checked.encoding and checked.encoding != "xlsx":
+        parts.append(checked.encoding)
+    if checked.encoding:  # the file was read: its rows are known
+        parts.append(f"**{checked.rows:,} row{'s' if checked.rows != 1 else ''}**")
+    return " · ".join(parts)
+
+
+def error_banner(count: int) -> str:
+    """The one line above the problems, its words agreeing with the count."""
+    if count == 1:
+        return "**1 problem must be fixed before this file can be stored.** Correct it in the EDC (or the file) and upload the new export. Nothing has been stored."
+    return f"**{count} problems must be fixed before this file can be stored.** Correct them in the EDC (or the file) and upload the new export. Nothing has been stored."
+
+
+def file_problems(issues: list[Issue]) -> list[Issue]:
+    """Problems of the whole file or of a whole column: each is shown as a sentence."""
+    return [i for i in issues if i.row is None and i.is_error]
+
+
+def row_problems(issues: list[Issue]) -> list[Issue]:
+    """The rest: problems of a row, and the notes, for the table."""
+    return [i for i in issues if not (i.row is None and i.is_error)]
+
+
 def issue_table(issues: list[Issue]) -> pd.DataFrame:
     """Every problem, errors first, then decisions, then notes, each by row: kind, row,
     column, value, and the problem in words (without the row and column, which have
@@ -37,7 +69,10 @@ def issue_table(issues: list[Issue]) -> pd.DataFrame:
     frame["row"] = frame["row"].astype("Int64")
     frame["problem"] = frame["problem"].str.replace(LOCATION_PREFIX, "", regex=True)
     order = frame["kind"].map({"error": 0, "decision": 1, "note": 2})
-    return frame.assign(_order=order).sort_values(["_order", "row"], kind="stable", na_position="first").drop(columns="_order")
+    frame = frame.assign(_order=order).sort_values(["_order", "row"], kind="stable", na_position="first").drop(columns="_order")
+    # A problem of no single row says so in words, never "None".
+    frame["row"] = frame["row"].map(lambda r: "" if pd.isna(r) else str(int(r))).astype(object)
+    return frame
 
 
 def per_site_table(checked: Checked) -> pd.DataFrame:

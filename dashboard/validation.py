@@ -100,34 +100,37 @@ def validate(
 
     text = extract.fields.reindex(columns=FIELD_NAMES, fill_value="")
     rows, column_of = extract.rows, extract.columns
+    # The row of each cell: for a record folded from several rows, the row that holds the value.
+    cells = extract.rows_of_cells().reindex(columns=FIELD_NAMES)
+    cells = cells.fillna(pd.DataFrame({n: rows for n in FIELD_NAMES}, index=rows.index)).astype(int)
     issues: list[Issue] = list(extract.issues)
     out = pd.DataFrame({"source_row": rows}, index=text.index)
 
     missing_codes = text.apply(lambda col: col.str.fullmatch(MISSING_NUMBER)).fillna(False)
-    issues += _report(missing_codes, text, rows, column_of, "user_missing", "{value!r} is a 'user missing' code; read as empty", warn=True, confirm=False)
+    issues += _report(missing_codes, text, cells, column_of, "user_missing", "{value!r} is a 'user missing' code; read as empty", warn=True, confirm=False)
     text = text.mask(missing_codes, "")
 
     out["participant_id"] = text["participant_id"]
     issues += _check_ids(text["participant_id"], rows, column_of)
-    out["site"], site_issues = _sites(text["site"], rows, column_of, programme, trial_code, trial, site_given)
+    out["site"], site_issues = _sites(text["site"], cells["site"], column_of, programme, trial_code, trial, site_given)
     issues += site_issues
 
     # All date columns in one pass: one long column, parsed once, unstacked again.
     long = text[list(DATE_FIELDS)].stack()
     dates, bad, user_missing = (part.unstack() for part in parse_dates(long))
     out[list(DATE_FIELDS)] = dates.reindex(index=text.index, columns=list(DATE_FIELDS))
-    issues += _report(bad, text, rows, column_of, "bad_date", "{value!r} is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)")
-    issues += _report(user_missing, text, rows, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
-    issues += _report(dates > pd.Timestamp(today), text, rows, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
+    issues += _report(bad, text, cells, column_of, "bad_date", "{value!r} is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)")
+    issues += _report(user_missing, text, cells, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
+    issues += _report(dates > pd.Timestamp(today), text, cells, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
 
-    issues += _check_enrolment_window(out, text, rows, column_of, trial, programme)
-    out["arm"], arm_issues = _choices(text["arm"], trial.arm_lookup, rows, column_of, "arm", "unknown_arm", f"is not an arm of {trial_code} ({', '.join(trial.arms)})")
+    issues += _check_enrolment_window(out, text, cells, column_of, trial, programme)
+    out["arm"], arm_issues = _choices(text["arm"], trial.arm_lookup, cells["arm"], column_of, "arm", "unknown_arm", f"is not an arm of {trial_code} ({', '.join(trial.arms)})")
     issues += arm_issues
-    out["screening_outcome"], o_issues = _choices(text["screening_outcome"], OUTCOME_ALIASES, rows, column_of, "screening_outcome", "unknown_outcome", f"is not a screening outcome ({', '.join(BY_NAME['screening_outcome'].choices)})")
+    out["screening_outcome"], o_issues = _choices(text["screening_outcome"], OUTCOME_ALIASES, cells["screening_outcome"], column_of, "screening_outcome", "unknown_outcome", f"is not a screening outcome ({', '.join(BY_NAME['screening_outcome'].choices)})")
     issues += o_issues
-    out["status"], s_issues = _choices(text["status"], STATUS_ALIASES, rows, column_of, "status", "unknown_status", f"is not a status ({', '.join(BY_NAME['status'].choices)})")
+    out["status"], s_issues = _choices(text["status"], STATUS_ALIASES, cells["status"], column_of, "status", "unknown_status", f"is not a status ({', '.join(BY_NAME['status'].choices)})")
     issues += s_issues
-    out["cycles_completed"], c_issues = _cycles(text["cycles_completed"], rows, column_of)
+    out["cycles_completed"], c_issues = _cycles(text["cycles_completed"], cells["cycles_completed"], column_of)
     issues += c_issues
     for name in ("screen_fail_reason", "withdrawal_reason"):
         out[name] = text[name].where(text[name] != "")
@@ -158,10 +161,11 @@ def _report(mask, text, rows, column_of, code, template, warn=False, confirm=Tru
     for index, name in found.index:
         value = text.at[index, name]
         column = column_of.get(name, name)
-        message = located(int(rows[index]), column) + template.format(value=value)
+        row = int(rows.at[index, name] if isinstance(rows, pd.DataFrame) else rows[index])
+        message = located(row, column) + template.format(value=value)
         make = Issue.warning if warn else Issue.error
         extra = {"needs_confirmation": confirm} if warn else {}
-        issues.append(make(code, message, int(rows[index]), column, value, **extra))
+        issues.append(make(code, message, row, column, value, **extra))
     return issues
 
 
@@ -253,6 +257,7 @@ def _check_enrolment_window(out, text, rows, column_of, trial: Trial, programme:
     issues = _report(early.rename("enrolled_on"), text, rows, column_of, "before_opening", f"{{value!r}} is before the trial opened ({trial.opened_on:%d-%m-%Y})")
     activation = pd.to_datetime(out["site"].map({code: s.activated_on for code, s in trial.sites.items()}))
     before_site = ~early & (enrolled < activation)
+    rows = rows["enrolled_on"]
     for i in enrolled.index[before_site]:
         column = column_of.get("enrolled_on", "enrolled_on")
         issues.append(

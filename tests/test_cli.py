@@ -10,7 +10,7 @@ from scipy import stats
 
 from dashboard import service
 from dashboard.cli import main
-from dashboard.store import SCHEMA_VERSION
+from dashboard.store import SCHEMA_VERSION, Store
 from support import ROOT, template_csv
 
 
@@ -134,12 +134,32 @@ def test_ingest_refuses_warnings_unless_accepted(tmp_path, db, capsys):
     fewer = write(tmp_path, "b.csv", template_csv("P-1,EMC,,2024-03-05,haip"))
     code, out, _ = run(db, "ingest", fewer, "--trial", "PUMP", "--site", "EMC", "--by", "anna", "--json", capsys=capsys)
     assert code == 0  # EMC only: NKI's P-2 is not in this snapshot's scope
-    code, out, _ = run(db, "ingest", write(tmp_path, "c.csv", template_csv("P-9,NKI,,2024-03-07,haip")), "--trial", "PUMP", "--by", "anna", "--json", capsys=capsys)
+    corrected = write(tmp_path, "c.csv", template_csv("P-1,EMC,,2024-03-06,haip"))
+    code, out, _ = run(db, "ingest", corrected, "--trial", "PUMP", "--site", "EMC", "--by", "anna", "--json", capsys=capsys)
     result = json.loads(out)
     assert code == 1 and result["ok"] is False and "need a decision" in result["message"]
-    assert [w["code"] for w in result["warnings"]] == ["participant_missing"]
-    code, out, _ = run(db, "ingest", write(tmp_path, "c.csv", template_csv("P-9,NKI,,2024-03-07,haip")), "--trial", "PUMP", "--by", "anna", "--accept-warnings", capsys=capsys)
+    assert [w["code"] for w in result["warnings"]] == ["changed_enrolled_on"]
+    code, out, _ = run(db, "ingest", corrected, "--trial", "PUMP", "--site", "EMC", "--by", "anna", "--accept-warnings", capsys=capsys)
+    assert code == 0 and "0 new, 1 changed, 0 no longer in the extract" in out
+
+
+def test_a_mass_removal_is_stored_only_with_its_number_typed(tmp_path, db, capsys):
+    run(db, "ingest", write(tmp_path, "a.csv", GOOD), "--trial", "PUMP", "--by", "anna", capsys=capsys)
+    wrong = write(tmp_path, "c.csv", template_csv("P-9,NKI,,2024-03-07,haip"))
+    before = Store(db).table_counts()
+    code, out, _ = run(db, "ingest", wrong, "--trial", "PUMP", "--by", "anna", "--accept-warnings", "--json", capsys=capsys)
+    # NKI's only participant would go: 1 of 1 is 20% or more, so its number must be typed.
+    assert code == 1 and json.loads(out)["message"] == (
+        "refused: This removes 1 of 1 NKI participants of PUMP. An extract is a full snapshot, so a filtered or wrong "
+        "export removes participants. If that is right, type the number of participants it removes (1) to confirm "
+        "(--confirm-removals 1 on the command line). Nothing was stored."
+    )
+    code, out, _ = run(db, "ingest", wrong, "--trial", "PUMP", "--by", "anna", "--accept-warnings", "--confirm-removals", "2", "--json", capsys=capsys)
+    assert code == 1 and "You confirmed 2, but it removes 1" in json.loads(out)["message"]
+    assert Store(db).table_counts() == before
+    code, out, _ = run(db, "ingest", wrong, "--trial", "PUMP", "--by", "anna", "--accept-warnings", "--confirm-removals", "1", capsys=capsys)
     assert code == 0 and "1 new, 0 changed, 1 no longer in the extract" in out
+    assert Store(db).current_participants("PUMP")["participant_id"].tolist() == ["P-1", "P-9"]
 
 
 def test_extracts_and_retract(tmp_path, db, capsys):

@@ -69,7 +69,8 @@ def test_a_file_identical_to_a_superseded_extract_is_a_new_snapshot(store, progr
     # Going back to the first file undoes the second (P-3 was a registration error).
     checked = check_file(store, programme, FIRST, "first-again.csv", "PUMP", today=TODAY)
     assert checked.already_loaded is None and checked.diff.missing == ["P-3"]
-    commit(store, checked, "coordinator", accept_warnings=True)
+    assert checked.mass_removal.sentences() == ["This removes 1 of 3 EMC participants of PUMP."]  # a third of them
+    commit(store, checked, "coordinator", accept_warnings=True, confirm_removals=1)
     assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
 
 
@@ -124,7 +125,7 @@ def test_readers_during_a_write_see_the_old_or_the_new_data_never_half(store, pr
     readers = [threading.Thread(target=read) for _ in range(3)]
     for reader in readers:
         reader.start()
-    commit(store, checked, "coordinator", accept_warnings=True)
+    commit(store, checked, "coordinator", accept_warnings=True, confirm_removals=2)  # P-1 and P-2 go
     time.sleep(0.2)
     done.set()
     for reader in readers:
@@ -150,7 +151,7 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
     data = template_csv("P-1,EMC,,2024-03-05,haip", header="participant_id,site,screened_on,inclusion_date,arm")
     mapping = {"enrolled_on": "inclusion_date"}
     checked = check_file(store, programme, data, "new.csv", "PUMP", today=TODAY, mapping=mapping)
-    commit(store, checked, "coordinator", accept_warnings=True, mapping=mapping)  # OLD-1 is not in it
+    commit(store, checked, "coordinator", accept_warnings=True, mapping=mapping, confirm_removals=1)  # OLD-1 is not in it
     assert store.mappings("PUMP") == {"template": {"enrolled_on": "inclusion_date"}}
 
 

@@ -73,7 +73,7 @@ def test_errors_block_the_commit_and_are_listed_with_row_and_column(db):
     at = upload(open_app(), template_csv("P-1,EMC,,31-02-2024,haip", "P-1,EMC,,2024-03-05,arm Z"))
     assert "3 problems must be fixed" in at.error[0].value
     report = at.dataframe[0].value
-    assert list(report["row"]) == [2, 3, 3]
+    assert list(report["row"]) == ["2", "3", "3"]
     assert report[["column", "value"]].iloc[0].tolist() == ["enrolled_on", "31-02-2024"]
     assert report["problem"].iloc[0] == "'31-02-2024' is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)"
     assert not [b for b in at.button if b.label == "Store the extract"]
@@ -84,9 +84,24 @@ def test_errors_block_the_commit_and_are_listed_with_row_and_column(db):
 def test_identifiers_are_refused_and_the_page_says_how_to_export_without_them(db):
     data = template_csv("P-1,EMC,,2024-03-05,haip,Jan Jansen", header="participant_id,site,screened_on,enrolled_on,arm,patient_name")
     at = upload(open_app(), data)
-    message = at.dataframe[0].value["problem"].iloc[0]
+    assert at.error[0].value.startswith("**1 problem must be fixed before this file can be stored.** Correct it in the EDC")
+    # A problem of a whole column is a sentence of its own, read whole (escaped: file text never formats).
+    message = at.error[1].value.replace("\\", "")
     assert message.startswith("`patient_name`: its name says it holds a name. Direct identifiers of patients may not be stored")
-    assert "Remove these columns from the file and upload it again." in message
+    assert message.endswith("Remove these columns from the file and upload it again.")
+    assert not at.dataframe  # no table of row problems: there is none
+    assert db.is_empty()
+
+
+def test_a_file_that_is_not_a_table_is_one_plain_sentence_without_placeholders(db):
+    at = upload(open_app(), b"\x00\x01\x02binary\x00" * 10)
+    header = next(m.value for m in at.markdown if "PUMP_export_20261116.csv" in m.value.replace("\\", ""))
+    assert header.endswith(": format not recognised")  # no "–-separated", no row count of a file never read
+    assert at.error[0].value.startswith("**1 problem must be fixed")
+    assert at.error[1].value.replace("\\", "") == (
+        "the file cannot be read: this is not a text file (it holds binary data); export the data as CSV, or upload the .xlsx workbook"
+    )
+    assert not at.dataframe and "None" not in " ".join(e.value for e in at.error)
     assert db.is_empty()
 
 
@@ -101,6 +116,12 @@ def test_warnings_need_an_explicit_confirmation(db):
     assert button(at, "Store the extract").disabled
     at.checkbox[0].check()
     at.run()
+    # One of the two EMC participants goes: half of them, a mass removal, so its number must be typed.
+    assert at.error[0].value == "**This removes 1 of 2 EMC participants of PUMP.**"
+    assert button(at, "Store the extract").disabled
+    at.number_input(key="confirm_removals").set_value(2).run()
+    assert button(at, "Store the extract").disabled  # not the number it removes
+    at.number_input(key="confirm_removals").set_value(1).run()
     button(at, "Store the extract").click()
     at.run()
     assert "1 no longer in the extract" in at.success[0].value

@@ -52,22 +52,25 @@ if shown.empty:
 labels = {int(r.extract_id): f"#{r.extract_id} · {r.trial} · {r.file_name} · {r.status}" for r in shown.itertuples()}
 extract_id = st.selectbox("Show what an extract changed, or retract it", list(labels), format_func=labels.get, key="extract_choice")
 extract = shown.set_index("extract_id").loc[extract_id]
-st.subheader(f"Extract #{extract_id}: {extract['file_name']}")
+st.subheader(f"Extract #{extract_id}: {common.plain(extract['file_name'])}")
 st.markdown(
-    f"**{extract['trial']}**, sites {extract['sites']} · uploaded by **{extract['uploaded_by']}** on "
+    f"**{extract['trial']}**, sites {extract['sites']} · uploaded by **{common.plain(extract['uploaded_by'])}** on "
     f"{extract['uploaded_at']:%d-%m-%Y %H:%M} · {extract['format']} · status **{extract['status']}**  \n"
     f"SHA-256 `{extract['sha256']}`"
 )
 if extract["status"] == "retracted":
-    st.warning(f"Retracted by {extract['retracted_by']} on {extract['retracted_at']:%d-%m-%Y %H:%M}: {extract['retraction_reason']}")
+    st.warning(
+        f"Retracted by {common.plain(extract['retracted_by'])} on {extract['retracted_at']:%d-%m-%Y %H:%M}: "
+        f"{common.plain(extract['retraction_reason'])}"
+    )
 
 diff = json.loads(extract["diff"]) if extract["diff"] else None
 if diff:
     common.change_counts(diff["counts"])
     if diff["new"]:
-        st.markdown(f"**New:** {', '.join(diff['new'])}")
+        st.markdown(f"**New:** {common.plain(', '.join(diff['new']))}")
     if diff["missing"]:
-        st.markdown(f"**No longer in the extract:** {', '.join(diff['missing'])}")
+        st.markdown(f"**No longer in the extract:** {common.plain(', '.join(diff['missing']))}")
     if diff["changed"]:
         st.dataframe(upload_report.change_table(diff["changed"]), hide_index=True, width="stretch")
 
@@ -88,7 +91,7 @@ def retract_dialog(extract_id: int, label: str) -> None:
         try:
             store.retract(extract_id, who, reason)
         except Refused as exc:
-            st.error(str(exc))
+            st.error(common.plain(str(exc)))
             return
         st.session_state["retract_done"] = f"Extract #{extract_id} is retracted; the previous extract of its sites is current again."
         _stop_retracting()
@@ -100,6 +103,42 @@ if extract["status"] != "retracted" and st.button("Retract this extract…", ico
     st.session_state["retracting"] = extract_id
 if st.session_state.get("retracting") == extract_id:
     retract_dialog(extract_id, f"{extract['trial']}, {extract['file_name']}")
+
+REDACT_LABELS = {"screen_fail_reason": "Screen-fail reasons", "withdrawal_reason": "Withdrawal reasons", "file_name": "The file name"}
+
+
+def _stop_redacting() -> None:
+    st.session_state.pop("redacting", None)
+
+
+@st.dialog("Blank text that should never have been stored", on_dismiss=_stop_redacting)
+def redact_dialog(extract_id: int) -> None:
+    st.markdown(
+        f"The chosen fields of extract **#{extract_id}** are blanked for good, in its participants and in its list of "
+        "changes: the one exception to \"nothing is deleted\", for text that held what may not be stored here. "
+        "The audit log records who, when and which fields, never the text."
+    )
+    fields = st.pills("Fields", list(REDACT_LABELS), format_func=REDACT_LABELS.get, selection_mode="multi", key="redact_fields")
+    reason = st.text_area("Reason", placeholder="e.g. a screen-fail reason named the patient", key="redact_reason")
+    who = st.text_input("Your name", value=st.session_state.get("uploader_name", ""), key="redact_by")
+    if st.button("Blank them", type="primary", disabled=not (fields and reason.strip() and who.strip())):
+        try:
+            detail = store.redact(extract_id, list(fields), who, reason)
+        except Refused as exc:
+            st.error(common.plain(str(exc)))
+            return
+        blanked = ", ".join(f"{REDACT_LABELS[name].lower()} ({count})" for name, count in detail["values_blanked"].items())
+        st.session_state["retract_done"] = f"Extract #{extract_id}: blanked {blanked}."
+        _stop_redacting()
+        st.rerun()
+
+
+# Directors only: a redaction changes stored data for good.
+if st.session_state.get("role") == "director":
+    if st.button("Blank text fields…", icon=":material/ink_eraser:"):
+        st.session_state["redacting"] = extract_id
+    if st.session_state.get("redacting") == extract_id:
+        redact_dialog(extract_id)
 
 with st.expander("Audit log"):
     st.dataframe(store.audit_log(), hide_index=True, width="stretch")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from functools import cached_property
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "programme.yaml"
 
@@ -85,6 +86,19 @@ class Trial(_Strict):
     sites: dict[str, TrialSite] = Field(min_length=1)
     # Study-specific column names per export format: {format: {canonical field: column}}.
     mappings: dict[str, dict[str, str]] = {}
+    # What the trial's study numbers look like (a regular expression the whole id must match),
+    # so that a hospital record number in the id column is refused: e.g. "PUMP-(EMC|NKI)-[0-9]{4}".
+    participant_id_pattern: str | None = None
+
+    @field_validator("participant_id_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"participant_id_pattern is not a regular expression: {exc}") from exc
+        return pattern
 
     @model_validator(mode="after")
     def _consistent(self) -> Trial:

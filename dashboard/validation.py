@@ -112,6 +112,7 @@ def validate(
 
     out["participant_id"] = text["participant_id"]
     issues += _check_ids(text["participant_id"], rows, column_of)
+    issues += _check_study_numbers(text["participant_id"], rows, column_of, trial_code, trial.participant_id_pattern)
     out["site"], site_issues = _sites(text["site"], cells["site"], column_of, programme, trial_code, trial, site_given)
     issues += site_issues
 
@@ -189,6 +190,27 @@ def _check_ids(ids: pd.Series, rows, column_of) -> list[Issue]:
             )
         )
     return issues
+
+
+def _check_study_numbers(ids: pd.Series, rows, column_of, trial_code: str, pattern: str | None) -> list[Issue]:
+    """Ids that are not the trial's study numbers: most often a hospital record number,
+    a direct identifier that may never be stored."""
+    if not pattern:
+        return []
+    column = column_of.get("participant_id", "participant_id")
+    wrong = (ids != "") & ~ids.str.fullmatch(pattern).fillna(False)
+    return [
+        Issue.error(
+            "not_a_study_number",
+            located(int(rows[i]), column)
+            + f"{ids[i]!r} is not a {trial_code} study number (they match {pattern}); a hospital record number "
+            "identifies the patient and may not be stored here: export the study number instead",
+            int(rows[i]),
+            column,
+            ids[i],
+        )
+        for i in ids.index[wrong]
+    ]
 
 
 def _sites(values, rows, column_of, programme: Programme, trial_code: str, trial: Trial, site_given):

@@ -111,9 +111,11 @@ def decode(data: bytes) -> tuple[str, str]:
             return data[3:].decode("utf-8"), "UTF-8 with BOM"
         except UnicodeDecodeError as exc:
             # A UTF-8 mark with other bytes behind it: two programs wrote this file.
+            line = data[: exc.start + 3].count(b"\n") + 1
             raise UnreadableFile(
-                f"the file starts as UTF-8 but byte {exc.start + 3} is not UTF-8 (it was partly saved in another "
-                "encoding); save it as 'CSV UTF-8' from Excel and upload it again"
+                f"the file starts as UTF-8 but line {line} is not UTF-8 (it was partly saved in another "
+                "encoding); save it as 'CSV UTF-8' from Excel and upload it again",
+                row=line,
             ) from exc
     try:
         return data.decode("utf-8"), "UTF-8"
@@ -129,7 +131,7 @@ def decode(data: bytes) -> tuple[str, str]:
 
 
 def _check_line_lengths(text: str) -> None:
-    longest, number = max((len(line), n) for n, line in enumerate(text.splitlines(), start=1))
+    longest, number = max(((len(line), n) for n, line in enumerate(text.splitlines(), start=1)), default=(0, 0))
     if longest > MAX_LINE_CHARS:
         raise UnreadableFile(
             f"line {number} is {longest:,} characters long; the limit is {MAX_LINE_CHARS:,}. "

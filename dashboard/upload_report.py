@@ -48,14 +48,19 @@ def error_banner(count: int) -> str:
     return f"**{count} problems must be fixed before this file can be stored.** Correct them in the EDC (or the file) and upload the new export. Nothing has been stored."
 
 
+def is_file_problem(issue: Issue) -> bool:
+    """A problem of the whole file (it cannot be read) or of a whole column."""
+    return issue.is_error and (issue.row is None or issue.code == "unreadable")
+
+
 def file_problems(issues: list[Issue]) -> list[Issue]:
     """Problems of the whole file or of a whole column: each is shown as a sentence."""
-    return [i for i in issues if i.row is None and i.is_error]
+    return [i for i in issues if is_file_problem(i)]
 
 
 def row_problems(issues: list[Issue]) -> list[Issue]:
     """The rest: problems of a row, and the notes, for the table."""
-    return [i for i in issues if not (i.row is None and i.is_error)]
+    return [i for i in issues if not is_file_problem(i)]
 
 
 def issue_table(issues: list[Issue]) -> pd.DataFrame:

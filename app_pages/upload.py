@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from dashboard import downloads, templates, upload_report
+from dashboard import templates, upload_report
 from dashboard.ingest import Checked, check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.reading import sha256_of
@@ -128,7 +128,7 @@ if row_issues:
 if checked.issues:
     st.download_button(
         "Download the report (CSV)",
-        downloads.csv_bytes(upload_report.issue_table(checked.issues)),
+        upload_report.report_csv(checked.issues),
         f"{uploaded.name}_report.csv",
         "text/csv",
     )

@@ -31,4 +31,5 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def csv_bytes(frame: pd.DataFrame, **to_csv) -> bytes:
     """UTF-8 CSV (with BOM, so Dutch Excel reads the accents) that a spreadsheet never runs."""
-    return safe_frame(frame).to_csv(index=False, **to_csv).encode("utf-8-sig")
+    # CRLF as Excel writes it; the csv module then quotes every cell holding a line break.
+    return safe_frame(frame).to_csv(index=False, lineterminator="\r\n", **to_csv).encode("utf-8-sig")

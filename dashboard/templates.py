@@ -7,6 +7,7 @@ import csv
 import io
 
 from dashboard.config import Trial
+from dashboard.downloads import neutralise
 from dashboard.fields import FIELDS, REQUIRED_COLUMNS
 
 REDCAP_COLUMNS = [
@@ -34,7 +35,7 @@ REDCAP_FORM = "pump_enrolment"
 
 def _csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    csv.writer(out, lineterminator="\r\n").writerows([[neutralise(cell) for cell in row] for row in rows])
     return out.getvalue().encode("utf-8")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboard.downloads import csv_bytes
 from dashboard.fields import BY_NAME, DATE_FIELDS
 from dashboard.ingest import Checked
 from dashboard.issues import Issue
@@ -78,6 +79,11 @@ def issue_table(issues: list[Issue]) -> pd.DataFrame:
     # A problem of no single row says so in words, never "None".
     frame["row"] = frame["row"].map(lambda r: "" if pd.isna(r) else str(int(r))).astype(object)
     return frame
+
+
+def report_csv(issues: list[Issue]) -> bytes:
+    """The whole report as the CSV a coordinator downloads (formula-like cells neutralised)."""
+    return csv_bytes(issue_table(issues))
 
 
 def per_site_table(checked: Checked) -> pd.DataFrame:

@@ -316,3 +316,50 @@ def test_format_can_be_chosen_over_detection(programme):
     data = castor_csv("P-1;2-3-2024;EMC", header="Participant Id;Randomized On;Site Abbreviation")
     assert check(programme, data, fmt="castor").format == "castor"
     assert check(programme, data, fmt="template").errors[0].code == "missing_columns"
+
+
+# --- what real exports do that the first readers missed (issue 9) --------------------------------
+
+
+def test_the_snake_case_vocabulary_of_castors_api_and_r_exports_is_read_as_castor(programme):
+    data = castor_csv(
+        "110001;EMC;Arm B;6-12-2022 13:38;1-12-2022", "110002;AVL;Arm A;7-1-2023;3-1-2023",
+        header="record_id;institute;randomization_group;randomized_on;record_creation_date",
+    )
+    checked = check(programme, data)
+    assert checked.format == "castor" and checked.ok, [i.message for i in checked.errors]
+    people = checked.participants
+    assert people["site"].tolist() == ["EMC", "NKI"] and people["arm"].tolist() == ["haip", "control"]
+    assert iso(people["enrolled_on"]) == ["2022-12-06", "2023-01-07"]
+
+
+def test_the_trials_castor_mapping_applies_to_a_snake_case_export(programme):
+    # PUMP-2's configured Castor mapping names `inclusiedatum`; detected as REDCap before, it was ignored.
+    data = castor_csv("P2-EMC-001;EMC;5-3-2024", header="record_id;institute;inclusiedatum")
+    checked = check_extract(data, "x.csv", programme, "PUMP-2", TODAY, NO_CURRENT, mappings={"castor": {"enrolled_on": "inclusiedatum"}})
+    assert checked.format == "castor" and checked.ok and iso(checked.participants["enrolled_on"]) == ["2024-03-05"]
+
+
+def test_missing_codes_a_spreadsheet_made_decimal_are_read_as_missing(programme):
+    data = castor_csv("110001;EMC;Arm B;6-12-2022;-95.0", "110002;EMC;Arm A;7-1-2023;-99,00", header="Participant Id;Site Abbreviation;Randomization Group;Randomized On;cycles_completed")
+    checked = check(programme, data)
+    assert checked.ok and checked.participants["cycles_completed"].isna().all()
+    assert messages(checked.warnings, "user_missing") == [
+        "row 2, `cycles_completed`: '-95.0' is a 'user missing' code; read as empty",
+        "row 3, `cycles_completed`: '-99,00' is a 'user missing' code; read as empty",
+    ]
+
+
+@pytest.mark.parametrize("written", ["June 22 2021", "Jun 22, 2021", "22 June 2021", "22-Jun-2021", "22 juni 2021", "June 22 2021 14:05"])
+def test_castor_format_exports_write_dates_with_month_names(programme, written):
+    data = castor_csv(f"110001;EMC;Arm B;{written}", header="Participant Id;Site Abbreviation;Randomization Group;Randomized On")
+    checked = check(programme, data)
+    assert checked.ok, [i.message for i in checked.errors]
+    assert iso(checked.participants["enrolled_on"]) == ["2021-06-22"]
+
+
+def test_a_month_name_that_is_not_a_month_is_not_a_date(programme):
+    data = castor_csv("110001;EMC;Arm B;Juno 22 2021", header="Participant Id;Site Abbreviation;Randomization Group;Randomized On")
+    assert messages(check(programme, data).errors, "bad_date") == [
+        "row 2, `Randomized On`: 'Juno 22 2021' is not a date (write day-month-year, e.g. 27-10-2024, or 2024-10-27)"
+    ]

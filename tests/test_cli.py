@@ -203,3 +203,22 @@ def test_bad_usage_exits_2(db, args, capsys):
 def test_python_dash_m_dashboard_runs_as_a_program(tmp_path):
     result = subprocess.run([sys.executable, "-m", "dashboard", "--db", str(tmp_path / "x.duckdb"), "init"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and f"schema version {SCHEMA_VERSION}" in result.stdout
+
+
+def test_the_command_line_maps_a_column_and_remembers_it_like_the_page(tmp_path, db, capsys):
+    header = "participant_id,site,ic_date,arm"
+    week1 = write(tmp_path, "w1.csv", template_csv("P-1,EMC,05-03-2024,haip", header=header))
+    code, out, _ = run(db, "validate", week1, "--trial", "PUMP", "--json", capsys=capsys)
+    assert code == 1 and json.loads(out)["errors"][0]["code"] == "missing_columns"
+    code, out, _ = run(db, "ingest", week1, "--trial", "PUMP", "--by", "anna", "--map", "enrolled_on=ic_date", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["last_enrolment"] == "2024-03-05"
+    assert Store(db).mappings("PUMP") == {"template": {"enrolled_on": "ic_date"}}
+    week2 = write(tmp_path, "w2.csv", template_csv("P-1,EMC,05-03-2024,haip", "P-2,EMC,12-03-2024,haip", header=header))
+    code, out, _ = run(db, "ingest", week2, "--trial", "PUMP", "--by", "anna", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["diff"]["new"] == 1
+
+
+def test_a_bad_map_argument_is_bad_usage(db, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", db, "validate", "x.csv", "--trial", "PUMP", "--map", "enrolled_on"])
+    assert exit_info.value.code == 2

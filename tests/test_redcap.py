@@ -196,3 +196,16 @@ def test_redcap_bookkeeping_columns_are_not_mistaken_for_identifiers(programme):
 def test_format_is_detected_from_the_headers(header, expected):
     body = ",".join("x" for _ in header.split(","))
     assert detect_format(read_table(f"{header}\n{body}\n".encode())) == expected
+
+
+def test_a_problem_in_a_folded_record_names_the_row_that_holds_the_value(programme):
+    # Record 1 spans rows 2-4; its bad enrolment date is on row 3, its unknown arm on row 4.
+    data = redcap_csv(
+        "1,baseline_arm_1,EMC,,",
+        "1,enrolment_arm_1,,31-02-2024,",
+        "1,treatment_arm_1,,,arm Z",
+        header="record_id,redcap_event_name,redcap_data_access_group,enrolled_on,arm",
+    )
+    checked = check(programme, data)
+    assert [(i.row, i.column) for i in checked.errors] == [(3, "enrolled_on"), (4, "arm")]
+    assert [i.message.split(":")[0] for i in checked.errors] == ["row 3, `enrolled_on`", "row 4, `arm`"]

@@ -163,7 +163,7 @@ def test_retract_from_the_history_restores_the_previous_extract(db):
     history = at.dataframe[0].value
     assert history["status"].tolist() == ["current", "superseded"]
     assert at.selectbox(key="extract_choice").value == second
-    assert metrics(at)["New participants"] == "1" and "**New:** X-9" in [m.value for m in at.markdown]
+    assert metrics(at)["New participants"] == "1" and "**New:** X\\-9" in [m.value for m in at.markdown]
     button(at, "Retract this extract…").click()
     at.run()
     at.text_area[0].input("test records exported by mistake")
@@ -190,3 +190,21 @@ def test_the_history_shows_field_changes_of_an_extract(db):
     at = open_app(page="app_pages/extracts.py")
     changes = at.dataframe[1].value
     assert changes.to_dict("records") == [{"participant": "P-1", "field": "enrolled_on", "old": "2024-03-05", "new": "2024-03-07"}]
+
+
+def test_a_director_blanks_a_free_text_field_from_the_history_and_a_coordinator_cannot(db):
+    header = "participant_id,site,screened_on,enrolled_on,arm,screening_outcome,screen_fail_reason"
+    extract_id = seed(db, template_csv("P-1,EMC,2024-03-01,,,declined,te ver weg", header=header))
+    assert not [b for b in open_app("coordinator", page="app_pages/extracts.py").button if b.label == "Blank text fields…"]
+    at = open_app("director", page="app_pages/extracts.py")
+    button(at, "Blank text fields…").click()
+    at.run()
+    at.get("button_group")[-1].set_value(["screen_fail_reason"])
+    at.text_area(key="redact_reason").input("free text may name people")
+    at.text_input(key="redact_by").input("Dr. Director")
+    at.run()
+    button(at, "Blank them").click()
+    at.run()
+    assert at.success[0].value == f"Extract #{extract_id}: blanked screen-fail reasons (1)."
+    assert db.current_participants("PUMP")["screen_fail_reason"].isna().all()
+    assert db.audit_log().iloc[0]["action"] == "redact"

@@ -115,7 +115,12 @@ if row_issues:
         report,
         hide_index=True,
         width="stretch",
-        column_config={"problem": st.column_config.TextColumn(width="large")},
+        column_config={
+            "kind": st.column_config.TextColumn(width="small"),
+            "row": st.column_config.TextColumn(width="small"),
+            "value": st.column_config.TextColumn(width="small"),
+            "problem": st.column_config.TextColumn(width="large"),
+        },
         on_select="rerun",
         selection_mode="single-row",
         key="issue_table",

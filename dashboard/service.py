@@ -25,7 +25,7 @@ def db_path(cli_value: str | None = None) -> Path:
 
 def log_path(db: Path) -> Path:
     """Where tracebacks go (never to a page or a coordinator's terminal): beside the database."""
-    return Path(os.environ.get("PUMP_LOG") or db.with_suffix(".log"))
+    return Path(os.environ.get("PUMP_LOG") or db.with_name(f"{db.stem}-errors.log"))
 
 
 def seed_demo_when_empty() -> bool:

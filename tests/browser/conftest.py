@@ -2,6 +2,7 @@
 download). A module-scoped server on a free port, on its own temporary database, that
 the fixtures wait for until it is healthy; pages are loaded until the app is idle."""
 
+import json
 import os
 import socket
 import subprocess
@@ -75,6 +76,14 @@ class Server:
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """The command line on the server's database, while the server runs."""
         return subprocess.run([sys.executable, "-m", "dashboard", "--db", str(self.db), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    def ingest_replacing(self, path, trial: str, by: str) -> subprocess.CompletedProcess:
+        """Ingest an extract that replaces a site's snapshot: the number it removes is read from
+        `validate --json` and confirmed, as a coordinator types it on the upload page."""
+        checked = json.loads(self.cli("validate", str(path), "--trial", trial, "--json").stdout)
+        removes = (checked.get("mass_removal") or {}).get("removes")
+        confirm = ["--confirm-removals", str(removes)] if removes else []
+        return self.cli("ingest", str(path), "--trial", trial, "--by", by, "--accept-warnings", *confirm, "--json")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -44,7 +44,7 @@ def test_an_ingest_from_the_command_line_shows_after_a_reload(page: Page, server
     extract = tmp_path / "pump2_emc.csv"
     rows = [f"P2-EMC-T{i:02d},EMC,2026-11-0{i},2026-11-1{i},haip" for i in range(1, 4)]
     extract.write_text("participant_id,site,screened_on,enrolled_on,arm\n" + "\n".join(rows) + "\n")
-    result = server.cli("ingest", str(extract), "--trial", "PUMP-2", "--by", "browser test", "--accept-warnings", "--json")
+    result = server.ingest_replacing(extract, "PUMP-2", "browser test")
     assert result.returncode == 0, result.stdout + result.stderr
     after = summary(server)["PUMP-2"]
     assert after["enrolled"] == after["sites"][1]["enrolled"] + 3  # EMC's snapshot is now these three

@@ -36,7 +36,7 @@ def test_a_second_session_sees_a_command_line_ingest_without_reloading(browser: 
         extract = tmp_path / "pump2_emc.csv"
         rows = [f"P2-EMC-L{i:02d},EMC,2026-11-0{i},2026-11-1{i},haip" for i in range(1, 4)]
         extract.write_text("participant_id,site,screened_on,enrolled_on,arm\n" + "\n".join(rows) + "\n")
-        result = server.cli("ingest", str(extract), "--trial", "PUMP-2", "--by", "nightly import", "--accept-warnings")
+        result = server.ingest_replacing(extract, "PUMP-2", "nightly import")
         assert result.returncode == 0, result.stdout + result.stderr
         after = summary(server)["PUMP-2"]
         assert after["enrolled"] != before["enrolled"]

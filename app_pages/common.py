@@ -5,6 +5,8 @@ URL), the demo-data notice, the "data as of" line and the live refresh."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import streamlit as st
@@ -83,6 +85,19 @@ def page_header(title: str, version: int) -> None:
             "**Demo data**: made-up participants that show what the dashboard does, not real patients.",
             icon=":material/science:",
         )
+
+
+@contextmanager
+def internal_errors(what: str) -> Iterator[None]:
+    """An unforeseen error in `what` ends the page with a sentence, never Streamlit's generic
+    error; the traceback goes to the log only (as on the command line, exit 3)."""
+    try:
+        yield
+    except Exception:
+        log_file = service.log_path(get_store().path)
+        service.error_log(log_file).exception("internal error while %s", what)
+        st.error(f"Internal error while {what}: nothing was stored. The details are in {log_file}; tell the programme office.")
+        st.stop()
 
 
 # ---- the shared view: as-of date and trials, in the URL ------------------------------------------

@@ -56,7 +56,8 @@ mapping = st.session_state.get("column_mapping", {})
 key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), version)
 if st.session_state.get("check_key") != key:
     with st.status(f"Checking {uploaded.name} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
-        checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write)
+        with common.internal_errors(f"checking {uploaded.name}"):
+            checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write)
         status.update(label=f"Checked {uploaded.name}", state="complete")
     st.session_state["check_key"], st.session_state["checked"] = key, checked
 checked: Checked = st.session_state["checked"]
@@ -70,7 +71,8 @@ if checked.already_loaded is not None:
         icon=":material/content_copy:",
     )
     if st.button("Record that the data is still current", disabled=not user.strip()):
-        commit(store, checked, user)
+        with common.internal_errors("recording the confirmation"):
+            commit(store, checked, user)
         st.session_state["upload_done"] = f"Recorded that extract #{checked.already_loaded} is still current. Nothing else changed."
         st.session_state["upload_round"] += 1
         st.rerun()
@@ -173,7 +175,8 @@ if not user.strip():
     st.caption("Enter your name above to store the extract.")
 if st.button("Store the extract", type="primary", disabled=not (confirmed and user.strip())):
     try:
-        extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals)
+        with common.internal_errors(f"storing {uploaded.name}"):
+            extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals)
     except Refused as exc:
         st.error(f"Not stored: {common.plain(str(exc))}")
         st.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from dashboard.readers import FORMATS
 from dashboard.store import Refused, Store, StoreBusy
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
-log = logging.getLogger("dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, REFUSED, f"refused: {exc}")
     except Exception:  # anything unforeseen: a sentence here, the traceback in the log only
         log_file = service.log_path(store.path)
-        _log_to(log_file).exception("internal error in %s", args.command)
+        service.error_log(log_file).exception("internal error in %s", args.command)
         return _fail(args, FAILED, f"internal error, nothing was stored (the details are in {log_file})")
 
 
@@ -126,15 +124,6 @@ def _fail(args, code: int, message: str) -> int:
     else:
         print(message, file=sys.stderr)
     return code
-
-
-def _log_to(path: Path) -> logging.Logger:
-    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-    return log
 
 
 def _init(args, store: Store, programme) -> int:

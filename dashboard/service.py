@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import logging
 import os
 from pathlib import Path
 
@@ -26,6 +27,17 @@ def db_path(cli_value: str | None = None) -> Path:
 def log_path(db: Path) -> Path:
     """Where tracebacks go (never to a page or a coordinator's terminal): beside the database."""
     return Path(os.environ.get("PUMP_LOG") or db.with_name(f"{db.stem}-errors.log"))
+
+
+def error_log(path: Path) -> logging.Logger:
+    """The logger whose records go to `path` (the page and the command line share it)."""
+    log = logging.getLogger("dashboard.errors")
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    return log
 
 
 def seed_demo_when_empty() -> bool:

@@ -208,3 +208,17 @@ def test_a_director_blanks_a_free_text_field_from_the_history_and_a_coordinator_
     assert at.success[0].value == f"Extract #{extract_id}: blanked screen-fail reasons (1)."
     assert db.current_participants("PUMP")["screen_fail_reason"].isna().all()
     assert db.audit_log().iloc[0]["action"] == "redact"
+
+
+def test_an_unforeseen_error_is_a_sentence_on_the_page_and_the_traceback_goes_to_the_log(db, monkeypatch, tmp_path):
+    monkeypatch.setenv("PUMP_LOG", str(tmp_path / "errors.log"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug deep inside")
+
+    monkeypatch.setattr("dashboard.ingest.check_file", broken)
+    at = upload(open_app(), FIRST)
+    assert not at.exception  # not Streamlit's generic error
+    assert at.error[0].value.startswith("Internal error while checking PUMP_export_20261116.csv: nothing was stored.")
+    assert "RuntimeError: a bug deep inside" in (tmp_path / "errors.log").read_text()
+    assert db.is_empty()

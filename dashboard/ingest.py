@@ -23,7 +23,7 @@ from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
 from dashboard.reading import Table, UnreadableFile, read_table, sha256_of
 from dashboard.removals import MassRemoval, check_confirmation, mass_removal
-from dashboard.store import Refused, Store
+from dashboard.store import Refused, Store, extract_per_site
 from dashboard.validation import Diff, compare, validate
 
 
@@ -43,6 +43,9 @@ class Checked:
     diff: Diff | None = None
     already_loaded: int | None = None  # id of the extract this very file was loaded as
     mass_removal: MassRemoval | None = None  # set when storing it needs the removals typed
+    # The extract current per site when the file was checked: the preview is against them,
+    # so the commit refuses if another extract of these sites landed in between.
+    based_on: dict[str, int] | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -180,6 +183,7 @@ def check_extract(
     checked.diff, diff_warnings = compare(validated.participants, replaced)
     checked.issues += diff_warnings
     checked.mass_removal = mass_removal(checked.trial, replaced, validated.participants["participant_id"])
+    checked.based_on = extract_per_site(replaced) if "extract_id" in replaced else {}
     return checked
 
 
@@ -260,4 +264,6 @@ def commit(
         "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
         "uploaded_at": uploaded_at,
     }
-    return store.add_extract(extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals)
+    return store.add_extract(
+        extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on
+    )

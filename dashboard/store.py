@@ -220,12 +220,14 @@ class Store:
         actor: str,
         mapping: dict[str, str] | None = None,
         confirm_removals: int | None = None,
+        based_on: dict[str, int] | None = None,
     ) -> int:
         """Store one accepted extract and its participant rows, and the column mapping the
         coordinator chose for it (remembered for the trial and format), in one transaction;
         returns the extract's id. Refused, with nothing stored, when any text holds a direct
-        identifier, or when it removes many current participants and `confirm_removals` is
-        not that number."""
+        identifier, when it removes many current participants and `confirm_removals` is not
+        that number, or when the sites' current extracts are no longer `based_on`, those the
+        preview was made against (another upload landed in between)."""
         problem = screen_mapping(mapping) or screen_stored(
             {
                 "The file name": extract["file_name"],
@@ -243,11 +245,16 @@ class Store:
             if duplicate is not None:
                 raise Refused(f"this file is already loaded as extract #{duplicate}; nothing changed")
             current = con.execute(
-                f"""SELECT p.site, p.participant_id FROM participants p
+                f"""SELECT p.site, p.participant_id, p.extract_id FROM participants p
                     JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
                     WHERE p.trial = $trial AND list_contains($sites, p.site)""",
                 {"as_of": at, "trial": extract["trial"], "sites": sites},
             ).df()
+            if based_on is not None and extract_per_site(current) != based_on:
+                raise Refused(
+                    f"another {extract['trial']} extract was stored while you were checking this one, so what it "
+                    "changes is no longer what you saw; check the file again. Nothing was stored."
+                )
             refusal = check_confirmation(mass_removal(extract["trial"], current, participants["participant_id"]), confirm_removals)
             if refusal:
                 raise Refused(refusal)
@@ -438,6 +445,11 @@ def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str, at:
         {"as_of": at, "trial": trial, "sha256": sha256},
     ).fetchone()
     return row[0]
+
+
+def extract_per_site(current: pd.DataFrame) -> dict[str, int]:
+    """{site: extract id} of current participant rows: what a preview was made against."""
+    return {str(site): int(extract_id) for site, extract_id in current.groupby("site")["extract_id"].max().items()}
 
 
 def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:

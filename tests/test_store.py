@@ -4,6 +4,7 @@ readers during a write, retraction, and the command line beside a running reader
 import datetime as dt
 import subprocess
 import sys
+import json
 import threading
 import time
 
@@ -191,3 +192,20 @@ def test_a_configuration_change_is_recorded_once_in_the_audit_log(store, program
     log = store.audit_log()
     assert log["action"].tolist() == ["config_loaded", "config_loaded"]
     assert store.last_config_sha256() == "another file"
+
+
+def test_an_extract_checked_before_another_landed_is_refused_and_the_stored_summary_stays_right(store, programme):
+    ingest(store, programme, FIRST)
+    # Two coordinators check files of the same trial at the same time; one stores first.
+    early = check_file(store, programme, SECOND, "anna.csv", "PUMP", today=TODAY)
+    late = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip", "P-2,EMC,,2024-03-06,control", "P-4,EMC,,2024-05-01,haip"), "bob.csv", "PUMP", today=TODAY)
+    commit(store, early, "anna")
+    before = store.table_counts()
+    with pytest.raises(Refused, match="another PUMP extract was stored while you were checking this one"):
+        commit(store, late, "bob")
+    assert store.table_counts() == before
+    # Checked again, its change is against the snapshot it replaces: P-4 new, P-3 no longer in it.
+    again = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip", "P-2,EMC,,2024-03-06,control", "P-4,EMC,,2024-05-01,haip"), "bob.csv", "PUMP", today=TODAY)
+    commit(store, again, "bob", accept_warnings=True, confirm_removals=1)
+    stored = json.loads(store.extracts().iloc[0]["diff"])
+    assert stored["counts"] == {"new": 1, "changed": 0, "missing": 1, "unchanged": 2}

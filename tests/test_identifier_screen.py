@@ -253,3 +253,58 @@ def test_participant_text_is_screened_only_once_per_distinct_value(programme):
 
     values = pd.Series(["te ver weg"] * 100_000 + ["mw. Jansen"])
     assert identifying_value(values) == ("names of people", 100_000)
+
+
+# ---- every kind in every place a person types text that is stored --------------------------------
+
+KINDS = {
+    "a name": ("mw. Jansen", "names of people"),
+    "an e-mail address": ("a.jansen@example.org", "e-mail addresses"),
+    "a Dutch phone number": ("06-12345678", "phone numbers"),
+    "an international phone number": ("+32 2 555 12 34", "phone numbers"),
+    "a BSN": ("111222333", "numbers that pass the BSN eleven-test"),
+    "a street address": ("Kerkstraat 12", "street addresses"),
+    "a postcode": ("1066 CX", "postcodes"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_in_a_file_name_is_refused(store, programme, kind):
+    text, words = KINDS[kind]
+    before = seeded(store, programme)
+    checked = clean_checked(store, programme, name=f"export {text}.csv")
+    with pytest.raises(Refused) as refusal:
+        commit(store, checked, "coordinator")
+    assert str(refusal.value) == f"The file name holds {words}. {NEVER}"
+    assert store.table_counts() == before
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_in_a_retraction_reason_is_refused(store, programme, kind):
+    text, words = KINDS[kind]
+    before = seeded(store, programme)
+    with pytest.raises(Refused) as refusal:
+        store.retract(1, "director", f"wrong patient: {text}")
+    assert str(refusal.value) == f"The reason holds {words}. {NEVER}"
+    assert store.table_counts() == before
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_in_a_redaction_note_is_refused(store, programme, kind):
+    text, words = KINDS[kind]
+    before = seeded(store, programme)
+    with pytest.raises(Refused) as refusal:
+        store.redact(1, ["screen_fail_reason"], "director", f"it said {text}")
+    assert str(refusal.value) == f"The reason holds {words}. {NEVER}"
+    assert store.table_counts() == before
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_in_a_mapped_column_is_refused_before_anything_is_stored(store, programme, kind):
+    text, words = KINDS[kind]
+    data = template_csv(f"P-1,EMC,2024-03-01,,,{text}", header="participant_id,site,screened_on,enrolled_on,arm,opmerking")
+    checked = check_file(store, programme, data, "week.csv", "PUMP", today=TODAY, mapping={"screen_fail_reason": "opmerking"})
+    assert first_error(checked).startswith(f"`opmerking`: it holds {words} (row 2). {DEIDENTIFY}")
+    with pytest.raises(Refused):
+        commit(store, checked, "coordinator", mapping={"screen_fail_reason": "opmerking"})
+    assert store.is_empty()

@@ -2,9 +2,9 @@
 readers during a write, retraction, and the command line beside a running reader."""
 
 import datetime as dt
+import json
 import subprocess
 import sys
-import json
 import threading
 import time
 

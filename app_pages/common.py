@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import clock, metrics, service
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
-from dashboard.store import Store
+from dashboard.store import Store, StoreUnavailable
 from dashboard.textnorm import plain  # noqa: F401  (pages show user text through common.plain)
 
 LIVE_POLL = dt.timedelta(seconds=10)
@@ -37,8 +37,18 @@ def get_programme() -> Programme:
     return load_programme()
 
 
-@st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
 def get_store() -> Store:
+    """The process's Store; when the database cannot be used, the page says why in words
+    (the command line's exit 3) instead of Streamlit's generic error, and stops."""
+    try:
+        return _open_store()
+    except StoreUnavailable as exc:
+        st.error(f"**The dashboard cannot open its database.** {exc}.", icon=":material/database_off:")
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
+def _open_store() -> Store:
     """The process's Store: it opens a connection per use, so sessions never share one.
     An empty database is seeded with the demo data, through the real ingest path."""
     store = Store(service.db_path())

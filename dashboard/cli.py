@@ -1,7 +1,8 @@
 """`python -m dashboard`: the same logic as the pages, without a browser (DESIGN.md section 6).
 
 Exit status: 0 done; 1 the extract or request was refused and nothing changed; 2 bad usage;
-3 could not run (an internal error): nothing changed, the traceback is in the log file.
+3 could not run (the database is busy beyond the wait, not a database, or from a newer
+version; or an internal error): nothing changed, a traceback goes to the log file only.
 With --json every outcome, a refusal or an internal error too, prints one JSON object.
 """
 
@@ -18,7 +19,7 @@ from dashboard.config import ConfigError, load_programme
 from dashboard.forecast import forecast_completion
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.store import Refused, Store, StoreBusy
+from dashboard.store import Refused, Store, StoreUnavailable
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
 
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service.record_config(store, programme)
         return COMMANDS[args.command](args, store, programme)
-    except StoreBusy as exc:
-        return _fail(args, REFUSED, f"refused: {exc}")
+    except StoreUnavailable as exc:  # busy beyond the wait, not a database, from a newer version
+        return _fail(args, FAILED, f"could not run: {exc}")
     except Refused as exc:
         return _fail(args, REFUSED, f"refused: {exc}")
     except Exception:  # anything unforeseen: a sentence here, the traceback in the log only

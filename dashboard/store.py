@@ -130,7 +130,12 @@ CURRENT_EXTRACTS = """
 """
 
 
-class StoreBusy(RuntimeError):
+class StoreUnavailable(RuntimeError):
+    """The database cannot be used at all (not a database, damaged, from a newer version):
+    nothing was changed; the message says what happened and what to do (exit 3)."""
+
+
+class StoreBusy(StoreUnavailable):
     """Another program holds the database file for longer than we wait."""
 
 
@@ -166,6 +171,11 @@ class Store:
             try:
                 return duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
+                if "not a valid duckdb database" in str(exc).lower():
+                    raise StoreUnavailable(
+                        f"{self.path} is not a dashboard database (it is another kind of file, or damaged); "
+                        "nothing was changed. Point PUMP_DB or --db at the right file, or restore it from the backup"
+                    ) from exc
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     if "lock" in str(exc).lower():
                         raise StoreBusy(
@@ -477,6 +487,11 @@ def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:
     """Bring the schema up to `up_to`, one migration per transaction; returns the version."""
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
     version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    if version > up_to:
+        raise StoreUnavailable(
+            f"this database was written by a newer version of the dashboard (schema {version}; this version knows "
+            f"{up_to}); it was not opened or changed. Use the newer version of the dashboard"
+        )
     for number in range(version + 1, up_to + 1):
         con.execute("BEGIN TRANSACTION")
         try:

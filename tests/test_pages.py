@@ -231,3 +231,11 @@ def test_sites_page_lists_sites_with_nobody(monkeypatch, one_extract):
         ["NKI", 0, "⚠ none"],
     ]
     assert table.loc[1, "Rate"] == 0.0  # NKI is open for PUMP since Nov 2019: nobody yet is a rate of 0
+
+
+def test_a_database_that_is_not_one_is_a_sentence_on_the_page_not_a_crash(monkeypatch, tmp_path):
+    path = tmp_path / "foreign.duckdb"
+    path.write_bytes(b"not a database\n" * 100)
+    at = run_app(monkeypatch, path, demo="0")
+    assert not at.exception
+    assert at.error[0].value.startswith(f"**The dashboard cannot open its database.** {path} is not a dashboard database")

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard import store as store_module
 from dashboard.ingest import check_file, commit
-from dashboard.store import Refused, Store
+from dashboard.store import SCHEMA_VERSION, Refused, Store
 from support import ROOT, TODAY, template_csv
 
 
@@ -209,3 +209,29 @@ def test_an_extract_checked_before_another_landed_is_refused_and_the_stored_summ
     commit(store, again, "bob", accept_warnings=True, confirm_removals=1)
     stored = json.loads(store.extracts().iloc[0]["diff"])
     assert stored["counts"] == {"new": 1, "changed": 0, "missing": 1, "unchanged": 2}
+
+
+def test_a_file_that_is_not_a_database_is_refused_in_words_and_left_as_it_was(tmp_path, capsys):
+    from dashboard.cli import main
+
+    path = tmp_path / "notes.duckdb"
+    path.write_bytes(b"minutes of the steering meeting\n" * 100)
+    code = main(["--db", str(path), "summary", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 3 and result["ok"] is False
+    assert result["message"].startswith(f"could not run: {path} is not a dashboard database (it is another kind of file, or damaged)")
+    assert path.read_bytes() == b"minutes of the steering meeting\n" * 100
+
+
+def test_a_database_from_a_newer_version_is_not_opened(tmp_path, capsys):
+    from dashboard.cli import main
+
+    store = Store(tmp_path / "newer.duckdb")
+    store.data_version()
+    store.query(f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION + 1}, now()) RETURNING version")
+    code = main(["--db", str(store.path), "extracts"])
+    err = capsys.readouterr().err
+    assert code == 3 and err.startswith(
+        f"could not run: this database was written by a newer version of the dashboard (schema {SCHEMA_VERSION + 1}; "
+        f"this version knows {SCHEMA_VERSION}); it was not opened or changed."
+    )

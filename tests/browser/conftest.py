@@ -28,6 +28,9 @@ CHROMIUM_FLAGS = [
 ]
 
 pytestmark = pytest.mark.browser
+# Two cores shared with the server and the browser: what a user sees may take longer than
+# Playwright's default 5 s to appear, without anything being wrong.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

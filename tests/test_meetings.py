@@ -169,6 +169,6 @@ def test_meeting_commands(tmp_path, capsys, programme):
     said = capsys.readouterr()
     assert "there is no meeting #7" in said.out + said.err
     assert main(["--db", db, "changes"]) == 0
-    assert "PUMP-2       2/50   was 1; since: +1 (EMC +1)" in capsys.readouterr().out
+    assert "2/50   was 1; since: +1 (EMC +1)" in capsys.readouterr().out
     audit = store.audit_log()
     assert audit.loc[audit["action"] == "meeting", "actor"].tolist() == ["chair"]

@@ -184,3 +184,58 @@ def status_moved(block: dict) -> str | None:
 
 
 STATUS_WORDS = {"green": "on track", "amber": "at risk", "red": "off track"}
+
+
+# ---- the tables the meeting view and the pack both show (and hand out as CSV) ---------------------
+
+STATUS_LABELS = {"green": "On track", "amber": "At risk", "red": "Off track", None: "No forecast"}
+
+
+def block_of(changes: dict | None, code: str) -> dict | None:
+    if changes is None:
+        return None
+    return next((t for t in changes["trials"] if t["trial"] == code), None)
+
+
+def programme_table(summary: dict, changes: dict | None) -> pd.DataFrame:
+    """One row per trial: enrolled/target, status, forecast finish and its interval, chance on
+    time, and what changed since the meeting."""
+    rows = []
+    for t in summary["trials"]:
+        block = block_of(changes, t["trial"])
+        f = t["forecast"]
+        rows.append(
+            {
+                "Trial": t["trial"],
+                "Enrolled": t["enrolled"],
+                "Target": t["target"],
+                "Status": STATUS_LABELS[t["status"] if t["has_data"] else None],
+                "Forecast finish": month(f["median"]) if f else "–",
+                "90% interval": f"{month(f['p05'])} – {month(f['p95'])}" if f else "–",
+                "Chance on time": f"{f['p_on_time']:.0%}" if f else "–",
+                "Since last meeting": since_line(block) if block else "–",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def site_table(trial_summary: dict, block: dict | None) -> pd.DataFrame:
+    """Per site of a trial: enrolled now, the changes since the meeting, and data freshness."""
+    rows = []
+    for s in trial_summary["sites"]:
+        site = s["site"]
+        row = {"Site": site, "Enrolled": s["enrolled"]}
+        if block is not None:
+            row.update(
+                {
+                    "New": block["new_enrolments"][site],
+                    "of them late": block["late_reports"][site],
+                    "No longer enrolled": block["no_longer_enrolled"][site],
+                    "Withdrawn": block["withdrawals"][site],
+                    "Corrections": sum(c["site"] == site for c in block["corrections"]),
+                }
+            )
+        row["Last extract"] = f"{dt.date.fromisoformat(s['last_extract_on']):%d %b %Y}" if s["last_extract_on"] else "none"
+        row["Data"] = ("stale" + (" since the meeting" if block and site in block["stale_sites"] else "")) if s["stale"] else "fresh"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -11,7 +11,6 @@ from app_pages import common
 from dashboard import report, service
 from dashboard.downloads import csv_bytes
 from dashboard.meetings import (
-    STATUS_WORDS,
     block_of,
     month,
     programme_table,
@@ -217,27 +216,40 @@ def plot(figure, key: str) -> None:
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------
 def summary_step() -> None:
-    heading("## Programme summary")
+    heading("## Summary", "every trial, and the pack for the minutes")
     for column, t in zip(st.columns(len(trials)), trials, strict=True):
         block = block_of(changes, t["trial"])
+        f = t["forecast"]
         with column, st.container(border=True):
             status = t["status"] if t["has_data"] else None
-            st.markdown(f"### {t['trial']} &nbsp;{common.status_markdown(status)}")
+            moved = status_moved(block) if block else None
+            st.markdown(f"### {t['trial']} &nbsp;{common.status_markdown(status)}" + (f" :gray[({moved})]" if moved else ""))
             st.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}")
+            lines = []
             if block:
-                st.markdown(f"Since last meeting: **{since_line(block)}**")
-                moved = status_moved(block)
-                if moved:
-                    st.markdown(f"Status {STATUS_WORDS.get(status, 'none')}, {moved}")
+                lines.append(f"Since last meeting: **{since_line(block)}**")
+            if f:
+                then = block["forecast_then"] if block else None
+                was = f", was {month(then['median'])}" if then and month(then["median"]) != month(f["median"]) else ""
+                lines.append(f"Finish **{month(f['median'])}**{was}; chance on time {f['p_on_time']:.0%}")
+            st.markdown("  \n".join(lines))
+    if chosen != LIVE:
+        m = known[chosen]
+        st.markdown(
+            f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {common.plain(m['held_by'])}."
+            + (f" Note: {common.plain(m['note'])}" if m["note"] else "")
+        )
     table = programme_table(summary, changes)
     with st.container(horizontal=True, gap="small"):
+        if chosen == LIVE:
+            with st.popover("Mark this meeting as held", icon=":material/event_available:", type="primary"):
+                hold_form()
         st.download_button(
             "Meeting pack (HTML)",
             lambda: report.pack_html(programme, pack).encode("utf-8"),
             file_name=f"PUMP_meeting_pack_{as_of.isoformat()}.html",
             mime="text/html",
             icon=":material/download:",
-            type="primary",
             key="pack-html",
         )
         st.download_button(
@@ -249,33 +261,31 @@ def summary_step() -> None:
             key="pack-pdf",
         )
         st.download_button(
-            "Summary table (CSV)",
+            "Summary (CSV)",
             csv_bytes(table),
             file_name=f"PUMP_summary_{as_of.isoformat()}.csv",
             mime="text/csv",
             icon=":material/table:",
             key="csv-summary",
         )
-    if chosen != LIVE:
-        m = known[chosen]
-        st.markdown(f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {common.plain(m['held_by'])}."
-                    + (f" Note: {common.plain(m['note'])}" if m["note"] else ""))
-        return
-    with st.form("hold", clear_on_submit=True, border=True):
-        st.markdown("**Mark this meeting as held**: it keeps the data it saw, and the next meeting's changes count from it.")
-        left, right = st.columns([1, 3])
-        chair = left.text_input("Chair", value=service.current_user())
-        note = right.text_input("Note for the minutes (optional; no patient names or numbers)", max_chars=500)
-        if st.form_submit_button("Mark as held", icon=":material/event_available:"):
+    if held := st.session_state.pop("meeting.held", None):
+        st.success(f"Meeting #{held} recorded: it keeps the data it saw, and changes now count from it.", icon=":material/check_circle:")
+
+
+def hold_form() -> None:
+    with st.form("hold", clear_on_submit=True, border=False):
+        st.markdown("It keeps the data it saw; the next meeting's changes count from it.")
+        chair = st.text_input("Chair", value=service.current_user())
+        note = st.text_input("Note for the minutes (optional; no patient names or numbers)", max_chars=500)
+        if st.form_submit_button("Mark as held", icon=":material/event_available:", type="primary"):
             try:
                 held = service.hold_meeting(store, chair, note)
             except service.Refused as refusal:
                 st.error(f"Not recorded: {refusal}")
             else:
                 st.session_state["meeting.held"] = held["meeting"]
+                st.session_state[STEP] = 0
                 st.rerun()
-    if held := st.session_state.pop("meeting.held", None):
-        st.success(f"Meeting #{held} recorded; changes now count from it.", icon=":material/check_circle:")
 
 
 if step < len(trials):

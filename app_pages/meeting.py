@@ -4,6 +4,7 @@ marks the meeting as held and downloads the pack. Any past meeting reopens as it
 number is `changes --json`'s and `summary --json`'s (service.meeting_pack)."""
 
 import datetime as dt
+import re
 
 import streamlit as st
 
@@ -18,6 +19,11 @@ from dashboard.meetings import (
     site_table,
     status_moved,
 )
+
+def plain(text: object) -> str:
+    """User text (a note, a name, a participant id) escaped so that nothing in it formats or links."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:])", r"\\\1", str(text))
+
 
 MEETING_PARAM = "meeting"  # ?meeting=ID reopens a past meeting as it was
 STEP = "meeting.step"
@@ -116,6 +122,10 @@ context = (
 )
 
 
+if held := st.session_state.pop("meeting.held", None):
+    st.toast(f"Meeting #{held} recorded: it keeps the data it saw, and changes now count from it.", icon=":material/check_circle:")
+
+
 def heading(text: str, detail: str = "") -> None:
     """The step's title, with what the data is (as-of date, since which meeting) beside it."""
     left, right = st.columns([2, 5], vertical_alignment="center")
@@ -194,7 +204,7 @@ def trial_step(t: dict) -> None:
             st.caption(
                 "Corrections, not counted as new: "
                 + "; ".join(
-                    f"{c['site']} {common.plain(c['participant_id'])}: "
+                    f"{c['site']} {plain(c['participant_id'])}: "
                     + ", ".join(f"{k.replace('_', ' ')} {v['then']} → {v['now']}" for k, v in c.items() if isinstance(v, dict))
                     for c in block["corrections"]
                 )
@@ -236,8 +246,8 @@ def summary_step() -> None:
     if chosen != LIVE:
         m = known[chosen]
         st.markdown(
-            f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {common.plain(m['held_by'])}."
-            + (f" Note: {common.plain(m['note'])}" if m["note"] else "")
+            f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {plain(m['held_by'])}."
+            + (f" Note: {plain(m['note'])}" if m["note"] else "")
         )
     table = programme_table(summary, changes)
     with st.container(horizontal=True, gap="small"):
@@ -268,8 +278,6 @@ def summary_step() -> None:
             icon=":material/table:",
             key="csv-summary",
         )
-    if held := st.session_state.pop("meeting.held", None):
-        st.success(f"Meeting #{held} recorded: it keeps the data it saw, and changes now count from it.", icon=":material/check_circle:")
 
 
 def hold_form() -> None:

@@ -20,6 +20,7 @@ from dashboard.meetings import (
     status_moved,
 )
 
+
 def plain(text: object) -> str:
     """User text (a note, a name, a participant id) escaped so that nothing in it formats or links."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:])", r"\\\1", str(text))
@@ -90,16 +91,28 @@ def meeting_label(meeting_id: int) -> str:
     return f"Meeting #{meeting_id} of {dt.date.fromisoformat(m['held_on']):%d %b %Y}, as it was"
 
 
-# ---- the bar: where we are, previous / next, which meeting ----------------------------------------
+# ---- the bar: this step's title, previous / next, which meeting; then what the data is ------------
 since = changes["since"] if changes else None
-bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
-with bar:
-    st.markdown("##### Steering meeting", width="content")
+
+
+def step_title() -> str:
+    if step == len(trials):
+        return "## Summary"
+    t = trials[step]
+    block = block_of(changes, t["trial"])
+    moved = status_moved(block) if block else None
+    return f"## {t['trial']} &nbsp;{common.status_markdown(t['status'] if t['has_data'] else None)}" + (
+        f" :gray[({moved})]" if moved else ""
+    )
+
+
+with st.container(horizontal=True, vertical_alignment="center", gap="small"):
     st.button("Previous", icon=":material/arrow_back:", on_click=go, args=(-1,), disabled=step == 0, shortcut="Left", key="prev")
     st.button("Next", icon=":material/arrow_forward:", on_click=go, args=(1,), disabled=step == len(steps) - 1, shortcut="Right", key="next")
-    st.markdown(f"**Step {step + 1} of {len(steps)}**", width="content")
-    downloads = st.container(horizontal=True, gap="small", width="content")
+    st.markdown(step_title(), width="content")
+    st.markdown(f":gray[step {step + 1} of {len(steps)}]", width="content")
     st.space("stretch")
+    downloads = st.container(horizontal=True, gap="small", width="content")
     st.selectbox(
         "Meeting",
         [LIVE, *known],
@@ -108,29 +121,22 @@ with bar:
         key="meeting.pick",
         on_change=reopen,
         label_visibility="collapsed",
-        width=330,
+        width=300,
     )
-context = (
-    f"Data as of **{as_of:%a %d %b %Y}**"
+st.markdown(
+    "###### Steering meeting · "
+    + f"data as of {as_of:%a %d %b %Y}"
     + (" (what this meeting saw)" if chosen != LIVE else "")
     + (
-        f" · changes since the meeting of **{dt.date.fromisoformat(since['held_on']):%d %b %Y}** (#{since['meeting']})"
+        f" · changes since the meeting of {dt.date.fromisoformat(since['held_on']):%d %b %Y} (#{since['meeting']})"
         if since
         else " · no earlier meeting recorded: nothing to compare with"
     )
-    + (" · :material/science: **Demo data**: made-up participants, not real patients" if common.is_demo(version) else "")
+    + (" · :orange[:material/science: demo data, not real patients]" if common.is_demo(version) else "")
 )
-
 
 if held := st.session_state.pop("meeting.held", None):
     st.toast(f"Meeting #{held} recorded: it keeps the data it saw, and changes now count from it.", icon=":material/check_circle:")
-
-
-def heading(text: str, detail: str = "") -> None:
-    """The step's title, with what the data is (as-of date, since which meeting) beside it."""
-    left, right = st.columns([2, 5], vertical_alignment="center")
-    left.markdown(text)
-    right.caption("  \n".join(p for p in (detail, context) if p))
 
 
 # ---- one trial -------------------------------------------------------------------------------------
@@ -139,17 +145,13 @@ def site_rows(table) -> "object":
     shown = table.set_index("Site")
     if "New" in shown:
         shown["New"] = [f"{n} ({late} late)" if late else str(n) for n, late in zip(shown["New"], shown.pop("of them late"), strict=True)]
-    shown["Data"] = [f"{d}, {when}" for d, when in zip(shown.pop("Data"), shown.pop("Last extract"), strict=True)]
+        shown = shown.rename(columns={"No longer enrolled": "No longer in"})
     return shown.T.astype(str)
 
 
 def trial_step(t: dict) -> None:
     code = t["trial"]
     block = block_of(changes, code)
-    status = t["status"] if t["has_data"] else None
-    moved = status_moved(block) if block else None
-    title = programme.trials[code].title.split(" - ", 1)[-1]
-    heading(f"## {code} &nbsp;{common.status_markdown(status)}" + (f" :gray[({moved})]" if moved else ""), title)
     if not t["has_data"]:
         st.info(f"No extract received yet for {code}.")
         return
@@ -193,24 +195,22 @@ def trial_step(t: dict) -> None:
             icon=":material/download:",
             key=f"csv-{code}",
         )
-    left, right = st.columns([3, 2], gap="medium")
+    if block:
+        st.markdown(f"##### Since last meeting: {since_line(block)}")
+    left, right = st.columns([11, 9], gap="medium")
     with left:
-        plot(report.accrual_figure(programme, t, participants, as_of, height=320), f"meeting-accrual-{code}")
+        plot(report.accrual_figure(programme, t, participants, as_of, height=275), f"meeting-accrual-{code}")
     with right:
-        if block:
-            st.markdown(f"#### Since last meeting: {since_line(block)}")
         st.table(site_rows(table))
         if block and block["corrections"]:
             st.caption(
-                "Corrections, not counted as new: "
+                "Corrected (not counted as new): "
                 + "; ".join(
-                    f"{c['site']} {plain(c['participant_id'])}: "
-                    + ", ".join(f"{k.replace('_', ' ')} {v['then']} → {v['now']}" for k, v in c.items() if isinstance(v, dict))
+                    f"{c['site']} {plain(c['participant_id'])} ({', '.join(k.replace('_', ' ') for k, v in c.items() if isinstance(v, dict))})"
                     for c in block["corrections"]
                 )
+                + ". The pack lists the old and new values."
             )
-        if block and block["stale_sites"]:
-            st.markdown(f":orange[:material/warning: stale since the meeting: {', '.join(block['stale_sites'])}]")
 
 
 def plot(figure, key: str) -> None:
@@ -226,7 +226,6 @@ def plot(figure, key: str) -> None:
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------
 def summary_step() -> None:
-    heading("## Summary", "every trial, and the pack for the minutes")
     for column, t in zip(st.columns(len(trials)), trials, strict=True):
         block = block_of(changes, t["trial"])
         f = t["forecast"]

@@ -143,13 +143,13 @@ def month(iso: str | None) -> str:
 
 
 def since_line(block: dict) -> str:
-    """'+4 (NKI +3, EMC +1), 1 late report, 1 withdrawn, 1 correction'."""
+    """'+4 (NKI +3, EMC +1; 1 reported late), 1 withdrawn, 1 correction'."""
     new = block["new_enrolments"]
     total = sum(new.values())
-    parts = [f"{total:+d}" + (f" ({', '.join(f'{s} {n:+d}' for s, n in sorted(new.items(), key=lambda x: -x[1]) if n)})" if total else "")]
     late = sum(block["late_reports"].values())
-    if late:
-        parts.append(f"{late} of them reported late")
+    sites = ", ".join(f"{s} {n:+d}" for s, n in sorted(new.items(), key=lambda x: -x[1]) if n)
+    detail = "; ".join(p for p in (sites, f"{late} reported late" if late else "") if p)
+    parts = [f"{total:+d}" + (f" ({detail})" if detail else "")]
     gone = sum(block["no_longer_enrolled"].values())
     if gone:
         parts.append(f"{gone} no longer enrolled")
@@ -161,7 +161,7 @@ def since_line(block: dict) -> str:
         parts.append(f"{corrected} correction{'s' if corrected != 1 else ''}")
     if block["retracted_since"]:
         parts.append(f"extract{'s' if len(block['retracted_since']) > 1 else ''} "
-                     f"{', '.join(f'#{i}' for i in block['retracted_since'])} retracted since")
+                     f"{', '.join(f'#{i}' for i in block['retracted_since'])} retracted")
     return ", ".join(parts)
 
 
@@ -236,6 +236,6 @@ def site_table(trial_summary: dict, block: dict | None) -> pd.DataFrame:
                 }
             )
         row["Last extract"] = f"{dt.date.fromisoformat(s['last_extract_on']):%d %b %Y}" if s["last_extract_on"] else "none"
-        row["Data"] = ("stale" + (" since the meeting" if block and site in block["stale_sites"] else "")) if s["stale"] else "fresh"
+        row["Data"] = ("stale" + (" since meeting" if block and site in block["stale_sites"] else "")) if s["stale"] else "fresh"
         rows.append(row)
     return pd.DataFrame(rows)

@@ -48,43 +48,48 @@ def button(at, key):
 
 
 def step(at) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("**Step "))
+    return next(m.value for m in at.markdown if m.value.startswith(":gray[step "))
+
+
+def context(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("###### Steering meeting"))
 
 
 def test_the_meeting_view_walks_each_trial_then_the_summary(monkeypatch, db, programme):
-    store, history = db
+    store, _ = db
     at = open_meeting(monkeypatch, store)
     changes = {t["trial"]: t for t in service.changes(store, programme)["trials"]}
     # Step 1: PUMP, which has no extract at all.
-    assert step(at) == "**Step 1 of 4**"
+    assert step(at) == ":gray[step 1 of 4]"
     assert "## PUMP " in markdown(at) and [i.value for i in at.info] == ["No extract received yet for PUMP."]
     assert button(at, "prev").proto.disabled
     # Step 2: PUMP-2, with everything that happened since the meeting of 5 Nov.
     button(at, "next").click().run()
-    assert step(at) == "**Step 2 of 4**"
+    assert step(at) == ":gray[step 2 of 4]"
     shown = metrics(at)
     assert shown["Enrolled / target"][0] == "6 / 50"
     assert shown["Since last meeting"] == ("+2", "enrolled then 6")
     p2 = changes["PUMP-2"]
-    assert f"#### Since last meeting: {since_line(p2)}" in markdown(at)
-    assert since_line(p2).startswith("+2 (EMC +2), 1 of them reported late, 2 no longer enrolled, 1 withdrawn, 1 correction")
+    assert f"##### Since last meeting: {since_line(p2)}" in markdown(at)
+    assert since_line(p2).startswith("+2 (EMC +2; 1 reported late), 2 no longer enrolled, 1 withdrawn, 1 correction")
     table = at.table[0].value
     assert table.loc["New"].tolist() == ["2 (1 late)", "0"]
-    assert table.loc["No longer enrolled"].tolist() == ["0", "2"]
+    assert table.loc["No longer in"].tolist() == ["0", "2"]
     assert table.loc["Withdrawn"].tolist() == ["1", "0"]
     assert table.loc["Corrections"].tolist() == ["1", "0"]
-    assert table.loc["Data"].tolist() == ["fresh, 10 Nov 2026", "stale since the meeting, 01 Oct 2026"]
-    assert any("P2\\-E1: enrolled on 2026-10-01 → 2026-09-28" in c.value for c in at.caption)  # the id escaped for Markdown
-    assert "Data as of **Sat 21 Nov 2026** · changes since the meeting of **05 Nov 2026** (#1)" in at.caption[0].value
+    assert table.loc["Last extract"].tolist() == ["10 Nov 2026", "01 Oct 2026"]
+    assert table.loc["Data"].tolist() == ["fresh", "stale since meeting"]
+    assert any("Corrected (not counted as new): EMC P2\\-E1 (enrolled on)" in c.value for c in at.caption)  # the id escaped
+    assert "data as of Sat 21 Nov 2026 · changes since the meeting of 05 Nov 2026 (#1)" in context(at)
     # Step 3: PUMP-IT, then the summary.
     button(at, "next").click().run()
-    assert "## PUMP-IT" in markdown(at) and "stale since the meeting: EMC" in markdown(at)
+    assert "## PUMP-IT" in markdown(at) and at.table[0].value.loc["Data"].tolist() == ["stale", "stale since meeting"]  # NKI never sent one
     button(at, "next").click().run()
-    assert step(at) == "**Step 4 of 4**" and button(at, "next").proto.disabled
+    assert step(at) == ":gray[step 4 of 4]" and button(at, "next").proto.disabled
     assert "## Summary" in markdown(at)
     assert [m.value for m in at.metric] == ["0 / 230", "6 / 50", "1 / 45"]
     button(at, "prev").click().run()
-    assert step(at) == "**Step 3 of 4**"
+    assert step(at) == ":gray[step 3 of 4]"
 
 
 def go_to_summary(at) -> None:
@@ -104,10 +109,10 @@ def test_marking_the_meeting_as_held_freezes_todays_cut(monkeypatch, db, program
     assert (held["meeting"], held["held_by"], held["note"]) == (2, "Dr. Chair", "PUMP-2 NKI export to be redone")
     assert at.toast[0].value.startswith("Meeting #2 recorded")
     # Changes now count from the meeting just held: nothing since.
-    assert step(at) == "**Step 1 of 4**"
+    assert step(at) == ":gray[step 1 of 4]"
     button(at, "next").click().run()
     assert metrics(at)["Since last meeting"] == ("+0", "enrolled then 6")
-    assert "changes since the meeting of **21 Nov 2026** (#2)" in at.caption[0].value
+    assert "changes since the meeting of 21 Nov 2026 (#2)" in context(at)
 
 
 def test_a_note_with_an_identifier_is_refused_and_nothing_is_stored(monkeypatch, db):
@@ -121,10 +126,10 @@ def test_a_note_with_an_identifier_is_refused_and_nothing_is_stored(monkeypatch,
 
 
 def test_a_past_meeting_reopens_as_it_was(monkeypatch, db, programme):
-    store, history = db
+    store, _ = db
     service.hold_meeting(store, "chair", "second")
     at = open_meeting(monkeypatch, store, query={"meeting": "1"})
-    assert "Data as of **Thu 05 Nov 2026** (what this meeting saw) · no earlier meeting recorded" in at.caption[0].value
+    assert "data as of Thu 05 Nov 2026 (what this meeting saw) · no earlier meeting recorded" in context(at)
     button(at, "next").click().run()
     # What meeting #1 saw: EMC's three and NKI's three of the extract retracted later.
     assert metrics(at)["Enrolled / target"][0] == "6 / 50"
@@ -135,7 +140,7 @@ def test_a_past_meeting_reopens_as_it_was(monkeypatch, db, programme):
     assert at.query_params["meeting"] == "2"
     button(at, "next").click().run()
     p2 = next(t for t in service.changes(store, programme, since_meeting=1)["trials"] if t["trial"] == "PUMP-2")
-    assert f"#### Since last meeting: {since_line(p2)}" in markdown(at)
+    assert f"##### Since last meeting: {since_line(p2)}" in markdown(at)
     go_to_summary_from(at, 2)
     assert "Held on 21 November 2026 by chair. Note: second" in markdown(at)
     assert not [p for p in at.get("popover")]  # a past meeting cannot be marked as held again

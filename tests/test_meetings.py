@@ -47,8 +47,7 @@ def test_changes_since_the_meeting_worked_out_by_hand(store, programme, history)
     # EMC's is from 10 Nov: 11 days, fresh (stale after 14).
     assert p2["stale_sites"] == ["NKI"]
     assert p2["retracted_since"] == [history["wrong"]]
-    assert since_line(p2) == "+2 (EMC +2), 1 of them reported late, 2 no longer enrolled, 1 withdrawn, 1 correction, " \
-        f"extract #{history['wrong']} retracted since"
+    assert since_line(p2) == f"+2 (EMC +2; 1 reported late), 2 no longer enrolled, 1 withdrawn, 1 correction, extract #{history['wrong']} retracted"
 
     # PUMP-IT's EMC extract (30 Oct) was 6 days old at the meeting and is 22 days old now.
     pit = trial(result, "PUMP-IT")
@@ -123,6 +122,6 @@ def test_meeting_commands(tmp_path, capsys, programme):
     said = capsys.readouterr()
     assert "there is no meeting #7" in said.out + said.err
     assert main(["--db", db, "changes"]) == 0
-    assert "2/50   was 1; since: +1 (EMC +1)" in capsys.readouterr().out
+    assert "2/50   was 1; since: +1 (EMC +1; 1 reported late)" in capsys.readouterr().out  # enrolled 20 Nov, before the meeting
     audit = store.audit_log()
     assert audit.loc[audit["action"] == "meeting", "actor"].tolist() == ["chair"]

@@ -25,7 +25,7 @@ def server(tmp_path_factory):
 
 
 def step(page: Page, number: int) -> None:
-    expect(page.get_by_text(f"Step {number} of 4", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"step {number} of 4", exact=True)).to_be_visible()
 
 
 def test_the_chair_walks_the_meeting_and_takes_the_pack(page: Page, server, tmp_path):

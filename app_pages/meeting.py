@@ -209,7 +209,6 @@ def trial_step(t: dict) -> None:
                     f"{c['site']} {plain(c['participant_id'])} ({', '.join(k.replace('_', ' ') for k, v in c.items() if isinstance(v, dict))})"
                     for c in block["corrections"]
                 )
-                + ". The pack lists the old and new values."
             )
 
 

@@ -213,14 +213,7 @@ def trial_step(t: dict) -> None:
 
 
 def plot(figure, key: str) -> None:
-    """A chart with one button, a PNG of it, for the minutes."""
-    st.plotly_chart(
-        figure,
-        width="stretch",
-        theme=None,
-        key=key,
-        config={"displaylogo": False, "modeBarButtons": [["toImage"]], "toImageButtonOptions": {"format": "png", "scale": 2, "filename": key}},
-    )
+    common.plot(figure, key)
 
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------

@@ -46,6 +46,17 @@ def test_the_chair_walks_the_meeting_and_takes_the_pack(page: Page, server, tmp_
         box = element.bounding_box()
         assert box["y"] + box["height"] <= 720, f"{box} needs a scroll"
     assert_no_error_shown(page)
+    # Downloads for the minutes: the chart as a PNG, the sites table as CSV (the numbers on screen).
+    page.locator(".js-plotly-plot").hover()
+    with page.expect_download() as png:
+        page.locator(".js-plotly-plot .modebar-btn").first.click()
+    assert png.value.suggested_filename == "meeting-accrual-PUMP-2.png"
+    assert png.value.path().read_bytes().startswith(b"\x89PNG")
+    with page.expect_download() as csv:
+        page.get_by_role("button", name="Sites CSV").click()
+    lines = csv.value.path().read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "Site,Enrolled,New,of them late,No longer enrolled,Withdrawn,Corrections,Last extract,Data"
+    assert lines[1:] == ["EMC,5,2,1,0,1,1,10 Nov 2026,fresh", "NKI,1,0,0,2,0,0,01 Oct 2026,stale since meeting"]
 
     page.get_by_role("button", name="Next").click()
     wait_for_app(page)

@@ -4,7 +4,6 @@ marks the meeting as held and downloads the pack. Any past meeting reopens as it
 number is `changes --json`'s and `summary --json`'s (service.meeting_pack)."""
 
 import datetime as dt
-import re
 
 import streamlit as st
 
@@ -19,12 +18,6 @@ from dashboard.meetings import (
     site_table,
     status_moved,
 )
-
-
-def plain(text: object) -> str:
-    """User text (a note, a name, a participant id) escaped so that nothing in it formats or links."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:])", r"\\\1", str(text))
-
 
 MEETING_PARAM = "meeting"  # ?meeting=ID reopens a past meeting as it was
 STEP = "meeting.step"
@@ -206,7 +199,7 @@ def trial_step(t: dict) -> None:
             st.caption(
                 "Corrected (not counted as new): "
                 + "; ".join(
-                    f"{c['site']} {plain(c['participant_id'])} ({', '.join(k.replace('_', ' ') for k, v in c.items() if isinstance(v, dict))})"
+                    f"{c['site']} {common.plain(c['participant_id'])} ({', '.join(k.replace('_', ' ') for k, v in c.items() if isinstance(v, dict))})"
                     for c in block["corrections"]
                 )
             )
@@ -237,8 +230,8 @@ def summary_step() -> None:
     if chosen != LIVE:
         m = known[chosen]
         st.markdown(
-            f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {plain(m['held_by'])}."
-            + (f" Note: {plain(m['note'])}" if m["note"] else "")
+            f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {common.plain(m['held_by'])}."
+            + (f" Note: {common.plain(m['note'])}" if m["note"] else "")
         )
     table = programme_table(summary, changes)
     with st.container(horizontal=True, gap="small"):

@@ -57,7 +57,7 @@ def test_identical_reupload_stores_nothing_new_but_confirms_freshness(store, pro
     after = store.table_counts()
     assert {t: after[t] - before[t] for t in after} == {
         "extracts": 0, "extract_sites": 0, "participants": 0, "column_mappings": 0,
-        "extract_confirmations": 1, "audit_log": 1,
+        "extract_confirmations": 1, "audit_log": 1, "meetings": 0, "meeting_cuts": 0,
     }
     last = store.last_extract_per_site(as_of=later)
     assert last["uploaded_at"].tolist() == [pd.Timestamp(later)]
@@ -147,7 +147,7 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
     con.execute("INSERT INTO participants (extract_id, trial, participant_id, site, enrolled_on) VALUES (1, 'PUMP', 'OLD-1', 'EMC', DATE '2023-12-01')")
     con.close()
     store = Store(path)
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 3
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 4
     assert store.current_participants("PUMP")["participant_id"].tolist() == ["OLD-1"]
     data = template_csv("P-1,EMC,,2024-03-05,haip", header="participant_id,site,screened_on,inclusion_date,arm")
     mapping = {"enrolled_on": "inclusion_date"}

@@ -200,7 +200,7 @@ section:last-child { break-after: auto; page-break-after: auto; }
 .running { display: flex; justify-content: space-between; font-size: 12px; color: #5d6d7e; border-bottom: 1px solid #c5ccd3; padding-bottom: 3px; }
 h1 { font-size: 26px; margin: 8px 0 4px; }
 h1 .title { display: block; font-size: 15px; font-weight: 400; color: #5d6d7e; }
-.status { color: white; border-radius: 4px; padding: 1px 8px; font-size: 15px; vertical-align: middle; }
+.status { display: inline-block; color: white; border-radius: 4px; padding: 1px 8px; font-size: 15px; vertical-align: middle; }
 .moved { font-size: 14px; color: #5d6d7e; font-weight: 400; }
 .since { font-size: 17px; margin: 4px 0; }
 .tiles, .figs { display: flex; gap: 10px; margin: 6px 0 10px; }
@@ -211,6 +211,7 @@ h1 .title { display: block; font-size: 15px; font-weight: 400; color: #5d6d7e; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 6px 0; }
 th, td { border-bottom: 1px solid #dde3e8; padding: 3px 8px; text-align: left; }
 th { background: #f3f5f8; }
+td:first-child { white-space: nowrap; font-weight: 600; }
 td.stale { color: #873600; font-weight: 600; background: #fdebd0; }
 """
 

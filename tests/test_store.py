@@ -127,7 +127,10 @@ def test_readers_during_a_write_see_the_old_or_the_new_data_never_half(store, pr
     for reader in readers:
         reader.start()
     commit(store, checked, "coordinator", accept_warnings=True, confirm_removals=2)  # P-1 and P-2 go
-    time.sleep(0.2)
+    # Until a reader has seen the new data (a loaded machine reads 60,000 rows slowly), at most 60 s.
+    deadline = time.monotonic() + 60
+    while 60_000 not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
     done.set()
     for reader in readers:
         reader.join()

@@ -15,10 +15,12 @@ $(VENV)/installed: requirements.txt
 run: $(VENV)/installed
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT)
 
+# Chromium prints the meeting pack and runs the browser tests; poppler-utils (pdftotext) reads the
+# printed pack back in the tests.
 chromium:
-	@command -v chromium >/dev/null || { \
+	@{ command -v chromium && command -v pdftotext; } >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium poppler-utils; }
 
 test: $(VENV)/installed chromium
 	$(PY) -m ruff check .

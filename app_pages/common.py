@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import clock, metrics, service
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
+from dashboard.downloads import csv_bytes
 from dashboard.store import Store, StoreUnavailable
 from dashboard.textnorm import plain  # noqa: F401  (pages show user text through common.plain)
 
@@ -296,5 +297,15 @@ def metric(label: str, value, delta=None, **kwargs) -> None:
 
 
 def plot(figure, key: str) -> None:
+    """A chart with one button, its PNG (for the minutes or a slide)."""
     # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults.
-    st.plotly_chart(figure, width="stretch", theme=None, config={"displayModeBar": False}, key=key)
+    st.plotly_chart(figure, width="stretch", theme=None, config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}}, key=key)
+
+
+# The chart's own menu holds a single button: download it as a PNG, at twice the screen's resolution.
+PNG_ONLY = {"displaylogo": False, "modeBarButtons": [["toImage"]], "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def csv_download(frame: pd.DataFrame, file_name: str, key: str, label: str = "Table (CSV)") -> None:
+    """The table as a CSV file that a spreadsheet never runs (dashboard.downloads.csv_bytes)."""
+    st.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", icon=":material/download:", key=key)

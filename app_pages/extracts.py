@@ -45,6 +45,7 @@ st.dataframe(
         "sha256": st.column_config.TextColumn("SHA-256", help="Fingerprint of the file as uploaded"),
     },
 )
+common.csv_download(table, "PUMP_extracts.csv", key="csv-extracts")
 st.caption(f"{len(shown)} of {len(history)} extracts.")
 if shown.empty:
     st.stop()

@@ -138,3 +138,4 @@ st.dataframe(
         ),
     },
 )
+common.csv_download(freshness, f"PUMP_freshness_{as_of.isoformat()}.csv", key="csv-freshness")

@@ -77,6 +77,7 @@ st.dataframe(
         ),
     },
 )
+common.csv_download(rows, f"PUMP_sites_{as_of.isoformat()}.csv", key="csv-sites")
 
 sites_in_view = sorted({site for code in trials for site in programme.trials[code].sites})
 colours = common.site_colours(programme, sites_in_view)

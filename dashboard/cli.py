@@ -71,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("summary", help="accrual per trial and site")
     sub.add_argument("--as-of", type=_iso_date, default=service.today())
     sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("report", help="write the meeting pack (HTML that works offline, or PDF)")
+    sub.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
+    sub.add_argument("--since-meeting", type=int, metavar="ID", help="compare with this meeting (default: the last one)")
+    sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub = commands.add_parser("meeting", help="steering meetings")
+    actions = sub.add_subparsers(dest="action", required=True)
+    hold = actions.add_parser("hold", help="mark a meeting as held now, with the data cut of this moment")
+    hold.add_argument("--by", required=True, help="who held it (the chair)")
+    hold.add_argument("--note", help="a note for the minutes (no patient identifiers)")
+    hold.add_argument("--json", action="store_true")
+    sub = commands.add_parser("meetings", help="list the meetings held")
+    sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("changes", help="what changed since a meeting (default: the last one)")
+    sub.add_argument("--since-meeting", type=int, metavar="ID")
+    sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
     sub.add_argument("--target", type=int, required=True)
     sub.add_argument("--enrolled", type=int, required=True)
@@ -268,6 +283,64 @@ def _summary(args, store: Store, programme) -> int:
     return DONE
 
 
+def _meeting(args, store: Store, programme) -> int:
+    meeting = service.hold_meeting(store, args.by, args.note)
+    if args.json:
+        print(json.dumps({"id": meeting["meeting"], **meeting}, indent=2))
+    else:
+        print(f"meeting #{meeting['meeting']} held on {meeting['held_on']} by {meeting['held_by']}; "
+              f"its data cut: {meeting['extracts']} extracts")
+    return DONE
+
+
+def _meetings(args, store: Store, programme) -> int:
+    listed = service.meeting_list(store)
+    if args.json:
+        print(json.dumps(listed, indent=2))
+    elif not listed:
+        print("no meeting held yet")
+    for m in [] if args.json else listed:
+        print(f"#{m['meeting']:<4} {m['held_at']}  {m['held_by']:20} {m['extracts']} extracts  {m['note'] or ''}")
+    return DONE
+
+
+def _changes(args, store: Store, programme) -> int:
+    from dashboard.meetings import forecast_line, since_line
+
+    result = service.changes(store, programme, args.since_meeting)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return DONE
+    since = result["since"]
+    print(f"as of {result['as_of']}, since meeting #{since['meeting']} of {since['held_on']}")
+    for t in result["trials"]:
+        print(f"{t['trial']:8} {t['enrolled_now']:4}/{t['target_now']:<4} was {t['enrolled_then']}; since: {since_line(t)}")
+        print(f"{'':8} {forecast_line(t)}; status {t['status_now'] or '-'} (was {t['status_then'] or '-'})")
+        for c in t["corrections"]:
+            fields = "; ".join(f"{k} {v['then']} -> {v['now']}" for k, v in c.items() if isinstance(v, dict))
+            print(f"{'':8} correction {c['site']} {c['participant_id']}: {fields}")
+        if t["stale_sites"]:
+            print(f"{'':8} stale since: {', '.join(t['stale_sites'])}")
+    return DONE
+
+
+def _report(args, store: Store, programme) -> int:
+    from dashboard import report
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".html", ".pdf"):
+        print(f"bad usage: --out must end in .html or .pdf, not {args.out.name}", file=sys.stderr)
+        return USAGE
+    pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of)
+    html = report.pack_html(programme, pack)
+    if suffix == ".html":
+        args.out.write_text(html, encoding="utf-8")
+    else:
+        args.out.write_bytes(report.html_to_pdf(html))
+    print(f"wrote the meeting pack as of {args.as_of.isoformat()} to {args.out}")
+    return DONE
+
+
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
@@ -299,4 +372,8 @@ COMMANDS = {
     "retract": _retract,
     "redact": _redact,
     "summary": _summary,
+    "report": _report,
+    "meeting": _meeting,
+    "meetings": _meetings,
+    "changes": _changes,
 }

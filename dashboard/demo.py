@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dashboard import clock
 from dashboard.config import Programme, Trial, load_programme
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
 from dashboard.ingest import check_file, commit
@@ -55,6 +56,14 @@ ID_FORMAT = {"PUMP": ("PUMP", 4), "PUMP-2": ("P2", 3), "PUMP-IT": ("PIT", 3)}  #
 # store would otherwise refuse as a file it has already loaded (and keep the error current).
 ENROLMENT_DATE_FIX = ("PUMP", "EMC", dt.date(2026, 9, 14))  # a typo (+7 days) corrected on this export
 REGISTRATION_ERROR = ("PUMP", "EMC", dt.date(2026, 9, 3), dt.date(2026, 9, 21))  # registered twice, removed
+
+# Steering meetings of the demo, on Thursdays after the Monday exports, each with the data cut of its
+# moment: the meeting view shows what changed since the last one (the 16 Nov exports came after it).
+DEMO_MEETINGS = (
+    (dt.datetime(2026, 10, 29, 10, 0), "Asked EMC for PUMP-IT's overdue export."),
+    (dt.datetime(2026, 11, 5, 10, 0), "PUMP behind plan: NKI to review its screening log."),
+    (dt.datetime(2026, 11, 12, 10, 0), "No decisions; next meeting as usual."),
+)
 
 # Relative screening activity per calendar month: summer and Christmas holidays are quiet.
 SEASON = np.array([1.0, 1.05, 1.1, 0.95, 0.9, 1.0, 0.6, 0.45, 1.1, 1.1, 1.05, 0.7])
@@ -719,6 +728,9 @@ def load_demo(store: Store, programme: Programme, demo_dir: Path | str = DEMO_DI
     with store.connect():
         for row in _read_manifest(demo_dir / MANIFEST_NAME):
             loaded += _load_export(store, programme, demo_dir, row)
+        for at, note in DEMO_MEETINGS:
+            if at <= clock.now():
+                store.hold_meeting("demo data", note, at=at)
     return loaded
 
 

@@ -17,6 +17,7 @@ PAGES = {
     "sites": PageSpec("app_pages/sites.py", "Site comparison", ":material/compare_arrows:"),
     "upload": PageSpec("app_pages/upload.py", "Upload an extract", ":material/upload_file:"),
     "extracts": PageSpec("app_pages/extracts.py", "Extract history", ":material/history:"),
+    "meeting": PageSpec("app_pages/meeting.py", "Steering meeting", ":material/co_present:"),
 }
 
 ROLES = {
@@ -27,9 +28,9 @@ ROLES = {
 DEFAULT_ROLE = "director"
 
 ROLE_PAGES = {
-    "director": ["overview", "trial", "sites", "extracts"],
-    "coordinator": ["upload", "extracts", "overview", "trial", "sites"],
-    "committee": ["overview", "trial", "sites"],
+    "director": ["overview", "trial", "sites", "extracts", "meeting"],
+    "coordinator": ["upload", "extracts", "overview", "trial", "sites", "meeting"],
+    "committee": ["meeting", "overview", "trial", "sites"],
 }
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard import clock, metrics
+from dashboard import clock, meetings, metrics
 from dashboard.config import Programme
-from dashboard.store import DEFAULT_DB_PATH, Store
+from dashboard.store import DEFAULT_DB_PATH, Refused, Store
 
 SYSTEM_ACTOR = "system"
 # The uploader name of demo extracts: how the pages know to label the data as demo.
@@ -85,3 +85,98 @@ def programme_summary(store: Store, programme: Programme, as_of: dt.date, trials
     """`summary --json`, from the snapshot as of the end of `as_of` (what the pages show too)."""
     participants, last_extract = snapshot(store, as_of)
     return metrics.programme_summary(programme, participants, last_extract, as_of, trials)
+
+
+# ---- steering meetings -----------------------------------------------------------------------------
+
+
+def _meeting_json(row) -> dict:
+    return {
+        "meeting": int(row.meeting_id),
+        "held_on": row.held_at.date().isoformat(),
+        "held_at": row.held_at.isoformat(sep=" "),
+        "held_by": row.held_by,
+        "note": None if pd.isna(row.note) else row.note,
+        "extracts": int(row.extracts),
+    }
+
+
+def meeting_list(store: Store) -> list[dict]:
+    """`meetings --json`: every meeting, newest first."""
+    return [_meeting_json(row) for row in store.meetings().itertuples()]
+
+
+def hold_meeting(store: Store, actor: str, note: str | None = None) -> dict:
+    """Mark a meeting as held now, freezing the data cut of this moment; returns it as `meetings` lists it."""
+    detail = store.hold_meeting(actor, note)
+    return next(m for m in meeting_list(store) if m["meeting"] == detail["meeting_id"])
+
+
+def find_meeting(store: Store, meeting_id: int | None = None, by: dt.date | None = None) -> dict | None:
+    """A meeting by id (Refused when there is none), or the last one held by the end of `by` (None)."""
+    listed = meeting_list(store)
+    if meeting_id is not None:
+        found = next((m for m in listed if m["meeting"] == meeting_id), None)
+        if found is None:
+            raise Refused(f"there is no meeting #{meeting_id}" + (f"; the last is #{listed[0]['meeting']}" if listed else ""))
+        return found
+    day = by or today()
+    return next((m for m in listed if dt.date.fromisoformat(m["held_on"]) <= day), None)
+
+
+def now_cut(store: Store, as_of: dt.date) -> meetings.Cut:
+    participants, last_extract = snapshot(store, as_of)
+    return meetings.Cut(participants, last_extract, as_of)
+
+
+def meeting_cut(store: Store, meeting: dict, until: dt.datetime | None = None) -> meetings.Cut:
+    """What the meeting saw: its frozen extracts, as of its day; `retracted` names those of them
+    retracted since (by `until`)."""
+    cut = store.meeting_cut(meeting["meeting"])
+    last_extract: dict[str, dict[str, dt.date]] = {}
+    retracted: dict[str, list[int]] = {}
+    for row in cut.itertuples():
+        last_extract.setdefault(row.trial, {})[row.site] = row.data_at.date()
+        if not pd.isna(row.retracted_at) and (until is None or row.retracted_at <= until) and int(row.extract_id) not in retracted.get(row.trial, []):
+            retracted.setdefault(row.trial, []).append(int(row.extract_id))
+    return meetings.Cut(
+        store.meeting_participants(meeting["meeting"]), last_extract, dt.date.fromisoformat(meeting["held_on"]), retracted
+    )
+
+
+def changes(
+    store: Store, programme: Programme, since_meeting: int | None = None, as_of: dt.date | None = None, trials: list[str] | None = None
+) -> dict:
+    """`changes --json`: the data as of `as_of` (default today) against a meeting's cut (default the
+    last meeting held by then). Refused when no meeting has been held."""
+    as_of = as_of or today()
+    meeting = find_meeting(store, since_meeting, by=as_of)
+    if meeting is None:
+        raise Refused("no meeting has been held yet: mark one as held first (meeting hold --by USER)")
+    return meetings.compare(programme, meeting_cut(store, meeting, end_of(as_of)), now_cut(store, as_of), meeting, trials)
+
+
+def meeting_pack(
+    store: Store, programme: Programme, since_meeting: int | None = None, as_of: dt.date | None = None, trials: list[str] | None = None
+) -> dict:
+    """Everything the meeting view and the pack show: `summary` (as `summary --json`) and
+    `changes` (as `changes --json`; None before the first meeting), as of `as_of`."""
+    as_of = as_of or today()
+    meeting = find_meeting(store, since_meeting, by=as_of)
+    now = now_cut(store, as_of)
+    summary = metrics.programme_summary(programme, now.participants, now.last_extract, as_of, trials)
+    compared = None if meeting is None else meetings.compare(programme, meeting_cut(store, meeting, end_of(as_of)), now, meeting, trials)
+    return {"summary": summary, "changes": compared, "participants": now.participants}
+
+
+def meeting_as_it_was(store: Store, programme: Programme, meeting_id: int, trials: list[str] | None = None) -> dict:
+    """A past meeting reopened: its own cut as of its day, against the meeting before it."""
+    meeting = find_meeting(store, meeting_id)
+    listed = meeting_list(store)
+    earlier = [m for m in listed if (m["held_at"], m["meeting"]) < (meeting["held_at"], meeting["meeting"])]
+    seen = meeting_cut(store, meeting)
+    summary = metrics.programme_summary(programme, seen.participants, seen.last_extract, seen.as_of, trials)
+    compared = None if not earlier else meetings.compare(
+        programme, meeting_cut(store, earlier[0], dt.datetime.fromisoformat(meeting["held_at"])), seen, earlier[0], trials
+    )
+    return {"summary": summary, "changes": compared, "participants": seen.participants, "meeting": meeting}

@@ -114,6 +114,25 @@ MIGRATIONS: tuple[str, ...] = (
         file_name VARCHAR NOT NULL
     );
     """,
+    # 4: steering meetings, each with the data cut it saw: the extract current for each
+    # (trial, site) at that moment and when its data was last confirmed current then.
+    """
+    CREATE SEQUENCE meeting_ids START 1;
+    CREATE TABLE meetings (
+        meeting_id INTEGER PRIMARY KEY DEFAULT nextval('meeting_ids'),
+        held_at TIMESTAMP NOT NULL,
+        held_by VARCHAR NOT NULL,
+        note VARCHAR
+    );
+    CREATE TABLE meeting_cuts (
+        meeting_id INTEGER NOT NULL,
+        trial VARCHAR NOT NULL,
+        site VARCHAR NOT NULL,
+        extract_id INTEGER NOT NULL,
+        data_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (meeting_id, trial, site)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -367,6 +386,35 @@ class Store:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
         self.write(actor, action, lambda con: detail, trial=trial)
 
+    def hold_meeting(self, actor: str, note: str | None = None, at: dt.datetime | None = None) -> dict:
+        """Record a steering meeting held now (or `at`), by `actor`, with an optional note, and
+        freeze the data cut it saw: the extract current for each (trial, site) at that moment.
+        A correction uploaded later never rewrites that cut."""
+        note = (note or "").strip() or None
+        problem = screen_stored({"The meeting note": note})
+        if problem:
+            raise Refused(problem)
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            held_at = at or _now()
+            meeting_id = con.execute(
+                "INSERT INTO meetings (held_at, held_by, note) VALUES (?, ?, ?) RETURNING meeting_id",
+                [held_at, actor.strip(), note],
+            ).fetchone()[0]
+            con.execute(
+                f"""INSERT INTO meeting_cuts
+                    SELECT $meeting_id, c.trial, c.site, c.extract_id,
+                           greatest(e.uploaded_at, coalesce(max(k.confirmed_at), e.uploaded_at))
+                    FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
+                    LEFT JOIN extract_confirmations k ON k.extract_id = e.extract_id AND k.confirmed_at <= $as_of
+                    GROUP BY c.trial, c.site, c.extract_id, e.uploaded_at""",
+                {"meeting_id": meeting_id, "as_of": held_at},
+            )
+            extracts = con.execute("SELECT count(DISTINCT extract_id) FROM meeting_cuts WHERE meeting_id = ?", [meeting_id]).fetchone()[0]
+            return {"meeting_id": meeting_id, "held_at": held_at.isoformat(sep=" "), "note": note, "extracts": extracts}
+
+        return self.write(actor, "meeting", change)
+
     # ---- queries ---------------------------------------------------------------------
 
     def data_version(self) -> int:
@@ -419,6 +467,34 @@ class Store:
         """
         return self.query(sql, {"as_of": as_of or _now()})
 
+    def meetings(self) -> pd.DataFrame:
+        """Every meeting, newest first, with the number of extracts in its data cut."""
+        return self.query(
+            """SELECT m.meeting_id, m.held_at, m.held_by, m.note,
+                      (SELECT count(DISTINCT extract_id) FROM meeting_cuts c WHERE c.meeting_id = m.meeting_id) AS extracts
+               FROM meetings m ORDER BY m.held_at DESC, m.meeting_id DESC"""
+        )
+
+    def meeting_participants(self, meeting_id: int) -> pd.DataFrame:
+        """The participant rows the meeting saw: those of its frozen cut, retracted since or not."""
+        return self.query(
+            """SELECT p.* FROM participants p
+               JOIN meeting_cuts c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
+               WHERE c.meeting_id = ?
+               ORDER BY p.trial, p.site, p.participant_id""",
+            [meeting_id],
+        )
+
+    def meeting_cut(self, meeting_id: int) -> pd.DataFrame:
+        """Per (trial, site) of a meeting's cut: the extract, when its data was last confirmed
+        then, and whether it has been retracted since."""
+        return self.query(
+            """SELECT c.trial, c.site, c.extract_id, c.data_at, e.retracted_at
+               FROM meeting_cuts c JOIN extracts e USING (extract_id)
+               WHERE c.meeting_id = ? ORDER BY c.trial, c.site""",
+            [meeting_id],
+        )
+
     def audit_log(self) -> pd.DataFrame:
         return self.query("SELECT * FROM audit_log ORDER BY audit_id DESC")
 
@@ -441,7 +517,8 @@ class Store:
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table; tests use it to show that a refused write changed nothing."""
-        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings", "extract_confirmations"]
+        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings", "extract_confirmations",
+                  "meetings", "meeting_cuts"]
         with self.connect() as con:
             return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 

@@ -112,14 +112,23 @@ def open_page(page: Page, server: Server, path: str = "") -> None:
     wait_for_app(page)
 
 
+def open_sidebar(page: Page) -> None:
+    """The meeting view folds the sidebar away (a projector needs the width): open it again."""
+    expand = page.get_by_test_id("stExpandSidebarButton")
+    if expand.count() and expand.is_visible():
+        expand.click()
+
+
 def choose_role(page: Page, label: str) -> None:
     """Pick a role in the sidebar's 'Viewing as' box (until sign-in arrives)."""
+    open_sidebar(page)
     page.get_by_role("combobox", name="Viewing as").click()
     page.get_by_role("option", name=label).click()
     wait_for_app(page)
 
 
 def go_to(page: Page, title: str) -> None:
+    open_sidebar(page)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
     wait_for_app(page)
 

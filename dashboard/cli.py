@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dashboard import service
 from dashboard.config import ConfigError, load_programme
-from dashboard.forecast import forecast_completion
+from dashboard.forecast import forecast_completion, predict_enrolled_by_end
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.store import Refused, Store, StoreUnavailable
@@ -267,10 +267,13 @@ def _summary(args, store: Store, programme) -> int:
     for t in summary["trials"]:
         f = t["forecast"]
         finish = f"forecast {f['median']} (90% {f['p05']} to {f['p95']}), on time {f['p_on_time']:.0%}" if f else "no forecast"
+        if f:
+            basis = "recent pace" if t["forecast_basis"] == "recent" else "pace since opening"
+            finish += f" at the {basis}; by the planned end {t['enrolled_by_end_median']} ({t['enrolled_by_end_p05']} to {t['enrolled_by_end_p95']})"
         print(f"{t['trial']:8} {t['enrolled']:4}/{t['target']:<4} {t['percent_of_target']:5.1f}%  {t['status'] or '-':6} {finish}")
         gap = t["ahead_of_plan"]
         plan = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
-        pace = f"{t['rate_3m']:.2f}/month over 3 months" if t["rate_3m"] is not None else "no pace yet"
+        pace = f"{t['rate_recent']:.2f}/month over {t['recent_months']} months" if t["rate_recent"] is not None else "no pace yet"
         needed = f"{t['rate_needed']:.2f}/month needed" if t["rate_needed"] is not None else "planned end passed"
         print(f"{'':8} {plan}; {pace}, {needed}")
         for s in t["sites"]:
@@ -344,6 +347,7 @@ def _report(args, store: Store, programme) -> int:
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
+        by_end = predict_enrolled_by_end(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
     except ValueError as exc:
         print(f"bad usage: {exc}", file=sys.stderr)
         return USAGE
@@ -352,13 +356,18 @@ def _forecast(args) -> int:
         "p05_days": result.p05_days,
         "p95_days": result.p95_days,
         "p_on_time": result.p_on_time,
+        # The number enrolled by the planned end (negative binomial under the same posterior), not capped.
+        "enrolled_by_end_median": by_end.median,
+        "enrolled_by_end_p05": by_end.p05,
+        "enrolled_by_end_p95": by_end.p95,
     }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         print(
             f"target reached in {result.median_days:.0f} days (90% interval {result.p05_days:.0f} to {result.p95_days:.0f}); "
-            f"probability of reaching it by the planned end: {result.p_on_time:.0%}"
+            f"probability of reaching it by the planned end: {result.p_on_time:.0%}; "
+            f"enrolled by the planned end: {by_end.median} (90% interval {by_end.p05} to {by_end.p95})"
         )
     return DONE
 

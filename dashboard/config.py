@@ -11,6 +11,7 @@ import hashlib
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -64,6 +65,9 @@ class Arm(_Strict):
 class TrialSite(_Strict):
     activated_on: dt.date | None = None
     closed_on: dt.date | None = None
+    # The site's planned share of the trial's accrual (its target is share x the trial's target); when no
+    # site of a trial has one, the sites share equally.
+    share: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> TrialSite:
@@ -112,7 +116,16 @@ class Trial(_Strict):
                 raise ValueError(f"amendments.{i}.planned_end_on is not after opened_on")
         if self.coordinating_site not in self.sites:
             raise ValueError(f"coordinating_site {self.coordinating_site!r} is not one of its sites")
+        shares = [site.share for site in self.sites.values()]
+        if any(shares) and not all(shares):
+            raise ValueError("sites: give every site a share, or none (equal shares)")
+        if all(shares) and abs(sum(shares) - 1) > 1e-6:
+            raise ValueError(f"sites: the shares must add up to 1, they add up to {sum(shares):g}")
         return self
+
+    def site_share(self, site: str) -> float:
+        """The site's planned share of the trial's accrual: configured, else equal."""
+        return self.sites[site].share or 1 / len(self.sites)
 
     def amendment_on(self, day: dt.date) -> Amendment:
         """The protocol version in force on `day` (the first one before the trial opened)."""
@@ -147,6 +160,10 @@ class Programme(_Strict):
     status_thresholds: StatusThresholds
     stale_after_days: int = Field(gt=0)
     forecast_prior_certainty: float = Field(gt=0, le=1)
+    # The recent pace: the forecast fitted to this many last months, and the pace shown beside it.
+    forecast_recent_months: int = Field(default=6, ge=1, le=24)
+    # Which forecast the status (and the headline finish) comes from: the recent pace or since opening.
+    status_basis: Literal["recent", "since_opening"] = "recent"
     sites: dict[str, Site] = Field(min_length=1)
     trials: dict[str, Trial] = Field(min_length=1)
     # sha256 of the file it came from, recorded in the audit log when it changes.

@@ -7,6 +7,9 @@ to the target satisfies R/b ~ BetaPrime(n - m, a), so quantiles and P(on time) a
 
 Sites that open (or close) at other times are the multi-centre refinement (forecast_multicentre): the
 elapsed time t becomes each site's share-weighted time open, and the future rate follows the sites open.
+forecast_recent fits the same model to a recent window only (the recent pace); predict_enrolled gives the
+number enrolled by a day, negative binomial under the same Gamma posterior (the `accrual` package's
+prediction of n at a time).
 Pure Python (no Streamlit) so the pages and the command line share it.
 """
 
@@ -248,14 +251,109 @@ def forecast_multicentre(
     if not draws >= 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}")
     a, b, k = _posterior(target, enrolled, exposure_days(sites, elapsed_days), planned_days, certainty)
+    return _from_posterior(a, b, k, planned_days - elapsed_days, sites, draws, seed)
+
+
+def _from_posterior(a: float, b: float, k: int, left: float, sites: list[SitePlan], draws: int, seed: int) -> Forecast:
+    """The time to k more enrolments when lambda ~ Gamma(a, b) and the sites recruit as planned ahead."""
     if k == 0:
         return _reached(a, b)
-    left = planned_days - elapsed_days
     if _constant_ahead(sites):
         p05, median, p95, p_on_time = _closed_form(a, b / open_share(sites, 0.0), k, left)
         return Forecast(median, p05, p95, p_on_time, a, b, k)
     days = _days_needed(_draw_remaining(k, a, b, draws, seed), sites)
     return _summarise(days, left, a, b, k)
+
+
+def recent_posterior(
+    target: int, recent_enrolled: int, window_days: float, planned_days: float, sites: list[SitePlan], certainty: float
+) -> tuple[float, float]:
+    """(shape, rate) of lambda fitted to the last `window_days` only: the same model, with the plan's rate
+    n/T weighed like `certainty` times the window's worth of data, Gamma(nP*E/T, P*E), E the window's
+    share-weighted exposure; then Gamma(nP*E/T + m_w, (1 + P)*E) after the m_w enrolments of the window.
+    The posterior mean rate (P*n/T + m_w/E)/(1 + P) blends the plan's pace and the recent pace, P to 1."""
+    exposure = exposure_days(sites, window_days)
+    if not exposure > 0:
+        raise ValueError("no site with a share was open in the recent window")
+    return target * certainty * exposure / planned_days + recent_enrolled, (1 + certainty) * exposure
+
+
+def forecast_recent(
+    target: int,
+    enrolled: int,
+    recent_enrolled: int,
+    elapsed_days: float,
+    planned_days: float,
+    sites: list[SitePlan],
+    window_days: float,
+    certainty: float = 0.5,
+    draws: int = 20_000,
+    seed: int = 0,
+) -> Forecast:
+    """The forecast at the recent pace: forecast_multicentre's model with lambda learnt from the last
+    `window_days` (shortened to the time open) instead of the whole history (recent_posterior). Every site
+    open throughout the window gives E = window: a = nP*W/T + m_w, b = (1 + P)*W, and the remaining time
+    R = b*B/(1 - B), B ~ Beta(n - m, a), exactly as in forecast_completion."""
+    _validate(target, enrolled, elapsed_days, planned_days, certainty)
+    _check_sites(sites, enrolled, elapsed_days)
+    if not (_is_whole(recent_enrolled) and 0 <= recent_enrolled <= enrolled):
+        raise ValueError(f"recent_enrolled must be a whole number from 0 to enrolled, got {recent_enrolled!r}")
+    if not window_days > 0:
+        raise ValueError(f"window_days must be > 0, got {window_days!r}")
+    a, b = recent_posterior(target, recent_enrolled, min(window_days, elapsed_days), planned_days, sites, certainty)
+    return _from_posterior(a, b, max(int(target) - int(enrolled), 0), planned_days - elapsed_days, sites, draws, seed)
+
+
+# ---- the number enrolled by a day (the `accrual` package's prediction of n at a time) -------------------
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The number enrolled by a day: median and 90% interval (5% and 95% quantiles)."""
+
+    median: int
+    p05: int
+    p95: int
+
+
+def exposure_ahead(sites: list[SitePlan], days: float) -> float:
+    """Share-weighted days of recruitment from now to `days` ahead: H(days), the integral of the open share."""
+    if not days > 0:
+        return 0.0
+    total = 0.0
+    for s in sites:
+        start, stop = max(s.opens_in_days, 0.0), min(s.closes_in_days, days)
+        if stop > start:
+            total += s.share * (stop - start)
+    return total
+
+
+def predict_enrolled(enrolled: int, shape: float, rate: float, exposure: float) -> Prediction:
+    """m + X where X | lambda ~ Poisson(lambda*H) and lambda ~ Gamma(a, b): X is negative binomial with
+    size a and success probability b/(b + H), exactly (H = 0: nothing more)."""
+    if not exposure > 0:
+        return Prediction(int(enrolled), int(enrolled), int(enrolled))
+    p05, median, p95 = stats.nbinom.ppf(_PROBS, shape, rate / (rate + exposure))
+    return Prediction(int(enrolled + median), int(enrolled + p05), int(enrolled + p95))
+
+
+def probability_reaching(enrolled: int, needed: int, shape: float, rate: float, exposure: float) -> float:
+    """P(m + X >= needed), X negative binomial as in predict_enrolled."""
+    if enrolled >= needed:
+        return 1.0
+    if not exposure > 0:
+        return 0.0
+    return float(stats.nbinom.sf(needed - enrolled - 1, shape, rate / (rate + exposure)))
+
+
+def predict_enrolled_by_end(
+    target: int, enrolled: int, elapsed_days: float, planned_days: float, certainty: float = 0.5
+) -> Prediction:
+    """The number enrolled by the planned end under forecast_completion's posterior Gamma(nP + m, TP + t):
+    m + NegBin(nP + m, b/(b + T - t)), not capped at the target (the model does not stop recruiting)."""
+    _validate(target, enrolled, elapsed_days, planned_days, certainty)
+    shape, rate = target * certainty + enrolled, planned_days * certainty + elapsed_days
+    return predict_enrolled(enrolled, shape, rate, planned_days - elapsed_days)
 
 
 def forecast_fan(
@@ -268,15 +366,19 @@ def forecast_fan(
     points: int = 40,
     draws: int = 20_000,
     seed: int = 0,
+    posterior: tuple[float, float] | None = None,
 ) -> list[tuple[int, float, float, float]]:
     """The forecast fan: for counts from just above `enrolled` up to `target`, (count, p05, median, p95)
     of the days from now until that count is reached, under forecast_multicentre's model (sites None:
     every site open throughout, forecast_completion's). At most `points` counts, always the target last,
-    whose row equals the forecast's quantiles. Exact unless a site opens or closes later."""
+    whose row equals the forecast's quantiles. Exact unless a site opens or closes later. `posterior`
+    (shape, rate): lambda's posterior from elsewhere (the recent pace) instead of the whole history's."""
     sites = sites if sites is not None else [SitePlan(-math.inf, 1.0)]
     _validate(target, enrolled, elapsed_days, planned_days, certainty)
     _check_sites(sites, enrolled, elapsed_days)
     a, b, k = _posterior(target, enrolled, exposure_days(sites, elapsed_days), planned_days, certainty)
+    if posterior is not None:  # lambda learnt otherwise (forecast_recent's recent_posterior)
+        a, b = posterior
     if k == 0:
         return [(int(target), 0.0, 0.0, 0.0)]
     steps = np.unique(np.linspace(1, k, max(1, min(points, k))).round().astype(int))

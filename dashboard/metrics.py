@@ -14,8 +14,14 @@ Every page and the command line use these, so they agree. The definitions:
   target / months from opening to the planned end.
 - screen-fail rate: screened patients found ineligible or declining, of those with a decided outcome.
 - stale: a site's last accepted extract for the trial is older than `stale_after_days` (or missing).
-- forecast: forecast.forecast_multicentre with one SitePlan per configured site, equal planned shares,
-  open from its activation (exact closed form when no site opens later); status from P(on time).
+- forecast: forecast.forecast_multicentre with one SitePlan per configured site, its planned share
+  (configured, else equal), open from its activation (exact closed form when no site opens later): "since
+  opening". The same model fitted to the last `forecast_recent_months` only (forecast.forecast_recent):
+  "at the recent pace". The configured `status_basis` picks the one that gives the status and the headline
+  finish; both are reported.
+- enrolled by the planned end: the number enrolled by then, negative binomial under the basis forecast's
+  Gamma posterior (forecast.predict_enrolled); per site the same with the site's own rate, its prior the
+  plan's rate times its share.
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ from dashboard.forecast import (
     Forecast,
     SitePlan,
     day_after,
+    exposure_ahead,
     forecast_fan,
     forecast_multicentre,
+    forecast_recent,
+    predict_enrolled,
+    probability_reaching,
+    recent_posterior,
     status_from_probability,
 )
 
@@ -359,7 +370,7 @@ def aligned_site_curves(trial: Trial, participants: pd.DataFrame, as_of: dt.date
 
 
 def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list[SitePlan]:
-    """One SitePlan per configured site, equal planned shares, in days from as_of: opening at its
+    """One SitePlan per configured site, its planned share (configured, else equal), in days from as_of: opening at its
     activation (math.inf without one), closing at its configured closure."""
     enrolled = enrolled_by(participants, as_of)
     plans = []
@@ -367,7 +378,7 @@ def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list
         activated = site_activation(trial, site, _first_enrolment(enrolled[enrolled["site"] == site]))
         opens = (activated - as_of).days if activated else math.inf
         closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
-        plans.append(SitePlan(opens_in_days=opens, share=1 / len(trial.sites), closes_in_days=max(closes, opens)))
+        plans.append(SitePlan(opens_in_days=opens, share=trial.site_share(site), closes_in_days=max(closes, opens)))
     return plans
 
 
@@ -391,15 +402,50 @@ def trial_forecast(trial: Trial, participants: pd.DataFrame, as_of: dt.date, cer
         return None
 
 
-def trial_fan(trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float) -> pd.DataFrame:
+def window_days(months: int) -> int:
+    """The recent window of `months` months, in days, as recent_rate counts it."""
+    return round(months * DAYS_PER_MONTH)
+
+
+def recent_enrolled(participants: pd.DataFrame, as_of: dt.date, months: int) -> int:
+    """Enrolments in the `months` months ending on as_of (the days after as_of - window, up to as_of)."""
+    dates = _dates(participants, "enrolled_on")
+    start = as_of - dt.timedelta(days=window_days(months))
+    return int(((dates > as_timestamp(start)) & (dates <= as_timestamp(as_of))).sum())
+
+
+def trial_forecast_recent(
+    trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float, months: int
+) -> Forecast | None:
+    """The forecast at the recent pace: the model fitted to the last `months` months (shortened to the
+    time open); None when there is nothing to forecast (as trial_forecast)."""
+    if as_of < trial.opened_on:
+        return None
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
+    recent = min(recent_enrolled(participants, as_of, months), enrolled)
+    try:
+        return forecast_recent(target, enrolled, recent, elapsed, planned, sites, window_days(months), certainty)
+    except ValueError:
+        return None
+
+
+def trial_fan(
+    trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float, recent_months: int | None = None
+) -> pd.DataFrame:
     """The forecast fan from as_of: count, and the dates (Timestamps) by which it is reached with 5%,
-    50% and 95% probability; starts with today's count at as_of. Empty when there is no forecast."""
+    50% and 95% probability; starts with today's count at as_of. Empty when there is no forecast.
+    `recent_months`: at the recent pace (trial_forecast_recent's model) instead of since opening."""
     columns = ["count", "p05", "median", "p95"]
     if as_of < trial.opened_on:
         return pd.DataFrame(columns=columns)
     target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
     try:
-        rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty)
+        posterior = None
+        if recent_months is not None:
+            recent = min(recent_enrolled(participants, as_of, recent_months), enrolled)
+            window = min(window_days(recent_months), elapsed)
+            posterior = recent_posterior(target, recent, window, planned, sites, certainty)
+        rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty, posterior=posterior)
     except ValueError:
         return pd.DataFrame(columns=columns)
     start = pd.Timestamp(as_of)
@@ -410,6 +456,115 @@ def trial_fan(trial: Trial, participants: pd.DataFrame, as_of: dt.date, certaint
             break
         data.append((count, *(pd.Timestamp(d) for d in dates)))
     return pd.DataFrame(data, columns=columns)
+
+
+def site_forecasts(
+    trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float, recent_months: int | None = None
+) -> dict[str, dict]:
+    """Per site: its planned share and target (share x the trial's target), expected by now (share x the
+    planned curve), and the number it enrols by the planned end (median, 90% interval) with the chance of
+    reaching its target by then. Each site has its own rate: prior the plan's rate times its share,
+    Gamma(s*n*P*w/T, P*w) with w = T (since opening) or the days it was open in the recent window
+    (`recent_months`); data its enrolments in those days; negative binomial ahead over the days it is
+    open until the planned end."""
+    target, planned_end = trial.target_on(as_of), trial.planned_end_on(as_of)
+    planned = (planned_end - trial.opened_on).days
+    expected = expected_by(trial, as_of)
+    enrolled = enrolled_by(participants, as_of)
+    out = {}
+    for site, plan in trial.sites.items():
+        share = trial.site_share(site)
+        at_site = enrolled[enrolled["site"] == site]
+        activated = site_activation(trial, site, _first_enrolment(at_site))
+        m = len(at_site)
+        row = {
+            "share": round(share, 4),
+            "target": round(share * target, 1),
+            "expected_by_now": round(share * expected, 1),
+            "enrolled_by_end_median": None,
+            "enrolled_by_end_p05": None,
+            "enrolled_by_end_p95": None,
+            "p_target_by_end": None,
+        }
+        out[site] = row
+        if activated is None or activated > as_of:
+            continue
+        end = site_end(trial, site, as_of)
+        if recent_months is None:
+            data_from, prior_days = activated, planned
+        else:
+            data_from = max(activated, as_of - dt.timedelta(days=window_days(recent_months)))
+            prior_days = max((end - data_from).days, 0)
+        days = max((end - data_from).days, 0)
+        data = m if recent_months is None else recent_enrolled(at_site, as_of, recent_months)
+        shape = share * target * certainty * prior_days / planned + data
+        rate = certainty * prior_days + days
+        if not (shape > 0 and rate > 0):
+            continue
+        stop = min(planned_end, plan.closed_on) if plan.closed_on else planned_end
+        ahead = max(0, (stop - max(as_of, activated)).days)
+        prediction = predict_enrolled(m, shape, rate, ahead)
+        row.update(
+            enrolled_by_end_median=prediction.median,
+            enrolled_by_end_p05=prediction.p05,
+            enrolled_by_end_p95=prediction.p95,
+            p_target_by_end=round(probability_reaching(m, math.ceil(share * target - 1e-9), shape, rate, ahead), 4),
+        )
+    return out
+
+
+STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so
+
+
+def _months_apart(a: dict, b: dict) -> float:
+    if a["median"] is None or b["median"] is None:
+        return math.inf if a["median"] != b["median"] else 0.0
+    return abs((dt.date.fromisoformat(a["median"]) - dt.date.fromisoformat(b["median"])).days) / DAYS_PER_MONTH
+
+
+def _forecast_dict(forecast: Forecast | None, as_of: dt.date) -> dict | None:
+    return None if forecast is None else {**forecast.dates(as_of), "p_on_time": round(forecast.p_on_time, 4)}
+
+
+def story(s: dict) -> str | None:
+    """One line that says why, when the status, the forecast and the pace on a tile seem to tell different
+    stories (the two forecasts disagree, or the pace or the plan point the other way than the status);
+    None when they agree."""
+    if not s.get("has_data") or s.get("forecast") is None or s["enrolled"] >= s["target"]:
+        return None
+    recent, since = s["forecast_recent"], s["forecast_since_opening"]
+    months = s["recent_months"]
+    pace, needed, status = s["rate_recent"], s["rate_needed"], s["status"]
+    end = f"{dt.date.fromisoformat(s['planned_end_on']):%b %Y}"
+
+    def when(f: dict | None) -> str:
+        return f"{dt.date.fromisoformat(f['median']):%b %Y}" if f and f["median"] else "after 2100"
+
+    def rate(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}/month"
+
+    if recent and since and (s["status_recent"] != s["status_since_opening"] or _months_apart(recent, since) >= STORY_MONTHS):
+        basis = "recent pace" if s["forecast_basis"] == "recent" else "pace since opening"
+        return (
+            f"At the pace of the last {months} months ({rate(pace)}) it finishes {when(recent)}, "
+            f"{recent['p_on_time']:.0%} by {end}; at the pace since opening ({rate(s['rate_per_month'])}), "
+            f"{when(since)}, {since['p_on_time']:.0%}. The status follows the {basis}."
+        )
+    if needed is None or pace is None:
+        return None
+    pace_ok, on_track = pace >= needed, status == "green"
+    if pace_ok and not on_track:
+        return (
+            f"The pace of the last {months} months ({rate(pace)}) beats the {rate(needed)} needed, but not surely: "
+            f"{s['forecast']['p_on_time']:.0%} chance of the target by {end}."
+        )
+    if not pace_ok and on_track:
+        return f"The pace of the last {months} months ({rate(pace)}) is below the {rate(needed)} needed from now."
+    if s["ahead_of_plan"] >= 0 and not on_track:
+        return f"On the planned curve so far, but the last {months} months' pace ({rate(pace)}) is below the {rate(needed)} needed from now."
+    if s["ahead_of_plan"] < 0 and on_track:
+        return f"Behind the planned curve, but the last {months} months' pace ({rate(pace)}) beats the {rate(needed)} needed from now."
+    return None
 
 
 # ---- the summary of `summary --json` and the overview -----------------------------------------------
@@ -435,9 +590,18 @@ def trial_summary(
     planned_end = trial.planned_end_on(as_of)
     # Without any extract there is nothing to forecast from: say so rather than predict from zero.
     has_data = bool(last_extract)
-    forecast = trial_forecast(trial, mine, as_of, programme.forecast_prior_certainty) if has_data else None
+    certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
+    since = trial_forecast(trial, mine, as_of, certainty) if has_data else None
+    recent = trial_forecast_recent(trial, mine, as_of, certainty, months) if has_data else None
+    forecast = recent if programme.status_basis == "recent" else since
     thresholds = programme.status_thresholds
-    sites = site_rows(trial_code, trial, mine, as_of, last_extract, programme.stale_after_days)
+
+    def status_of(f: Forecast | None) -> str | None:
+        return None if f is None else status_from_probability(f.p_on_time, thresholds.green, thresholds.amber)
+
+    by_end = _enrolled_by_end(trial, mine, as_of, forecast)
+    per_site = site_forecasts(trial, mine, as_of, certainty, months if programme.status_basis == "recent" else None)
+    sites = [{**row, **per_site[row["site"]]} for row in site_rows(trial_code, trial, mine, as_of, last_extract, programme.stale_after_days)]
     months_open = months_between(trial.opened_on, as_of)
     needed = rate_needed(target, enrolled, as_of, planned_end)
     expected = expected_by(trial, as_of)
@@ -464,9 +628,30 @@ def trial_summary(
         "sites": sites,
         "slowest_site": slowest_site(sites),
         "stale_sites": [s["site"] for s in sites if s["stale"]],
-        "forecast": None if forecast is None else {**forecast.dates(as_of), "p_on_time": round(forecast.p_on_time, 4)},
-        "status": None if forecast is None else status_from_probability(forecast.p_on_time, thresholds.green, thresholds.amber),
+        "recent_months": months,
+        "rate_recent": _round(recent_rate(accrued, as_of, months, trial.opened_on)),
+        "forecast_basis": programme.status_basis,
+        "forecast": _forecast_dict(forecast, as_of),
+        "status": status_of(forecast),
+        "forecast_since_opening": _forecast_dict(since, as_of),
+        "status_since_opening": status_of(since),
+        "forecast_recent": _forecast_dict(recent, as_of),
+        "status_recent": status_of(recent),
+        **by_end,
     }
+
+
+def _enrolled_by_end(trial: Trial, participants: pd.DataFrame, as_of: dt.date, forecast: Forecast | None) -> dict:
+    """enrolled_by_end_median, _p05, _p95: the number enrolled by the planned end under the forecast's
+    posterior (None without a forecast)."""
+    keys = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
+    if forecast is None:
+        return dict.fromkeys(keys)
+    enrolled = len(enrolled_by(participants, as_of))
+    sites = site_plans(trial, participants, as_of)
+    left = (trial.planned_end_on(as_of) - as_of).days
+    p = predict_enrolled(enrolled, forecast.shape, forecast.rate, exposure_ahead(sites, left))
+    return dict(zip(keys, (p.median, p.p05, p.p95), strict=True))
 
 
 def programme_summary(
@@ -483,6 +668,8 @@ def programme_summary(
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,
         "status_thresholds": {"green": programme.status_thresholds.green, "amber": programme.status_thresholds.amber},
+        "status_basis": programme.status_basis,
+        "recent_months": programme.forecast_recent_months,
         "stale_after_days": programme.stale_after_days,
         "trials": [trial_summary(programme, code, participants, as_of, last_extract.get(code, {})) for code in codes],
     }

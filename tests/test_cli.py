@@ -96,8 +96,11 @@ def test_summary_json_forecast_counts_each_site_from_its_activation(tmp_path, db
     exposure = 0.5 * (today - opened).days + 0.5 * (today - dt.date(2019, 11, 1)).days
     a, b, left = 117.0, (end - opened).days * 0.5 + exposure, (end - today).days
     p_on_time = stats.beta.cdf(left / (b + left), 228, a) if left > 0 else 0.0
-    assert pump["forecast"]["p_on_time"] == round(p_on_time, 4)
-    assert pump["status"] == "red"  # 2 of 230 after seven years
+    assert pump["forecast_since_opening"]["p_on_time"] == round(p_on_time, 4)
+    assert pump["status"] == pump["status_since_opening"] == "red"  # 2 of 230 after seven years
+    # The headline forecast is the recent pace's (the configured basis), with the number by the planned end.
+    assert pump["forecast_basis"] == "recent" and pump["forecast"] == pump["forecast_recent"]
+    assert pump["enrolled_by_end_p05"] <= pump["enrolled_by_end_median"] <= pump["enrolled_by_end_p95"] < 230
     emc, nki = pump["sites"]
     assert nki["months_open"] == round((today - dt.date(2019, 11, 1)).days / 30.44, 2)
     assert nki["rate_per_month"] == round(1 / nki["months_open"], 2)
@@ -182,6 +185,16 @@ def test_forecast_json_is_the_model_on_its_own(capsys):
     # n=10, m=9, P=0.5: a = 14, b = 140; one more enrolment: R = 140 * x/(1-x), x = 1-(1-p)^(1/14).
     assert result["median_days"] == pytest.approx(140 * (2 ** (1 / 14) - 1), rel=1e-6)
     assert result["p_on_time"] == pytest.approx(1 - (140 / 150) ** 14, rel=1e-6)
+    # By the planned end (10 days on): 9 + NegBin(14, 140/150); the target is reached with P(X >= 1).
+    assert (result["enrolled_by_end_p05"], result["enrolled_by_end_median"], result["enrolled_by_end_p95"]) == (9, 9, 11)
+
+
+def test_forecast_json_predicts_the_number_by_the_planned_end(capsys):
+    # n = 300, T = 36 months (1096 days), P = 0.5, 100 enrolled after 10 months (304 days).
+    code = main(["forecast", "--target", "300", "--enrolled", "100", "--elapsed-days", "304", "--planned-days", "1096", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (result["enrolled_by_end_median"], result["enrolled_by_end_p05"], result["enrolled_by_end_p95"]) == (332, 298, 368)
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,18 @@ from scipy import stats
 
 from dashboard.forecast import (
     Forecast,
+    Prediction,
     SitePlan,
     _draw_remaining,
+    exposure_ahead,
     exposure_days,
     forecast_completion,
     forecast_fan,
     forecast_multicentre,
+    forecast_recent,
     open_share,
+    predict_enrolled_by_end,
+    probability_reaching,
     simulate_completion,
     status_from_probability,
 )
@@ -319,3 +324,81 @@ def test_status_boundaries(p: float, status: str) -> None:
 def test_status_rejects_amber_above_green() -> None:
     with pytest.raises(ValueError, match="amber"):
         status_from_probability(0.6, green=0.5, amber=0.8)
+
+
+# ---- the recent pace ------------------------------------------------------------------------------------
+
+
+def test_recent_pace_forecast_by_hand() -> None:
+    # Target 100 in 720 days, P = 0.5, 40 enrolled after 300 days, 9 of them in the last 180 days. The plan
+    # weighs like half the window: prior Gamma(100*0.5*180/720, 0.5*180) = (12.5, 90); posterior
+    # a = 12.5 + 9 = 21.5, b = 90 + 180 = 270 (mean 0.0796/day: a third the plan's 0.139, two thirds the
+    # window's 0.05). 60 to go: E[R] = b*k/(a - 1) = 270*60/20.5 = 790.24 days; P(R <= 420) = BetaCDF(420/690; 60, 21.5).
+    f = forecast_recent(100, 40, 9, 300, 720, [SitePlan(-math.inf, 1.0)], 180, 0.5)
+    assert (f.shape, f.rate, f.remaining) == (21.5, 270.0, 60)
+    assert f.p_on_time == pytest.approx(stats.beta.cdf(420 / 690, 60, 21.5), rel=1e-9)
+    draws = simulate_completion(100, 40, 300, 720, 0.5)  # a different posterior: the whole history
+    assert draws.shape == 100 * 0.5 + 40 and draws.rate == 0.5 * 720 + 300
+    rng = np.random.default_rng(1)
+    lam = rng.gamma(21.5, 1 / 270, 400_000)
+    remaining = rng.gamma(60, 1.0, 400_000) / lam
+    assert remaining.mean() == pytest.approx(270 * 60 / 20.5, rel=0.01)
+    assert f.median_days == pytest.approx(np.median(remaining), rel=0.01)
+
+
+def test_recent_window_longer_than_the_time_open_is_the_time_open() -> None:
+    sites = [SitePlan(-math.inf, 1.0)]
+    assert forecast_recent(100, 10, 10, 90, 720, sites, 180, 0.5) == forecast_recent(100, 10, 10, 90, 720, sites, 90, 0.5)
+
+
+def test_a_faster_recent_pace_finishes_earlier_than_the_pace_since_opening() -> None:
+    sites = [SitePlan(-math.inf, 1.0)]
+    since = forecast_completion(100, 40, 600, 900, 0.5)
+    fast = forecast_recent(100, 40, 20, 600, 900, sites, 180, 0.5)  # 20 of the 40 in the last 180 days
+    slow = forecast_recent(100, 40, 2, 600, 900, sites, 180, 0.5)
+    assert fast.median_days < since.median_days < slow.median_days
+    assert fast.p_on_time > since.p_on_time > slow.p_on_time
+
+
+@pytest.mark.parametrize(
+    ("recent", "window", "message"), [(41, 180, "recent_enrolled"), (-1, 180, "recent_enrolled"), (5, 0, "window_days")]
+)
+def test_recent_bad_inputs(recent: int, window: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        forecast_recent(100, 40, recent, 300, 720, [SitePlan(-math.inf, 1.0)], window)
+
+
+# ---- the number enrolled by the planned end --------------------------------------------------------------
+
+
+def _negative_binomial_quantile(q: float, a: float, p: float) -> int:
+    """The q-quantile of the Gamma-Poisson mixture, from its pmf Gamma(a+x)/(Gamma(a) x!) p^a (1-p)^x."""
+    total, x = 0.0, 0
+    while True:
+        total += math.exp(math.lgamma(a + x) - math.lgamma(a) - math.lgamma(x + 1) + a * math.log(p) + x * math.log(1 - p))
+        if total >= q:
+            return x
+        x += 1
+
+
+def test_enrolled_by_the_planned_end_against_the_closed_form() -> None:
+    # n = 300, T = 36 months, P = 0.5, m = 100 after 10 months: lambda ~ Gamma(250, 28); in the 26 months
+    # left X ~ NegBin(250, 28/54): the median number by month 36 is 332.
+    by_end = predict_enrolled_by_end(300, 100, 10, 36, 0.5)
+    assert by_end.median == 332
+    assert (by_end.p05, by_end.median, by_end.p95) == tuple(100 + _negative_binomial_quantile(q, 250, 28 / 54) for q in (0.05, 0.5, 0.95))
+    assert (by_end.p05, by_end.p95) == (298, 368)
+    # In days it is the same model: 304 of 1096 days.
+    assert predict_enrolled_by_end(300, 100, 304, 1096, 0.5).median == 332
+
+
+def test_enrolled_by_the_end_when_it_has_passed_is_the_number_enrolled() -> None:
+    assert predict_enrolled_by_end(50, 30, 400, 365) == Prediction(30, 30, 30)
+
+
+def test_exposure_ahead_follows_the_sites_open() -> None:
+    sites = [SitePlan(-100, 0.5), SitePlan(30, 0.25), SitePlan(-50, 0.25, closes_in_days=20)]
+    # 0.5*100 + 0.25*(100 - 30) + 0.25*20 over the next 100 days.
+    assert exposure_ahead(sites, 100) == 50 + 17.5 + 5
+    assert probability_reaching(10, 10, 5.0, 50.0, 0.0) == 1.0 and probability_reaching(9, 10, 5.0, 50.0, 0.0) == 0.0
+    assert probability_reaching(9, 10, 5.0, 50.0, 10.0) == pytest.approx(1 - (50 / 60) ** 5)

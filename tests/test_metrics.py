@@ -21,6 +21,7 @@ import math
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from dashboard import metrics
 from dashboard.config import Programme
@@ -285,11 +286,42 @@ def test_trial_forecast_and_status_by_hand(programme, people):
     # x = 183/(273.5*1.5 + 183) = 0.308470, which is P(Binomial(14, x) >= 5).
     x = 183 / (273.5 * 1.5 + 183)
     p = 1 - sum(math.comb(14, j) * x**j * (1 - x) ** (14 - j) for j in range(5))
-    assert summary["forecast"]["p_on_time"] == round(p, 4) == 0.4435
-    assert summary["status"] == "red"  # below amber 0.5
+    assert summary["forecast_since_opening"]["p_on_time"] == round(p, 4) == 0.4435
+    assert summary["status_since_opening"] == "red"  # below amber 0.5
     direct = forecast_multicentre(10, 5, 182, 365, metrics.site_plans(programme.trials["T"], people, AS_OF))
     assert (direct.shape, direct.rate) == (10.0, 273.5)
-    assert summary["forecast"]["median"] == (AS_OF + dt.timedelta(days=math.ceil(direct.median_days))).isoformat()
+    assert summary["forecast_since_opening"]["median"] == (AS_OF + dt.timedelta(days=math.ceil(direct.median_days))).isoformat()
+
+
+def test_recent_pace_forecast_and_status_by_hand(programme, people):
+    summary = metrics.trial_summary(programme, "T", people, AS_OF, LAST_EXTRACT)
+    # The last 6 months (183 days) cover all 182 days open: the same 91 share-days and 5 enrolments, but
+    # the plan weighs like P times the window, not the whole plan: a = 10*0.5*91/365 + 5 = 6.2466,
+    # b = 1.5*91 = 136.5. The open sites recruit at 2/3 lambda: P(on time) = BetaCDF(x; 5, a) with
+    # x = 183/(136.5*1.5 + 183) = 0.47195 = 0.5802.
+    a, b = 10 * 0.5 * 91 / 365 + 5, 136.5
+    x = 183 / (b * 1.5 + 183)
+    assert summary["forecast_recent"]["p_on_time"] == round(float(stats.beta.cdf(x, 5, a)), 4) == 0.5802
+    assert summary["status_recent"] == "amber"
+    # The configured basis (recent by default) gives the status and the headline forecast.
+    assert summary["forecast_basis"] == "recent"
+    assert (summary["forecast"], summary["status"]) == (summary["forecast_recent"], "amber")
+    # The pace since opening says red, the recent pace amber: the screen says why in one line.
+    assert metrics.story(summary).endswith("The status follows the recent pace.")
+
+
+def test_recent_pace_learns_from_the_window_only(people):
+    # On 1 Jan 2025 (a year and a day open) the 6-month window (2 Jul to 1 Jan) holds only N-2 (5 Jul):
+    # 1 enrolment in 183 days with EMC and NKI open, a third of lambda each: E = 122 share-days.
+    day = dt.date(2025, 1, 1)
+    longer = programme_with({"T": {**T, "amendments": [{"effective_on": "2024-01-01", "target": 10, "planned_end_on": "2025-12-31"}]}})
+    s = metrics.trial_summary(longer, "T", people, day, LAST_EXTRACT)
+    forecast = metrics.trial_forecast_recent(longer.trials["T"], people, day, 0.5, 6)
+    planned = (dt.date(2025, 12, 31) - dt.date(2024, 1, 1)).days  # 730
+    assert forecast.shape == pytest.approx(10 * 0.5 * 122 / planned + 1) and forecast.rate == pytest.approx(1.5 * 122)
+    # The recent pace (1 in 6 months) is slower than the pace since opening (6 in 12): a later finish.
+    assert s["forecast_recent"]["median"] > s["forecast_since_opening"]["median"]
+    assert s["rate_recent"] == round(1 / (183 / MONTH), 2)
 
 
 def test_a_site_opening_later_brings_the_forecast_forward(people):
@@ -333,12 +365,53 @@ def test_target_reached_is_on_track(programme):
 
 
 def test_trial_fan_starts_today_and_ends_at_the_forecast(programme, people):
-    fan = metrics.trial_fan(programme.trials["T"], people, AS_OF, 0.5)
     summary = metrics.trial_summary(programme, "T", people, AS_OF, LAST_EXTRACT)
-    assert fan.iloc[0].tolist() == [5, pd.Timestamp(AS_OF), pd.Timestamp(AS_OF), pd.Timestamp(AS_OF)]
-    assert fan["count"].tolist() == [5, 6, 7, 8, 9, 10]
-    last = fan.iloc[-1]
-    assert [last[k].date().isoformat() for k in ("p05", "median", "p95")] == [summary["forecast"][k] for k in ("p05", "median", "p95")]
+    for fan, forecast in (
+        (metrics.trial_fan(programme.trials["T"], people, AS_OF, 0.5), summary["forecast_since_opening"]),
+        (metrics.trial_fan(programme.trials["T"], people, AS_OF, 0.5, recent_months=6), summary["forecast_recent"]),
+    ):
+        assert fan.iloc[0].tolist() == [5, pd.Timestamp(AS_OF), pd.Timestamp(AS_OF), pd.Timestamp(AS_OF)]
+        assert fan["count"].tolist() == [5, 6, 7, 8, 9, 10]
+        last = fan.iloc[-1]
+        assert [last[k].date().isoformat() for k in ("p05", "median", "p95")] == [forecast[k] for k in ("p05", "median", "p95")]
+
+
+def test_enrolled_by_the_planned_end_is_negative_binomial_under_the_posterior(programme, people):
+    s = metrics.trial_summary(programme, "T", people, AS_OF, LAST_EXTRACT)
+    # The recent posterior (a, b) above; ahead EMC and NKI open the 183 days to 31 Dec, 2/3 of lambda:
+    # H = 122 share-days. The number by then is 5 + NegBin(a, b/(b + H)).
+    a, b = 10 * 0.5 * 91 / 365 + 5, 136.5
+    nb = stats.nbinom(a, b / (b + 122))
+    assert [s["enrolled_by_end_p05"], s["enrolled_by_end_median"], s["enrolled_by_end_p95"]] == [5 + int(q) for q in nb.ppf([0.05, 0.5, 0.95])]
+
+
+def test_site_targets_expected_and_forecast(people):
+    shares = {**T, "sites": {"EMC": {"activated_on": "2024-01-01", "share": 0.6}, "NKI": {"activated_on": "2024-04-01", "share": 0.3},
+                             "UMCU": {"share": 0.1}}}
+    p = programme_with({"T": shares})
+    s = metrics.trial_summary(p, "T", people, AS_OF, LAST_EXTRACT)
+    emc, nki, umcu = s["sites"]
+    # Site targets and expected-by-now: share x 10 and share x the planned 4.986 by 1 Jul.
+    assert (emc["target"], nki["target"], umcu["target"]) == (6.0, 3.0, 1.0)
+    assert (emc["expected_by_now"], nki["expected_by_now"]) == (3.0, 1.5)
+    # The trial forecast weighs each site by its share: EMC 0.6*182 + NKI 0.3*91 share-days.
+    plans = metrics.site_plans(p.trials["T"], people, AS_OF)
+    assert [plan.share for plan in plans] == [0.6, 0.3, 0.1]
+    # EMC at the recent pace: prior Gamma(0.6*10*0.5*182/365, 0.5*182) = (1.4959, 91), 4 enrolments in its
+    # 182 days: a = 5.4959, b = 273; ahead 183 days open: 4 + NegBin(a, 273/456).
+    a, b = 0.6 * 10 * 0.5 * 182 / 365 + 4, 0.5 * 182 + 182
+    nb = stats.nbinom(a, b / (b + 183))
+    assert emc["enrolled_by_end_median"] == 4 + int(nb.median())
+    assert emc["p_target_by_end"] == round(float(nb.sf(6 - 4 - 1)), 4)
+    # UMCU never opened: a target, no forecast.
+    assert umcu["enrolled_by_end_median"] is None and umcu["p_target_by_end"] is None
+
+
+def test_shares_must_be_given_for_every_site_and_add_up_to_one():
+    with pytest.raises(ValueError, match="every site a share, or none"):
+        programme_with({"T": {**T, "sites": {"EMC": {"share": 0.5}, "NKI": {}}}})
+    with pytest.raises(ValueError, match="add up to 1"):
+        programme_with({"T": {**T, "sites": {"EMC": {"share": 0.5}, "NKI": {"share": 0.4}}}})
 
 
 # ---- screening, arms, statuses, milestones ------------------------------------------------------------

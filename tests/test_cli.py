@@ -129,7 +129,10 @@ def test_forecast_text_and_certainty(capsys):
     code = main(["forecast", "--target", "10", "--enrolled", "9", "--elapsed-days", "90", "--planned-days", "100", "--certainty", "1"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.strip() == "target reached in 7 days (90% interval 1 to 32); probability of reaching it by the planned end: 62%"
+    assert out.strip() == (
+        "target reached in 7 days (90% interval 1 to 32); probability of reaching it by the planned end: 62%; "
+        "enrolled by the planned end: 10 (90% interval 9 to 12)"
+    )
 
 
 def test_ingest_refuses_warnings_unless_accepted(tmp_path, db, capsys):
@@ -186,7 +189,7 @@ def test_forecast_json_is_the_model_on_its_own(capsys):
     assert result["median_days"] == pytest.approx(140 * (2 ** (1 / 14) - 1), rel=1e-6)
     assert result["p_on_time"] == pytest.approx(1 - (140 / 150) ** 14, rel=1e-6)
     # By the planned end (10 days on): 9 + NegBin(14, 140/150); the target is reached with P(X >= 1).
-    assert (result["enrolled_by_end_p05"], result["enrolled_by_end_median"], result["enrolled_by_end_p95"]) == (9, 9, 11)
+    assert (result["enrolled_by_end_p05"], result["enrolled_by_end_median"], result["enrolled_by_end_p95"]) == (9, 10, 12)
 
 
 def test_forecast_json_predicts_the_number_by_the_planned_end(capsys):

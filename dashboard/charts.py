@@ -5,6 +5,7 @@ configuration), and the as-of date on every chart (in its subtitle)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import textwrap
 
 import pandas as pd
@@ -73,9 +74,31 @@ def base_layout(
     return fig
 
 
-def _year_axis(fig: go.Figure, nticks: int = 8) -> None:
-    # Years only; Plotly picks one or more years per tick, at most `nticks`, so narrow charts do not crowd.
-    fig.update_xaxes(tickformat="%Y", nticks=nticks)
+def year_step(first: pd.Timestamp, last: pd.Timestamp, most: int = 8) -> int:
+    """Whole years per tick so that at most `most` ticks span first..last."""
+    years = max(1, last.year - first.year + 1)
+    return max(1, math.ceil(years / most))
+
+
+def _year_axis(fig: go.Figure, first: pd.Timestamp, last: pd.Timestamp, most: int = 8) -> None:
+    # One tick per year (or per 2, 3… years on a narrow chart), each on 1 January: never a year twice
+    # (Plotly's own choice at a few ticks falls on half years and prints "2022 2022").
+    fig.update_xaxes(tickformat="%Y", dtick=f"M{12 * year_step(first, last, most)}", tick0="2000-01-01")
+
+
+def _nice_step(top: float, ticks: int = 5) -> float:
+    raw = max(top, 1) / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+
+
+def y_ticks_around(top: float, target: float, clearance: float = 0.09) -> list[float]:
+    """Round y ticks from 0 to `top`, leaving out those within `clearance` x top of the target line, whose
+    label says its value: the tick labels never collide with it."""
+    step = _nice_step(top)
+    count = int(top // step) + 1
+    ticks = [round(i * step, 6) for i in range(count)]
+    return [t for t in ticks if abs(t - target) > clearance * top]
 
 
 def _alpha(hex_colour: str, alpha: float) -> str:
@@ -131,14 +154,28 @@ def cumulative_accrual(
         )
     )
     if fan is not None and len(fan) > 1:
+        # The band: the 5% line, then the 95% line filled back to it. Lines only, never markers (Plotly
+        # draws markers on a short trace unless told not to).
         fig.add_trace(
             go.Scatter(
-                x=list(fan["p95"]) + list(fan["p05"])[::-1],
-                y=list(fan["count"]) + list(fan["count"])[::-1],
+                x=fan["p05"],
+                y=fan["count"],
+                name="forecast, 5%",
+                mode="lines",
+                line=dict(width=0, color=_alpha(colour, 0.16)),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=fan["p95"],
+                y=fan["count"],
                 name="forecast, 90% interval",
-                fill="toself",
-                fillcolor=_alpha(colour, 0.16),
-                line=dict(width=0),
+                mode="lines",
+                fill="tonext",
+                fillcolor=_alpha(colour, 0.18),
+                line=dict(width=0, color=_alpha(colour, 0.18)),
                 hoverinfo="skip",
             )
         )
@@ -187,8 +224,10 @@ def cumulative_accrual(
         )
     fig = base_layout(fig, title, as_of, height=height, subtitle=subtitle, wrap=HALF if compact else FULL)
     fig.update_layout(showlegend=not compact)
-    _year_axis(fig, nticks=4 if compact else 8)
-    fig.update_yaxes(range=[0, max(target, max(ys, default=0)) * 1.12])
+    xs_all = [*expected["day"], *xs, *(list(fan["p95"]) if fan is not None else [])]
+    _year_axis(fig, min(xs_all), max(xs_all), most=4 if compact else 8)
+    top = max(target, max(ys, default=0)) * 1.12
+    fig.update_yaxes(range=[0, top], tickmode="array", tickvals=y_ticks_around(top, target))
     return fig
 
 
@@ -228,7 +267,9 @@ def monthly_by_site(
             )
     fig = base_layout(fig, title, as_of, subtitle=subtitle, wrap=FULL)
     fig.update_layout(barmode="stack", bargap=0.15)
-    fig.update_xaxes(tickformat="%b<br>%Y", dtick="M3")
+    # A label every 3 months, or 6 beyond a year: "Jan 2025" never runs into "Apr 2025" on a phone.
+    months = monthly["period"].nunique() if len(monthly) else 0
+    fig.update_xaxes(tickformat="%b<br>%Y", dtick="M3" if months <= 12 else "M6", tick0="2000-01-01")
     top = max([needed or 0, planned or 0, *monthly.groupby("period")["enrolled"].sum().tolist(), 1])
     fig.update_yaxes(range=[0, top * 1.15], title=dict(text="enrolled per month", font=dict(size=16)))
     return fig

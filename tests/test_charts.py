@@ -52,10 +52,13 @@ def test_cumulative_accrual_with_the_forecast_fan(cumulative, expected):
         }
     )
     fig = charts.cumulative_accrual("T", cumulative, expected, 10, AS_OF, "#2e7d32", fan=fan, planned_end=dt.date(2027, 12, 31))
-    band = trace(fig, "forecast, 90% interval")
-    assert band.fill == "toself"
-    # The band runs out along the 95% dates and back along the 5% dates.
-    assert list(band.x) == list(fan["p95"]) + list(fan["p05"])[::-1]
+    band, low = trace(fig, "forecast, 90% interval"), trace(fig, "forecast, 5%")
+    # A band: the 95% line filled back to the 5% line just before it; lines only, no stray dots.
+    assert band.type == low.type == "scatter"
+    assert band.fill == "tonext" and fig.data.index(low) == fig.data.index(band) - 1
+    assert band.mode == low.mode == "lines" and band.line.width == low.line.width == 0
+    assert list(band.x) == list(fan["p95"]) and list(low.x) == list(fan["p05"])
+    assert low.showlegend is False
     assert list(trace(fig, "forecast, median").x) == list(fan["median"])
     assert any("planned end" in a.text and "Dec 2027" in a.text for a in fig.layout.annotations)
 
@@ -136,3 +139,40 @@ def test_a_long_title_wraps_and_the_margin_grows():
     long = charts.base_layout(charts.go.Figure(), "A title far longer than any half-width chart on a laptop can hold", AS_OF)
     assert "<br>" not in short.layout.title.text and "<br>" in long.layout.title.text
     assert long.layout.margin.t > short.layout.margin.t
+
+
+def year_labels(fig, first: str, last: str) -> list[str]:
+    """The tick labels the x axis shows between two days, from its dtick and tick0 as Plotly places them."""
+    months = int(fig.layout.xaxis.dtick.lstrip("M"))
+    assert months % 12 == 0 and fig.layout.xaxis.tickformat == "%Y" and fig.layout.xaxis.tick0 == "2000-01-01"
+    years = range(int(first[:4]), int(last[:4]) + 1)
+    return [str(y) for y in years if (y - 2000) % (months // 12) == 0 and first <= f"{y}-01-01" <= last]
+
+
+@pytest.mark.parametrize(("start", "compact", "step"), [("2021-03-01", False, 1), ("2021-03-01", True, 2), ("2023-01-01", True, 1)])
+def test_year_axis_has_one_tick_per_year_or_per_few_years(start, compact, step):
+    cumulative = pd.DataFrame({"enrolled_on": pd.to_datetime([start, "2023-02-01"]), "cumulative": [1, 3]})
+    expected = pd.DataFrame({"day": pd.to_datetime([start, "2026-11-21"]), "expected": [0.0, 6.0]})
+    fig = charts.cumulative_accrual("T", cumulative, expected, 50, AS_OF, "#2e7d32", compact=compact)
+    assert fig.layout.xaxis.dtick == f"M{12 * step}"
+    labels = year_labels(fig, start, "2026-11-21")
+    assert len(labels) == len(set(labels)) and len(labels) <= (4 if compact else 8)  # never "2022 2022"
+
+
+def test_the_target_label_never_meets_a_tick_label(cumulative, expected):
+    for target in (50, 45, 230, 10):
+        fig = charts.cumulative_accrual("T", cumulative, expected, target, AS_OF, "#000000")
+        top = fig.layout.yaxis.range[1]
+        ticks = list(fig.layout.yaxis.tickvals)
+        assert ticks[0] == 0 and len(ticks) >= 3
+        # No tick label within 9% of the axis of the "target N" label's line (the label gives the value).
+        assert all(abs(t - target) > 0.09 * top for t in ticks), (target, ticks)
+
+
+def test_month_ticks_leave_room_on_a_phone():
+    periods = pd.date_range("2024-12-01", "2026-11-01", freq="MS")
+    monthly = pd.DataFrame({"period": periods, "site": "EMC", "enrolled": 1, "complete": True})
+    fig = charts.monthly_by_site("Per month", monthly, {"EMC": "#0b6e99"}, AS_OF)
+    assert fig.layout.xaxis.dtick == "M6" and fig.layout.xaxis.tickformat == "%b<br>%Y"  # 4 labels over 24 months
+    fig = charts.monthly_by_site("Per month", monthly.tail(6), {"EMC": "#0b6e99"}, AS_OF)
+    assert fig.layout.xaxis.dtick == "M3"

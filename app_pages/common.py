@@ -30,6 +30,15 @@ _VIEW_TRIALS = "view.trials"  # the chosen trials, [] for all
 _AS_OF_INPUT = "view.as_of_input"
 _TRIALS_INPUT = "view.trials_input"
 
+# On a phone: a smaller title and notice, so the first trial's numbers are on the first screen.
+COMPACT_CSS = """<style>
+@media (max-width: 640px) {
+  h1 { font-size: 1.6rem !important; padding-bottom: 0.25rem !important; }
+  [data-testid="stAlertContainer"] { padding: 0.4rem 0.75rem !important; font-size: 0.9rem; }
+  [data-testid="stMetricValue"] { font-size: 2rem !important; }
+}
+</style>"""
+
 STATUS_BADGE = {"green": ("On track", "green"), "amber": ("At risk", "orange"), "red": ("Off track", "red")}
 
 
@@ -90,12 +99,14 @@ def is_demo(version: int) -> bool:
 
 
 def page_header(title: str, version: int) -> None:
-    st.title(title)
-    if is_demo(version):
-        st.warning(
-            "**Demo data**: made-up participants that show what the dashboard does, not real patients.",
-            icon=":material/science:",
-        )
+    """The title and, on demo data, a one-line notice: small, so the first screen holds the numbers."""
+    st.html(COMPACT_CSS)
+    if not is_demo(version):
+        st.title(title, anchor=False)
+        return
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.title(title, anchor=False)
+    right.warning("**Demo data**: made-up participants, not real patients.", icon=":material/science:")
 
 
 @contextmanager
@@ -222,13 +233,17 @@ def data_as_of(overview: dict, version: int) -> None:
         else "no extract accepted yet"
     )
     live = as_of == service.today()
-    left, right = st.columns([4, 1], vertical_alignment="center")
+    left, right = st.columns([5, 1], vertical_alignment="center")
     left.markdown(
-        f"**Data as of {as_of:%A %d %B %Y}**{'' if live else ' (a past view)'} · {newest}. "
-        "Accrual counts participants with an enrolment date on or before that day."
+        f":small[**Data as of {as_of:%A %d %B %Y}**{'' if live else ' (a past view: not live)'} · {newest}.]",
+        help="Accrual counts participants with an enrolment date on or before that day; a past view shows the "
+        "extracts accepted by then.",
     )
     with right:
-        watch_for_new_data(version)
+        if live:
+            watch_for_new_data(version)
+        else:  # a past view does not change when new data arrives: never "Live"
+            st.caption(":material/history: Past view")
 
 
 @st.fragment(run_every=LIVE_POLL)
@@ -239,14 +254,22 @@ def watch_for_new_data(shown_version: int) -> None:
     st.caption(f":material/sync: Live · checked {clock.now():%H:%M:%S}")
 
 
+def basis_text(overview: dict) -> str:
+    """What the status and the headline forecast are computed from, in words."""
+    if overview.get("status_basis", "since_opening") == "recent":
+        return f"at the pace of the last {overview['recent_months']} months (the plan's pace counting for a third)"
+    return "at the pace since the trial opened"
+
+
 def status_legend(overview: dict) -> None:
     green = overview["status_thresholds"]["green"]
     amber = overview["status_thresholds"]["amber"]
     st.caption(
-        f"Status is the forecast's chance of reaching the target by the planned end: "
+        f"**Status** is the chance of reaching the target by the planned end, {basis_text(overview)}: "
         f":green-badge[On track] {green:.0%} or more · :orange-badge[At risk] {amber:.0%} to {green:.0%} · "
-        f":red-badge[Off track] below {amber:.0%}. Site data older than {overview['stale_after_days']} days is "
-        "flagged stale."
+        f":red-badge[Off track] below {amber:.0%}. **Finish**: the forecast's median date, 90% interval in brackets "
+        "(Bayesian accrual model, Gajewski, Simon & Carlson 2008). "
+        f"Site data older than {overview['stale_after_days']} days is flagged stale."
     )
 
 
@@ -293,7 +316,7 @@ def plan_delta(gap: int) -> dict:
 
 def metric(label: str, value, delta=None, **kwargs) -> None:
     """A metric of a fixed width, for rows in a horizontal container that wrap on a narrow screen."""
-    st.metric(label, value, delta, width=220, **kwargs)
+    st.metric(label, value, delta, **{"width": 220, **kwargs})
 
 
 def plot(figure, key: str) -> None:

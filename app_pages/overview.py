@@ -20,13 +20,14 @@ common.data_as_of(overview, version)
 
 
 def pace_line(s: dict) -> str:
-    now = common.rate(s["rate_3m"])
+    """The pace of the same recent months the forecast weighs, against the pace needed."""
+    now = common.rate(s["rate_recent"])
     if s["enrolled"] >= s["target"]:
         return f"**Pace** {now} · target reached"
     if s["rate_needed"] is None:
         return f"**Pace** {now} · :red[planned end passed]"
-    colour = "green" if (s["rate_3m"] or 0) >= s["rate_needed"] else "red"
-    return f"**Pace** :{colour}[{now}] (3 months) · **needed** {common.rate(s['rate_needed'])}"
+    colour = "green" if (s["rate_recent"] or 0) >= s["rate_needed"] else "red"
+    return f"**Pace** :{colour}[{now}] ({s['recent_months']} months) · **needed** {common.rate(s['rate_needed'])}"
 
 
 def sites_line(s: dict) -> str:
@@ -39,16 +40,16 @@ def sites_line(s: dict) -> str:
 
 
 def trial_tile(s: dict) -> None:
+    """Compact: the status beside the name, the count, then finish and chance, the first things read."""
     st.markdown(f"### {s['trial']} &nbsp;{common.status_markdown(s['status'] if s['has_data'] else None)}")
-    st.caption(s["title"].split(" - ", 1)[-1])
     gap = s["ahead_of_plan"]
     st.metric(
-        "Enrolled / target",
+        f"Enrolled / target · {s['percent_of_target']:.0f}%",
         f"{s['enrolled']} / {s['target']}",
         **common.plan_delta(gap),
-        help=f"Planned by now: {s['expected_by_now']:.0f} (linear from opening to the planned end, {common.month(s['planned_end_on'])}).",
+        help=f"{s['title'].split(' - ', 1)[-1]}. Planned by now: {s['expected_by_now']:.0f} (linear from opening to "
+        f"the planned end, {common.month(s['planned_end_on'])}).",
     )
-    st.progress(min(1.0, s["enrolled"] / s["target"]), text=f"{s['percent_of_target']:.0f}% of target")
     if not s["has_data"]:
         st.info("No extract received yet for this trial.")
         return
@@ -63,6 +64,8 @@ def trial_tile(s: dict) -> None:
     if line := sites_line(s):
         lines.append(line)
     st.markdown("  \n".join(lines))
+    if why := metrics.story(s):
+        st.caption(why)
     for site in s["sites"]:
         if site["stale"]:
             age = f"last extract {site['days_since_last_extract']} days ago" if site["last_extract_on"] else "no extract yet"
@@ -73,13 +76,13 @@ if not summaries:
     st.info("No trial chosen.")
     st.stop()
 
-common.status_legend(overview)
 width = min(3, len(summaries))
 for start in range(0, len(summaries), width):
     row = list(summaries.values())[start : start + width]
     for column, s in zip(st.columns(width), row, strict=False):
         with column, st.container(border=True):
             trial_tile(s)
+common.status_legend(overview)
 
 st.subheader("Cumulative accrual against the plan")
 st.caption("Solid: enrolled. Dashed: the planned curve (it steps where an amendment changed the target or the end date). Dotted: the target.")

@@ -21,25 +21,25 @@ overview = common.summary(version, as_of)
 common.page_header("Trial status", version)
 common.data_as_of(overview, version)
 
-if len(trials) > 1:
-    code = st.segmented_control(
-        "Trial", trials, default=trials[0], required=True, key="show", bind="query-params", label_visibility="collapsed"
-    )
-else:
-    code = trials[0]
+heading, chooser = st.columns([3, 2], vertical_alignment="center")
+with chooser:
+    if len(trials) > 1:
+        code = st.segmented_control(
+            "Trial", trials, default=trials[0], required=True, key="show", bind="query-params", label_visibility="collapsed"
+        )
+    else:
+        code = trials[0]
 trial = programme.trials[code]
 s = next(t for t in overview["trials"] if t["trial"] == code)
 mine = participants[participants["trial"] == code]
 certainty = programme.forecast_prior_certainty
 
-head, badge = st.columns([5, 1], vertical_alignment="center")
-head.header(f"{code}: {trial.title.split(' - ', 1)[-1]}", anchor=False)
-with badge:
-    common.status_badge(s["status"] if s["has_data"] else None)
-st.caption(
-    " · ".join(
+heading.markdown(
+    f"### {code} &nbsp;{common.status_markdown(s['status'] if s['has_data'] else None)}",
+    help=" · ".join(
         p
         for p in (
+            trial.title.split(" - ", 1)[-1],
             trial.design,
             f"target {s['target']} by {common.month(s['planned_end_on'])}",
             f"open since {dt.date.fromisoformat(s['opened_on']):%b %Y}",
@@ -47,71 +47,145 @@ st.caption(
             trial.registry_id,
         )
         if p
-    )
+    ),
 )
 
-# ---- headline numbers ----------------------------------------------------------------------------
 f = s["forecast"]
 left_to_enrol = max(0, s["target"] - s["enrolled"])
 gap = s["ahead_of_plan"]
-with st.container(horizontal=True, gap="small"):
-    common.metric(
+recent_basis = s["forecast_basis"] == "recent"
+pace_label = f"Pace, last {s['recent_months']} months"
+
+
+def headline_numbers(width: int | str = "stretch") -> None:
+    """The numbers a director reads first: beside the chart on a laptop, above it on a phone."""
+
+    def metric(*args, **kwargs) -> None:
+        common.metric(*args, width=width, **kwargs)
+
+    metric(
         "Enrolled / target",
         f"{s['enrolled']} / {s['target']}",
         **common.plan_delta(gap),
         help=f"Planned by now: {s['expected_by_now']:.0f}",
     )
-    common.metric(
-        "Pace, last 3 months",
-        common.rate(s["rate_3m"]),
-        help=f"Last 6 months: {common.rate(s['rate_6m'])}; since opening: {common.rate(s['rate_per_month'])}",
-    )
-    common.metric(
-        "Pace needed",
-        "reached" if left_to_enrol == 0 else common.rate(s["rate_needed"]) if s["rate_needed"] is not None else "too late",
-        help=f"{left_to_enrol} still to enrol in {s['months_left']:.1f} months, by {common.month(s['planned_end_on'])}",
-    )
-    common.metric(
-        "Forecast finish",
+    metric(
+        "Forecast finish (90%)",
         common.month(f["median"]) if f else "–",
-        help="Median of the Bayesian accrual forecast (Gajewski, Simon & Carlson 2008)",
+        f"{common.month(f['p05'])} – {common.month(f['p95'])}" if f and left_to_enrol else None,
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Median of the Bayesian accrual forecast (Gajewski, Simon & Carlson 2008), {common.basis_text(overview)}",
     )
-    common.metric(f"Chance by {common.month(s['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–")
-if f:
-    st.caption(
-        f"Forecast 90% interval: {common.month(f['p05'])} – {common.month(f['p95'])}. It learns the accrual rate from "
-        f"every month each site has been open, weighing the plan like {certainty:g} of a trial's worth of data, "
-        "and lets sites that open later add their share from their opening date."
+    metric(f"Chance by {common.month(s['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–")
+    metric(
+        f"Enrolled by {common.month(s['planned_end_on'])} (90%)",
+        "–" if s["enrolled_by_end_median"] is None else f"{s['enrolled_by_end_median']}",
+        None if s["enrolled_by_end_median"] is None else f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}",
+        delta_color="off",
+        delta_arrow="off",
+        help="The number enrolled by the planned end at the same pace: negative binomial under the forecast's "
+        "Gamma posterior (as the R package accrual predicts n at a time).",
+    )
+    metric(
+        pace_label,
+        common.rate(s["rate_recent"]),
+        "reached" if left_to_enrol == 0 else f"{common.rate(s['rate_needed'])} needed" if s["rate_needed"] is not None else "too late",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Last 3 months: {common.rate(s['rate_3m'])}; since opening: {common.rate(s['rate_per_month'])}. "
+        f"{left_to_enrol} still to enrol in {s['months_left']:.1f} months, by {common.month(s['planned_end_on'])}",
     )
 
+
 if not s["has_data"]:
+    with st.container(horizontal=True, gap="small"):
+        headline_numbers(width=220)
     st.info(f"No extract received yet for {code}: its charts appear once a coordinator uploads one.")
     st.stop()
 
-# ---- accrual and forecast --------------------------------------------------------------------------
-fan = metrics.trial_fan(trial, mine, as_of, certainty)
-until = max([dt.date.fromisoformat(s["planned_end_on"]), *(d.date() for d in fan["p95"])], default=as_of)
+# ---- accrual and forecast: the main chart, on the first screen ---------------------------------------
+fan = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=s["recent_months"] if recent_basis else None)
+other = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=None if recent_basis else s["recent_months"])
+other_f = s["forecast_since_opening"] if recent_basis else s["forecast_recent"]
+show_other = bool(f and other_f and left_to_enrol and other_f["median"] != f["median"])
+until = max(
+    [dt.date.fromisoformat(s["planned_end_on"]), *(d.date() for d in fan["p95"]), *(d.date() for d in other["median"] if show_other)],
+    default=as_of,
+)
 verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
-finish = f", forecast to reach {s['target']} in {common.month(f['median'])}" if f and left_to_enrol else ""
-common.plot(
-    charts.cumulative_accrual(
-        f"{s['enrolled']} of {s['target']} enrolled, {verdict}{finish}",
-        metrics.cumulative_accrual(mine, as_of),
-        metrics.expected_curve(trial, as_of, until=until),
-        s["target"],
-        as_of,
-        trial.colour,
-        fan=fan,
-        planned_end=dt.date.fromisoformat(s["planned_end_on"]),
-        amendments=[
-            (a.effective_on, f"amended: target {a.target}, end {a.planned_end_on:%b %Y}")
-            for a in trial.amendments[1:]
-            if a.effective_on <= as_of
-        ],
-        height=480,
-        subtitle="shaded: 90% forecast interval",
-    ),
-    key="trial-accrual",
+finish = f"; {s['target']} by {common.month(f['median'])}" if f and left_to_enrol else ""
+numbers, chart = st.columns([1, 3], gap="medium")
+with numbers:
+    headline_numbers()
+    if why := metrics.story(s):
+        st.caption(f":material/info: {why}")
+with chart:
+    common.plot(
+        charts.cumulative_accrual(
+            f"{s['enrolled']} of {s['target']}, {verdict}{finish}",
+            metrics.cumulative_accrual(mine, as_of),
+            metrics.expected_curve(trial, as_of, until=until),
+            s["target"],
+            as_of,
+            trial.colour,
+            fan=fan,
+            planned_end=dt.date.fromisoformat(s["planned_end_on"]),
+            amendments=[
+                (a.effective_on, f"amended: target {a.target}, end {a.planned_end_on:%b %Y}")
+                for a in trial.amendments[1:]
+                if a.effective_on <= as_of
+            ],
+            height=430,
+            subtitle="shaded: 90% forecast",
+            other_fan=other if show_other else None,
+            other_name="at the pace since opening" if recent_basis else f"at the pace of the last {s['recent_months']} months",
+            wrap=charts.HALF,
+        ),
+        key="trial-accrual",
+    )
+if f:
+    st.caption(
+        f"The forecast learns the accrual rate {common.basis_text(overview)}, weighing the plan like {certainty:g} of "
+        "that period's worth of data, and lets sites that open later add their share from their opening date. "
+        + (
+            f"At the pace since opening ({common.rate(s['rate_per_month'])}) it would finish "
+            f"{common.month(s['forecast_since_opening']['median'])}, {s['forecast_since_opening']['p_on_time']:.0%} by "
+            f"{common.month(s['planned_end_on'])}."
+            if recent_basis and s["forecast_since_opening"]
+            else ""
+        )
+    )
+
+# ---- per site: planned share, expected by now, forecast by the planned end ---------------------------
+site_table = pd.DataFrame(
+    [
+        {
+            "Site": x["site"],
+            "Enrolled": x["enrolled"],
+            "Site target": x["target"],
+            "Expected by now": x["expected_by_now"],
+            f"By {common.month(s['planned_end_on'])}": (
+                "–" if x["enrolled_by_end_median"] is None
+                else f"{x['enrolled_by_end_median']} ({x['enrolled_by_end_p05']}–{x['enrolled_by_end_p95']})"
+            ),
+            "Chance of site target": None if x["p_target_by_end"] is None else 100 * x["p_target_by_end"],
+        }
+        for x in s["sites"]
+    ]
+)
+st.dataframe(
+    site_table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Site target": st.column_config.NumberColumn(format="%.0f", help="The site's planned share of the target"),
+        "Expected by now": st.column_config.NumberColumn(format="%.0f", help="The site's share of the planned curve"),
+        f"By {common.month(s['planned_end_on'])}": st.column_config.TextColumn(
+            help="Enrolled at the site by the planned end: median (90% interval), from the site's own pace"
+        ),
+        "Chance of site target": st.column_config.NumberColumn(format="%.0f%%"),
+    },
 )
 
 start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))

@@ -124,11 +124,15 @@ def cumulative_accrual(
     subtitle: str = "",
     compact: bool = False,
     amendments: list[tuple[dt.date, str]] | None = None,
+    other_fan: pd.DataFrame | None = None,
+    other_name: str = "",
+    wrap: int | None = None,
 ) -> go.Figure:
     """Enrolled over time as a step line, against the planned curve and the target; with `fan`
     (count, p05, median, p95 dates) the forecast from as-of: its median and 90% band. `compact` (small
     multiples): no legend, fewer year ticks. `amendments`: (date, label) marked on the planned curve.
-    `cumulative` has enrolled_on and cumulative; `expected` has day and expected."""
+    `cumulative` has enrolled_on and cumulative; `expected` has day and expected. `other_fan`: a second
+    forecast (the pace since opening beside the recent pace), its median as a thin line named `other_name`."""
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -154,8 +158,8 @@ def cumulative_accrual(
         )
     )
     if fan is not None and len(fan) > 1:
-        # The band: the 5% line, then the 95% line filled back to it. Lines only, never markers (Plotly
-        # draws markers on a short trace unless told not to).
+        # The band: the 5% line, then the 95% line filled across to it along x (the dates; the counts are
+        # the y both share). Lines only, never markers (Plotly draws markers on a short trace by default).
         fig.add_trace(
             go.Scatter(
                 x=fan["p05"],
@@ -173,7 +177,7 @@ def cumulative_accrual(
                 y=fan["count"],
                 name="forecast, 90% interval",
                 mode="lines",
-                fill="tonext",
+                fill="tonextx",
                 fillcolor=_alpha(colour, 0.18),
                 line=dict(width=0, color=_alpha(colour, 0.18)),
                 hoverinfo="skip",
@@ -187,6 +191,17 @@ def cumulative_accrual(
                 mode="lines",
                 line=dict(color=colour, width=3, dash="dot"),
                 hovertemplate="forecast: %{y} by %{x|%b %Y}<extra></extra>",
+            )
+        )
+    if other_fan is not None and len(other_fan) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=other_fan["median"],
+                y=other_fan["count"],
+                name=other_name,
+                mode="lines",
+                line=dict(color=MUTED, width=2, dash="dashdot"),
+                hovertemplate=f"{other_name}: %{{y}} by %{{x|%b %Y}}<extra></extra>",
             )
         )
     fig.add_hline(
@@ -222,9 +237,9 @@ def cumulative_accrual(
             ay=-36,
             font=dict(size=14, color=MUTED),
         )
-    fig = base_layout(fig, title, as_of, height=height, subtitle=subtitle, wrap=HALF if compact else FULL)
-    fig.update_layout(showlegend=not compact)
-    xs_all = [*expected["day"], *xs, *(list(fan["p95"]) if fan is not None else [])]
+    fig = base_layout(fig, title, as_of, height=height, subtitle=subtitle, wrap=wrap or (HALF if compact else FULL))
+    fig.update_layout(showlegend=not compact, legend_traceorder="normal")  # a filled band would reverse it
+    xs_all = [*expected["day"], *xs, *(list(fan["p95"]) if fan is not None else []), *(list(other_fan["median"]) if other_fan is not None else [])]
     _year_axis(fig, min(xs_all), max(xs_all), most=4 if compact else 8)
     top = max(target, max(ys, default=0)) * 1.12
     fig.update_yaxes(range=[0, top], tickmode="array", tickvals=y_ticks_around(top, target))

@@ -53,9 +53,10 @@ def test_cumulative_accrual_with_the_forecast_fan(cumulative, expected):
     )
     fig = charts.cumulative_accrual("T", cumulative, expected, 10, AS_OF, "#2e7d32", fan=fan, planned_end=dt.date(2027, 12, 31))
     band, low = trace(fig, "forecast, 90% interval"), trace(fig, "forecast, 5%")
-    # A band: the 95% line filled back to the 5% line just before it; lines only, no stray dots.
+    # A band: the 95% line filled across (along x, the dates) to the 5% line just before it; lines only, no
+    # stray dots.
     assert band.type == low.type == "scatter"
-    assert band.fill == "tonext" and fig.data.index(low) == fig.data.index(band) - 1
+    assert band.fill == "tonextx" and fig.data.index(low) == fig.data.index(band) - 1
     assert band.mode == low.mode == "lines" and band.line.width == low.line.width == 0
     assert list(band.x) == list(fan["p95"]) and list(low.x) == list(fan["p05"])
     assert low.showlegend is False

@@ -84,8 +84,9 @@ def summary(version: int, as_of: dt.date) -> dict:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def extracts(version: int) -> pd.DataFrame:
-    return get_store().extracts()
+def extracts(version: int, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Every extract; with `as_of`, those accepted by the end of that day, as they stood then."""
+    return get_store().extracts(as_of=service.end_of(as_of) if as_of else None)
 
 
 def data_version() -> int:

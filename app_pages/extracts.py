@@ -6,25 +6,33 @@ import json
 import streamlit as st
 
 from app_pages import common
-from dashboard import upload_report
+from dashboard import service, upload_report
 from dashboard.store import Refused
 
 programme = common.get_programme()
 store = common.get_store()
+as_of, trials = common.view_controls()
+live = as_of == service.today()
 version = common.data_version()
 common.page_header("Extract history", version)
 
 if done := st.session_state.pop("retract_done", None):
     st.success(done, icon=":material/undo:")
 
-history = common.extracts(version)
+if live:
+    st.markdown(":small[**Every extract**, newest first, with its status today.]")
+else:
+    st.markdown(
+        f":small[**What was known on {as_of:%A %d %B %Y}** (a past view: not live): the extracts accepted by the end "
+        "of that day, current or superseded as they stood then. A retraction is a correction, so it shows in past "
+        "views too.]"
+    )
+history = common.extracts(version, None if live else as_of)
 if history.empty:
-    st.info("No extract has been uploaded yet.")
+    st.info("No extract has been uploaded yet." if live else f"No extract had been uploaded by {as_of:%d %b %Y}.")
     st.stop()
 
-left, right = st.columns([2, 1])
-trials = left.multiselect("Trials", list(programme.trials), default=list(programme.trials))
-statuses = right.multiselect("Status", ["current", "superseded", "retracted"], default=["current", "superseded", "retracted"])
+statuses = st.multiselect("Status", ["current", "superseded", "retracted"], default=["current", "superseded", "retracted"])
 shown = history[history["trial"].isin(trials) & history["status"].isin(statuses)]
 
 table = shown.assign(sha256=shown["sha256"].str[:12] + "…")[
@@ -99,8 +107,10 @@ def retract_dialog(extract_id: int, label: str) -> None:
         st.rerun()
 
 
-# The dialog stays open across reruns until it is used or dismissed.
-if extract["status"] != "retracted" and st.button("Retract this extract…", icon=":material/undo:"):
+# The dialog stays open across reruns until it is used or dismissed. A retraction is made in today's view.
+if not live:
+    st.caption("Retracting is done in today's view (Back to today, in the sidebar).")
+elif extract["status"] != "retracted" and st.button("Retract this extract…", icon=":material/undo:"):
     st.session_state["retracting"] = extract_id
 if st.session_state.get("retracting") == extract_id:
     retract_dialog(extract_id, f"{extract['trial']}, {extract['file_name']}")

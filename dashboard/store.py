@@ -438,8 +438,10 @@ class Store:
         """
         return self.query(sql, {"as_of": as_of or _now(), "trial": trial})
 
-    def extracts(self) -> pd.DataFrame:
-        """Every extract with its sites and its status: current, superseded or retracted."""
+    def extracts(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Every extract with its sites and its status: current, superseded or retracted. With `as_of`,
+        those accepted by then, current and confirmed as they stood then (a retraction, being a
+        correction, counts in past views too, as in CURRENT_EXTRACTS)."""
         sql = f"""
             WITH cur AS (SELECT DISTINCT extract_id FROM ({CURRENT_EXTRACTS}))
             SELECT e.extract_id, e.trial,
@@ -449,11 +451,12 @@ class Store:
                         WHEN e.extract_id IN (SELECT extract_id FROM cur) THEN 'current'
                         ELSE 'superseded' END AS status,
                    e.retracted_at, e.retracted_by, e.retraction_reason, e.diff,
-                   (SELECT max(confirmed_at) FROM extract_confirmations k WHERE k.extract_id = e.extract_id)
-                       AS last_confirmed_at
-            FROM extracts e ORDER BY e.extract_id DESC
+                   (SELECT max(confirmed_at) FROM extract_confirmations k
+                    WHERE k.extract_id = e.extract_id AND k.confirmed_at <= $until) AS last_confirmed_at
+            FROM extracts e WHERE e.uploaded_at <= $until ORDER BY e.extract_id DESC
         """
-        return self.query(sql, {"as_of": _now()})
+        # Without as_of: everything ever stored (a timestamp later than any), status as of now.
+        return self.query(sql, {"as_of": as_of or _now(), "until": as_of or dt.datetime(9999, 12, 31)})
 
     def last_extract_per_site(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Per (trial, site): the current extract and when its data was last confirmed

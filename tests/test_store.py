@@ -238,3 +238,15 @@ def test_a_database_from_a_newer_version_is_not_opened(tmp_path, capsys):
         f"could not run: this database was written by a newer version of the dashboard (schema {SCHEMA_VERSION + 1}; "
         f"this version knows {SCHEMA_VERSION}); it was not opened or changed."
     )
+
+
+def test_extracts_as_of_a_past_day_list_what_was_known_then(store, programme):
+    monday, tuesday = dt.datetime(2026, 11, 16, 9, 0), dt.datetime(2026, 11, 17, 9, 0)
+    first = commit(store, check_file(store, programme, FIRST, "a.csv", "PUMP", today=TODAY), "anna", uploaded_at=monday)
+    second = commit(store, check_file(store, programme, SECOND, "b.csv", "PUMP", today=TODAY), "anna", uploaded_at=tuesday)
+    end_of_monday = dt.datetime(2026, 11, 16, 23, 59, 59)
+    then = store.extracts(as_of=end_of_monday)
+    # On Monday evening only the first extract existed, and it was current.
+    assert then[["extract_id", "status"]].values.tolist() == [[first, "current"]]
+    now = store.extracts().set_index("extract_id")["status"].to_dict()
+    assert now == {second: "current", first: "superseded"}

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import service
+from dashboard import metrics, service
 from dashboard.demo import load_demo
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
@@ -168,14 +168,27 @@ def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
     s = summary_of(demo_copy, programme)["PUMP"]
     values = {m.label: m.value for m in at.metric}
     assert values["Enrolled / target"] == f"{s['enrolled']} / {s['target']}"
-    assert values["Pace, last 3 months"] == f"{s['rate_3m']:.1f}/month"
-    assert values["Pace needed"] == f"{s['rate_needed']:.1f}/month"
-    assert values["Forecast finish"] == month(s["forecast"]["median"])
-    assert values[f"Chance by {month(s['planned_end_on'])}"] == f"{s['forecast']['p_on_time']:.0%}"
+    deltas = {m.label: m.proto.delta for m in at.metric}
+    # The pace of the same recent months the headline forecast weighs, against the pace needed.
+    assert values[f"Pace, last {s['recent_months']} months"] == f"{s['rate_recent']:.1f}/month"
+    assert deltas[f"Pace, last {s['recent_months']} months"] == f"{s['rate_needed']:.1f}/month needed"
+    assert values["Forecast finish (90%)"] == month(s["forecast"]["median"])
+    assert deltas["Forecast finish (90%)"] == f"{month(s['forecast']['p05'])} – {month(s['forecast']['p95'])}"
+    end = month(s["planned_end_on"])
+    assert values[f"Chance by {end}"] == f"{s['forecast']['p_on_time']:.0%}"
+    # The number enrolled by the planned end, with its 90% interval, as summary --json says.
+    assert values[f"Enrolled by {end} (90%)"] == str(s["enrolled_by_end_median"])
+    assert deltas[f"Enrolled by {end} (90%)"] == f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}"
+    # Per site: its target, expected by now and forecast by the planned end.
+    sites = at.dataframe[0].value
+    assert sites["Site target"].tolist() == [x["target"] for x in s["sites"]]
+    assert sites[f"By {end}"].tolist() == [
+        f"{x['enrolled_by_end_median']} ({x['enrolled_by_end_p05']}–{x['enrolled_by_end_p95']})" for x in s["sites"]
+    ]
     titles = chart_titles(at)
     # Accrual with forecast, monthly by site, funnel, screen-fail reasons, arms (PUMP is randomised), statuses.
     assert len(titles) == 6
-    assert titles[0].startswith(f"{s['enrolled']} of {s['target']} enrolled, {-s['ahead_of_plan']} behind plan")
+    assert titles[0].replace("<br>", " ").startswith(f"{s['enrolled']} of {s['target']}, {-s['ahead_of_plan']} behind plan")
     assert f"{s['rate_needed']:.1f} needed" in titles[1]
     assert any(t.startswith("Arms: EMC") for t in titles)
     assert values["Pump placed"] and values["Converted"] == "0"
@@ -186,7 +199,7 @@ def test_trial_page_shows_the_trial_chosen_in_the_url(monkeypatch, demo_copy, pr
     assert not at.exception
     s = summary_of(demo_copy, programme)["PUMP-2"]
     assert at.metric[0].value == f"{s['enrolled']} / {s['target']}"
-    assert at.header[0].value.startswith("PUMP-2")
+    assert any(m.value.startswith("### PUMP-2") for m in at.markdown)
     assert not any(t.startswith("Arms") for t in chart_titles(at))  # single arm: no arm balance
     milestones = {m.label: m.value for m in at.metric}
     assert int(milestones["Converted"]) > 0  # PUMP-2's demo patients include conversions
@@ -239,3 +252,45 @@ def test_a_database_that_is_not_one_is_a_sentence_on_the_page_not_a_crash(monkey
     at = run_app(monkeypatch, path, demo="0")
     assert not at.exception
     assert at.error[0].value.startswith(f"**The dashboard cannot open its database.** {path} is not a dashboard database")
+
+
+# ---- one story, and the as-of date everywhere ------------------------------------------------------------
+
+
+def test_overview_says_why_when_the_signals_differ(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy)
+    captions = [c.value for c in at.caption]
+    trials = summary_of(demo_copy, programme)
+    # The demo's PUMP-IT: on the planned curve, red at the recent pace, amber since opening: one line says why.
+    why = metrics.story(trials["PUMP-IT"])
+    assert why and why in captions and "The status follows the recent pace." in why
+    # The legend names the status's basis.
+    assert any("at the pace of the last 6 months" in c and "On track" in c for c in captions)
+    # The pace shown is the one the forecast weighs.
+    assert f"**Pace** :red[{trials['PUMP-IT']['rate_recent']:.1f}/month] (6 months)" in markdown(at)
+
+
+def test_a_past_view_never_says_live(monkeypatch, demo_copy):
+    for page in (None, "trial", "sites", "extracts"):
+        at = run_app(monkeypatch, demo_copy, query={"as_of": PAST.isoformat()}, page=page)
+        assert not at.exception
+        assert not any("Live" in c.value for c in at.caption), page
+        text = markdown(at)
+        assert "a past view: not live" in text, page
+    assert any("Past view" in c.value for c in run_app(monkeypatch, demo_copy, query={"as_of": PAST.isoformat()}).caption)
+
+
+def test_extract_history_shows_what_was_known_at_the_as_of_date(monkeypatch, demo_copy):
+    at = run_app(monkeypatch, demo_copy, query={"as_of": PAST.isoformat()}, page="extracts")
+    assert not at.exception
+    table = at.dataframe[0].value
+    then = Store(demo_copy).extracts(as_of=service.end_of(PAST))
+    assert len(table) == len(then) < len(Store(demo_copy).extracts())
+    assert (table["uploaded_at"] <= service.end_of(PAST)).all()
+    # One current extract per trial and site then (PUMP-IT's EMC had opened by then too).
+    assert (table["status"] == "current").sum() == 6
+    assert f"What was known on {PAST:%A %d %B %Y}" in markdown(at)
+    assert not [b for b in at.button if "Retract" in b.label]  # retraction happens in today's view
+    live = run_app(monkeypatch, demo_copy, page="extracts")
+    assert len(live.dataframe[0].value) == len(Store(demo_copy).extracts())
+    assert "Every extract" in markdown(live)

@@ -10,7 +10,20 @@ from dashboard.roles import DEFAULT_ROLE, PAGES, ROLES, pages_for
 
 st.set_page_config(page_title="PUMP recruitment", page_icon=":material/monitoring:", layout="wide")
 
+# On a phone the open sidebar covers the page: after a tap on a menu item, fold it away (Streamlit leaves it
+# open). Installed once per browser tab; a wide screen keeps its sidebar.
+FOLD_MENU_ON_PHONE = """<script>
+if (!window.pumpFoldMenu) {
+  window.pumpFoldMenu = true;
+  document.addEventListener("click", (event) => {
+    if (window.innerWidth >= 768 || !event.target.closest('[data-testid="stSidebarNav"] a')) return;
+    setTimeout(() => document.querySelector('[data-testid="stSidebarCollapseButton"] button')?.click(), 300);
+  }, true);
+}
+</script>"""
+
 with st.sidebar:
+    st.html(FOLD_MENU_ON_PHONE, unsafe_allow_javascript=True)
     role = st.selectbox(
         "Viewing as",
         list(ROLES),

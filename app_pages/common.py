@@ -36,6 +36,9 @@ COMPACT_CSS = """<style>
   h1 { font-size: 1.6rem !important; padding-bottom: 0.25rem !important; }
   [data-testid="stAlertContainer"] { padding: 0.4rem 0.75rem !important; font-size: 0.9rem; }
   [data-testid="stMetricValue"] { font-size: 2rem !important; }
+  /* Plotly does not wrap titles: a smaller one fits the phone's width instead of running off it. */
+  .js-plotly-plot .gtitle { font-size: 15px !important; }
+  .js-plotly-plot .gtitle-subtitle { font-size: 12px !important; }
 }
 </style>"""
 

@@ -32,6 +32,11 @@ rows = pd.DataFrame(
             "Trial": s["trial"],
             "Site": site["site"],
             "Enrolled": site["enrolled"],
+            "Target": site["target"],
+            "Expected now": site["expected_by_now"],
+            "By end": "–" if site["enrolled_by_end_median"] is None else (
+                f"{site['enrolled_by_end_median']} ({site['enrolled_by_end_p05']}–{site['enrolled_by_end_p95']})"
+            ),
             "Months open": site["months_open"],
             "Rate": site["rate_per_month"],
             "3 months": site["rate_3m"],
@@ -52,7 +57,8 @@ def highlight(row: pd.Series) -> list[str]:
 
 st.subheader("Per site and trial", anchor=False)
 st.caption(
-    "Rate: enrolled per month open (months of 30.44 days since the site opened); 3 and 6 months: the rate over the "
+    "Target: the site's planned share of the trial's target; expected now: that share of the planned curve; by end: "
+    "enrolled at the site by the planned end, median (90% interval). Rate: enrolled per month open (months of 30.44 days since the site opened); 3 and 6 months: the rate over the "
     "last 3 and 6 months. Screen-fail: ineligible or declined, of the screened with an outcome. ⚠ stale: the "
     f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same."
 )
@@ -65,6 +71,15 @@ st.dataframe(
         "Trial": st.column_config.TextColumn(width=70),
         "Site": st.column_config.TextColumn(width=45),
         "Enrolled": st.column_config.NumberColumn(width=65),
+        "Target": st.column_config.NumberColumn(format="%.0f", width=60, help="The site's planned share of the trial's target"),
+        "Expected now": st.column_config.NumberColumn(
+            format="%.0f", width=85, help="The site's share of the planned accrual curve at the as-of date"
+        ),
+        "By end": st.column_config.TextColumn(
+            width=90,
+            help="Enrolled at the site by the trial's planned end: median (90% interval), from the site's own pace "
+            "(negative binomial under its Gamma posterior)",
+        ),
         "Months open": st.column_config.NumberColumn(format="%.1f", width=95, help="From the site's activation to the as-of date"),
         "Rate": st.column_config.NumberColumn(format=rate_format, width=50, help="Enrolled per month open"),
         "3 months": st.column_config.NumberColumn(format=rate_format, width=70, help="Enrolled per month over the last 3 months"),

@@ -191,7 +191,7 @@ st.dataframe(
 start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))
 monthly = metrics.accrual_per_period(mine, as_of, "month", by="site", groups=list(trial.sites), start=start)
 needed = s["rate_needed"] if left_to_enrol else None
-pace = f"last 3 months {common.rate(s['rate_3m'])}"
+pace = f"last {s['recent_months']} months {common.rate(s['rate_recent'])}"
 common.plot(
     charts.monthly_by_site(
         f"Enrolments per month by site: {pace}" + (f", {needed:.1f} needed" if needed is not None else ""),

@@ -280,7 +280,7 @@ def monthly_by_site(
             fig.add_trace(
                 go.Scatter(x=span, y=[value, value], name=name, mode="lines", line=line, hovertemplate=f"{name}<extra></extra>")
             )
-    fig = base_layout(fig, title, as_of, subtitle=subtitle, wrap=FULL)
+    fig = base_layout(fig, title, as_of, subtitle=subtitle, wrap=44)  # two short lines: legible on a phone
     fig.update_layout(barmode="stack", bargap=0.15)
     # A label every 3 months, or 6 beyond a year: "Jan 2025" never runs into "Apr 2025" on a phone.
     months = monthly["period"].nunique() if len(monthly) else 0

@@ -229,6 +229,13 @@ def test_sites_page_on_demo_data_agrees_with_summary(monkeypatch, demo_copy, pro
     shown = table[["Trial", "Site", "Enrolled", "Months open", "Rate", "Last enrolment"]].values.tolist()
     assert shown == expected
     assert table.loc[table["Last extract"].str.startswith("⚠"), ["Trial", "Site"]].values.tolist() == [["PUMP-IT", "EMC"]]
+    # Per site: its target and expected-by-now (its planned share) and its forecast by the planned end.
+    assert table[["Target", "Expected now"]].values.tolist() == [
+        [s["target"], s["expected_by_now"]] for t in trials.values() for s in t["sites"]
+    ]
+    assert table["By end"].tolist() == [
+        f"{s['enrolled_by_end_median']} ({s['enrolled_by_end_p05']}–{s['enrolled_by_end_p95']})" for t in trials.values() for s in t["sites"]
+    ]
     titles = chart_titles(at)
     assert titles[0] == "Slowest site: NKI in PUMP, PUMP-2; EMC in PUMP-IT"
     assert titles[1:] == ["PUMP: EMC fastest", "PUMP-2: EMC fastest", "PUMP-IT: NKI fastest"]

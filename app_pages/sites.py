@@ -56,12 +56,6 @@ def highlight(row: pd.Series) -> list[str]:
 
 
 st.subheader("Per site and trial", anchor=False)
-st.caption(
-    "Target: the site's planned share of the trial's target; expected now: that share of the planned curve; by end: "
-    "enrolled at the site by the planned end, median (90% interval). Rate: enrolled per month open (months of 30.44 days since the site opened); 3 and 6 months: the rate over the "
-    "last 3 and 6 months. Screen-fail: ineligible or declined, of the screened with an outcome. ⚠ stale: the "
-    f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same."
-)
 rate_format = "%.2f"
 st.dataframe(
     rows.style.apply(highlight, axis=1),
@@ -93,6 +87,13 @@ st.dataframe(
     },
 )
 common.csv_download(rows, f"PUMP_sites_{as_of.isoformat()}.csv", key="csv-sites")
+
+st.caption(
+    "Target: the site's planned share of the trial's target; expected now: that share of the planned curve; by end: "
+    "enrolled at the site by the planned end, median (90% interval). Rate: enrolled per month open (months of 30.44 days since the site opened); 3 and 6 months: the rate over the "
+    "last 3 and 6 months. Screen-fail: ineligible or declined, of the screened with an outcome. ⚠ stale: the "
+    f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same."
+)
 
 sites_in_view = sorted({site for code in trials for site in programme.trials[code].sites})
 colours = common.site_colours(programme, sites_in_view)

@@ -239,6 +239,8 @@ def cumulative_accrual(
         )
     fig = base_layout(fig, title, as_of, height=height, subtitle=subtitle, wrap=wrap or (HALF if compact else FULL))
     fig.update_layout(showlegend=not compact, legend_traceorder="normal")  # a filled band would reverse it
+    if compact:  # a third of a laptop's width: a smaller title that fits it
+        fig.update_layout(title_font_size=18)
     xs_all = [*expected["day"], *xs, *(list(fan["p95"]) if fan is not None else []), *(list(other_fan["median"]) if other_fan is not None else [])]
     _year_axis(fig, min(xs_all), max(xs_all), most=4 if compact else 8)
     top = max(target, max(ys, default=0)) * 1.12

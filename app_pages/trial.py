@@ -187,6 +187,7 @@ st.dataframe(
         "Chance of site target": st.column_config.NumberColumn(format="%.0f%%"),
     },
 )
+common.csv_download(site_table, f"PUMP_{code}_sites_{as_of.isoformat()}.csv", key="csv-trial-sites")
 
 start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))
 monthly = metrics.accrual_per_period(mine, as_of, "month", by="site", groups=list(trial.sites), start=start)

@@ -261,7 +261,7 @@ def watch_for_new_data(shown_version: int) -> None:
 def basis_text(overview: dict) -> str:
     """What the status and the headline forecast are computed from, in words."""
     if overview.get("status_basis", "since_opening") == "recent":
-        return f"at the pace of the last {overview['recent_months']} months (the plan's pace counting for a third)"
+        return f"at the pace of the last {overview['recent_months']} months (blended with the plan's pace)"
     return "at the pace since the trial opened"
 
 

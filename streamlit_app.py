@@ -6,6 +6,7 @@ URL either. Until sign-in arrives, the role is chosen in the sidebar.
 
 import streamlit as st
 
+from app_pages.common import database_faults
 from dashboard.roles import DEFAULT_ROLE, PAGES, ROLES, pages_for
 
 st.set_page_config(page_title="PUMP recruitment", page_icon=":material/monitoring:", layout="wide")
@@ -37,4 +38,5 @@ pages = [
     st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))
     for i, name in enumerate(pages_for(role))
 ]
-st.navigation(pages).run()
+with database_faults():
+    st.navigation(pages).run()

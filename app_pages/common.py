@@ -16,9 +16,12 @@ from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.downloads import csv_bytes
 from dashboard.store import Store, StoreUnavailable
-from dashboard.textnorm import plain  # noqa: F401  (pages show user text through common.plain)
+from dashboard.textnorm import plain  # pages show user text through common.plain
 
 LIVE_POLL = dt.timedelta(seconds=10)
+# The file is let go this long after the last use, so a nightly import need not wait for
+# the whole steering meeting to close its browsers (it also asks, and is let in at once).
+IDLE_RELEASE_SECONDS = 2.0
 
 # The view lives in the URL (?as_of=YYYY-MM-DD&trial=PUMP&trial=PUMP-2) so a link reproduces it. No
 # as_of means today, the live view; no trial means every trial. Streamlit drops the query string when
@@ -53,18 +56,26 @@ def get_programme() -> Programme:
 def get_store() -> Store:
     """The process's Store; when the database cannot be used, the page says why in words
     (the command line's exit 3) instead of Streamlit's generic error, and stops."""
-    try:
+    with database_faults():
         return _open_store()
+
+
+@contextmanager
+def database_faults() -> Iterator[None]:
+    """A database that cannot be used (busy beyond the wait, read-only for a change, disk
+    full, damaged, newer) ends the page with the command line's sentence, never a traceback."""
+    try:
+        yield
     except StoreUnavailable as exc:
-        st.error(f"**The dashboard cannot open its database.** {exc}.", icon=":material/database_off:")
+        st.error(f"**The dashboard cannot use its database.** {plain(str(exc))}.", icon=":material/database_off:")
         st.stop()
 
 
 @st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
 def _open_store() -> Store:
-    """The process's Store: it opens a connection per use, so sessions never share one.
-    An empty database is seeded with the demo data, through the real ingest path."""
-    store = Store(service.db_path())
+    """The process's Store: sessions share its connection, each use on its own cursor, and it
+    lets go of the file when idle so the command line can write. An empty database is seeded with the demo data, through the real ingest path."""
+    store = Store(service.db_path(), idle_release=IDLE_RELEASE_SECONDS)
     programme = get_programme()
     service.record_config(store, programme)
     if service.seed_demo_when_empty() and store.is_empty():
@@ -119,6 +130,8 @@ def internal_errors(what: str) -> Iterator[None]:
     error; the traceback goes to the log only (as on the command line, exit 3)."""
     try:
         yield
+    except StoreUnavailable:
+        raise  # said in words by database_faults
     except Exception:
         log_file = service.log_path(get_store().path)
         service.error_log(log_file).exception("internal error while %s", what)

@@ -9,6 +9,7 @@ With --json every outcome, a refusal or an internal error too, prints one JSON o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -19,7 +20,7 @@ from dashboard.config import ConfigError, load_programme
 from dashboard.forecast import forecast_completion, predict_enrolled_by_end
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.store import Refused, Store, StoreUnavailable
+from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         programme = load_programme(args.config) if args.config else load_programme()
     except ConfigError as exc:
         return _fail(args, USAGE, f"configuration error: {exc}")
-    store = Store(service.db_path(args.db))
+    store = Store(service.db_path(args.db), on_wait=_say_waiting)
     try:
         service.record_config(store, programme)
         return COMMANDS[args.command](args, store, programme)
@@ -130,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         log_file = service.log_path(store.path)
         service.error_log(log_file).exception("internal error in %s", args.command)
         return _fail(args, FAILED, f"internal error, nothing was stored (the details are in {log_file})")
+
+
+def _say_waiting(message: str) -> None:
+    """Another program holds the database: say so on stderr (stdout stays the answer)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _fail(args, code: int, message: str) -> int:
@@ -188,17 +194,13 @@ def _ingest(args, store: Store, programme) -> int:
         return USAGE
     result = checked.to_json()
     if checked.already_loaded is not None:
-        result["extract_id"] = commit(store, checked, args.by)
-        result["message"] = (
-            f"already loaded as extract #{checked.already_loaded}; nothing changed "
-            "(recorded that its data was confirmed current today)"
-        )
-        _print_result(result, args.json, checked)
-        return DONE
+        return _confirm_loaded(args, store, checked, result)
     try:
         result["extract_id"] = commit(
             store, checked, args.by, accept_warnings=args.accept_warnings, mapping=_mapping(args), confirm_removals=args.confirm_removals
         )
+    except AlreadyLoaded as exc:  # the same file landed from elsewhere while this run checked it
+        return _confirm_loaded(args, store, dataclasses.replace(checked, already_loaded=exc.extract_id), result)
     except Refused as exc:
         result["ok"] = False
         result["message"] = f"refused: {exc}"
@@ -208,6 +210,17 @@ def _ingest(args, store: Store, programme) -> int:
     result["message"] = (
         f"stored as extract #{result['extract_id']}: {counts['new']} new, {counts['changed']} changed, "
         f"{counts['missing']} no longer in the extract, {counts['unchanged']} unchanged"
+    )
+    _print_result(result, args.json, checked)
+    return DONE
+
+
+def _confirm_loaded(args, store: Store, checked, result: dict) -> int:
+    """The very file is current already: nothing new is stored, its data is confirmed current."""
+    result["extract_id"] = commit(store, checked, args.by)
+    result["message"] = (
+        f"already loaded as extract #{checked.already_loaded}; nothing changed "
+        "(recorded that its data was confirmed current today)"
     )
     _print_result(result, args.json, checked)
     return DONE

@@ -60,8 +60,8 @@ def today() -> dt.date:
 
 def record_config(store: Store, programme: Programme) -> bool:
     """Log the configuration in the audit log when it differs from the last one seen."""
-    if store.last_config_sha256() == programme.source_sha256:
-        return False
+    if store.last_config_sha256() == programme.source_sha256 or store.read_only:
+        return False  # a read-only database is shown as it is; the change is logged when it can be
     store.record(SYSTEM_ACTOR, "config_loaded", {"sha256": programme.source_sha256, "trials": list(programme.trials)})
     return True
 

@@ -1,21 +1,26 @@
 """The DuckDB store: schema and migrations, the queries, and the single write path.
 
-DuckDB lets one process at a time open a file read-write. The dashboard must not lock
-the command line out (a nightly import is normal), so nothing holds the file open:
-every use opens its own connection (one per thread, never shared), does its work and
-closes it, and an open that meets another process's lock waits and tries again.
-Connections of one process to the same file share one database instance, so many
-browser sessions read at once while one of them writes, each in its own transaction.
+DuckDB lets one process at a time open a file read-write, and inside a process wants one
+connection shared by its threads, each use on its own cursor (opening and closing
+connections from several threads at once fails with "Unique file handle conflict"). So
+each process holds one connection per database file (`_Holder`), every use takes a cursor
+of it, and writes are serialised, each in one transaction. The dashboard must not lock the
+command line out (a nightly import is normal): the process lets go of the file when it is
+idle, or at once when another program has said it is waiting (a marker file beside the
+database), and an open that meets another process's lock says so and waits its turn.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -150,60 +155,284 @@ CURRENT_EXTRACTS = """
 
 
 class StoreUnavailable(RuntimeError):
-    """The database cannot be used at all (not a database, damaged, from a newer version):
-    nothing was changed; the message says what happened and what to do (exit 3)."""
+    """The database cannot be used (not a database, damaged, from a newer version, read-only
+    for a write, disk full): nothing was changed; the message says what happened and what
+    to do (exit 3)."""
 
 
 class StoreBusy(StoreUnavailable):
     """Another program holds the database file for longer than we wait."""
 
 
+class StoreReadOnly(StoreUnavailable):
+    """A change was asked of a database this program may only read."""
+
+
 class Refused(ValueError):
     """A write was refused; nothing changed. The message says why."""
 
 
-class Store:
-    """The database file, opened anew for every use (see the module docstring)."""
+class AlreadyLoaded(Refused):
+    """The very file is the current extract already (another upload of it landed first)."""
 
-    def __init__(self, path: Path | str = DEFAULT_DB_PATH, lock_wait: float = LOCK_WAIT_SECONDS):
+    def __init__(self, extract_id: int):
+        super().__init__(f"this file is already loaded as extract #{extract_id}; nothing changed")
+        self.extract_id = extract_id
+
+
+# How long a process that holds the file lets a program that said it is waiting go first,
+# at most, before it opens the file again; and how fresh such a marker must be to count
+# (a waiter touches it on every try, so an older one was left by a program that died).
+YIELD_SECONDS = 5.0
+MARKER_FRESH_SECONDS = 2.0
+
+
+class _Holder:
+    """This process's one connection to one database file, shared by every Store of it and
+    every thread: each use takes a cursor, and the last use to finish lets go of the file
+    (at once, or after `idle` seconds, or at once when another program is waiting)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.marker = path.with_name(path.name + ".waiting")
+        self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.read_only = False
+        self.users = 0
+        self.idle_timer: threading.Timer | None = None
+
+    def acquire(self, lock_wait: float, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
+                self.idle_timer = None
+            if self.con is None:
+                self.con, self.read_only = _open(self.path, self.marker, lock_wait, on_wait)
+                try:
+                    migrate(self.con, read_only=self.read_only, path=self.path)
+                except BaseException:
+                    self._close()
+                    raise
+            cursor = self.con.cursor()
+            self.users += 1
+            return cursor
+
+    def release(self, cursor: duckdb.DuckDBPyConnection, idle: float) -> None:
+        with suppress(duckdb.Error):  # its connection was discarded after a fatal error
+            cursor.close()
+        with self.lock:
+            self.users -= 1
+            if self.users or self.con is None:
+                return
+            if idle <= 0 or _other_waiter(self.marker):
+                self._close()
+            else:
+                self.idle_timer = threading.Timer(idle, self._close_when_idle)
+                self.idle_timer.daemon = True
+                self.idle_timer.start()
+
+    def discard(self) -> None:
+        """After a fatal error DuckDB refuses every further use of the instance: drop it, so
+        the next use opens the file again (which replays what was committed)."""
+        with self.lock:
+            self._close()
+
+    def _close_when_idle(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self._close()
+
+    def _close(self) -> None:
+        con, self.con = self.con, None
+        if con is not None:
+            with suppress(duckdb.Error):  # already invalidated: nothing left to write
+                con.close()
+
+
+_HOLDERS: dict[Path, _Holder] = {}
+_HOLDERS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Let go of every file at exit (DuckDB writes its last checkpoint on close)."""
+    for holder in list(_HOLDERS.values()):
+        holder.discard()
+
+
+def _holder(path: Path) -> _Holder:
+    key = path.resolve()
+    with _HOLDERS_LOCK:
+        return _HOLDERS.setdefault(key, _Holder(key))
+
+
+def _open(path: Path, marker: Path, lock_wait: float, on_wait: Callable[[str], None] | None) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """Open the file read-write (read-only when this program may not write it), waiting while
+    another program holds it: say so once, and leave a marker so that it lets go soon."""
+    deadline = time.monotonic() + lock_wait
+    yield_until = time.monotonic() + YIELD_SECONDS
+    told = False
+    try:
+        while True:
+            if _other_waiter(marker) and time.monotonic() < yield_until:
+                time.sleep(0.05)  # another program is waiting for the file: let it go first
+                continue
+            try:
+                return duckdb.connect(str(path)), False
+            except duckdb.Error as exc:
+                text = str(exc)
+                if _is_lock(text):
+                    if time.monotonic() > deadline:
+                        raise StoreBusy(
+                            f"the database {path} is in use by {_holder_name(text)} for more than {lock_wait:.0f} s; "
+                            "nothing was changed. Try again in a minute"
+                        ) from exc
+                    _touch(marker)
+                    if not told and on_wait:
+                        on_wait(f"the database is in use by {_holder_name(text)}; waiting for it (at most {lock_wait:.0f} s)…")
+                        told = True
+                    time.sleep(0.05)
+                    continue
+                if _is_permission(text) and path.exists():
+                    return _open_read_only(path), True
+                raise _unavailable(path, exc) from exc
+    finally:
+        if told:
+            _remove_own(marker)
+
+
+def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise _unavailable(path, exc) from exc
+
+
+def _is_lock(text: str) -> bool:
+    text = text.lower()
+    return "could not set lock" in text or ("lock" in text and "conflicting" in text)
+
+
+def _is_permission(text: str) -> bool:
+    return any(s in text for s in ("Permission denied", "Read-only file system", "read-only mode"))
+
+
+def _holder_name(lock_error: str) -> str:
+    """Who holds the file, from DuckDB's lock message ("... (PID 123) ..."): the dashboard,
+    or another program."""
+    found = re.search(r"PID (\d+)", lock_error)
+    if not found:
+        return "another program"
+    pid = found.group(1)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        command = ""
+    if "streamlit" in command:
+        return f"the dashboard (process {pid})"
+    if "dashboard" in command:
+        return f"another dashboard command (process {pid})"
+    return f"another program (process {pid})"
+
+
+def _touch(marker: Path) -> None:
+    with suppress(OSError):  # a read-only folder: the holder lets go when idle all the same
+        marker.write_text(str(os.getpid()))
+
+
+def _other_waiter(marker: Path) -> bool:
+    """Whether another program has said, in the last moments, that it is waiting for the file."""
+    try:
+        fresh = time.time() - marker.stat().st_mtime < MARKER_FRESH_SECONDS
+        return fresh and marker.read_text().strip() != str(os.getpid())
+    except (OSError, ValueError):
+        return False
+
+
+def _remove_own(marker: Path) -> None:
+    try:
+        if marker.read_text().strip() == str(os.getpid()):
+            marker.unlink()
+    except OSError:
+        pass
+
+
+def _unavailable(path: Path, exc: BaseException) -> StoreUnavailable:
+    """The sentence for a fault of the database file or its disk (exit 3, nothing changed)."""
+    text = str(exc)
+    if any(s in text for s in ("No space left", "File too large", "Disk quota", "not enough space")):
+        return StoreUnavailable(
+            f"the disk that holds {path} is full, so the change could not be written; nothing was changed. "
+            "Free some space on it (or ask IT to), then try again"
+        )
+    if _is_permission(text):
+        return StoreReadOnly(
+            f"the database {path} is read-only for this program (its file or folder may not be written); "
+            "nothing was changed, and reading still works. Ask IT to make it writable, then try again"
+        )
+    if "not a valid duckdb database" in text.lower() or "corrupt" in text.lower() or "checksum" in text.lower():
+        return StoreUnavailable(
+            f"{path} is not a dashboard database (it is another kind of file, or damaged); nothing was changed. "
+            "Point PUMP_DB or --db at the right file, or restore it from the backup"
+        )
+    if "database has been invalidated" in text.lower() or isinstance(exc, duckdb.FatalException):
+        return StoreUnavailable(
+            f"the database {path} stopped after a failure of its disk or memory; the last change was not stored. "
+            "Try again; if it happens again, ask IT to look at the disk"
+        )
+    return StoreUnavailable(f"the database {path} cannot be used: {text.splitlines()[0] if text else type(exc).__name__}")
+
+
+def _fault(exc: BaseException) -> bool:
+    """Whether a DuckDB error is the file's or the disk's fault, not a bug of ours."""
+    if not isinstance(exc, duckdb.Error):
+        return False
+    if isinstance(exc, (duckdb.IOException, duckdb.FatalException)):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("No space left", "File too large", "Disk quota", "read-only mode", "invalidated"))
+
+
+class Store:
+    """One database file. Uses share this process's connection to it, each on its own cursor
+    (see the module docstring); `idle_release` is how long the process keeps the file open
+    after its last use (the command line: not at all; the dashboard: a moment)."""
+
+    def __init__(
+        self,
+        path: Path | str = DEFAULT_DB_PATH,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        idle_release: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ):
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_wait = lock_wait
-        self._write_lock = threading.Lock()
-        self._migrated = False
+        self.idle_release = idle_release
+        self.on_wait = on_wait
+        self._holder = _holder(self.path)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._open()
+        """A cursor of the shared connection for one use. A fault of the file or its disk
+        becomes StoreUnavailable with a sentence; after a fatal one the connection is dropped."""
+        cursor = self._holder.acquire(self.lock_wait, self.on_wait)
         try:
-            if not self._migrated:
-                migrate(con)
-                self._migrated = True
-            yield con
+            yield cursor
+        except duckdb.Error as exc:
+            if not _fault(exc):
+                raise
+            if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
+                self._holder.discard()
+            raise _unavailable(self.path, exc) from exc
         finally:
-            con.close()
+            self._holder.release(cursor, self.idle_release)
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait
-        pause = 0.02
-        while True:
-            try:
-                return duckdb.connect(str(self.path))
-            except duckdb.IOException as exc:
-                if "not a valid duckdb database" in str(exc).lower():
-                    raise StoreUnavailable(
-                        f"{self.path} is not a dashboard database (it is another kind of file, or damaged); "
-                        "nothing was changed. Point PUMP_DB or --db at the right file, or restore it from the backup"
-                    ) from exc
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    if "lock" in str(exc).lower():
-                        raise StoreBusy(
-                            f"the database {self.path} is in use by another program for more than "
-                            f"{self.lock_wait:.0f} s; try again in a minute"
-                        ) from exc
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.5)
+    @property
+    def read_only(self) -> bool:
+        """Whether this program may only read the database (known once it has been opened)."""
+        return self._holder.read_only
 
     def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         with self.connect() as con:
@@ -222,7 +451,9 @@ class Store:
         audit entry's trial is then the extract's, unless `trial` is given)."""
         if not actor or not actor.strip():
             raise Refused("say who you are: every change is recorded with the acting user")
-        with self._write_lock, self.connect() as con:
+        with self._holder.write_lock, self.connect() as con:
+            if self.read_only:
+                raise _unavailable(self.path, PermissionError("read-only mode"))
             con.execute("BEGIN TRANSACTION")
             try:
                 detail = change(con)
@@ -237,7 +468,7 @@ class Store:
                 )
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
         return detail
 
@@ -272,7 +503,7 @@ class Store:
             at = extract.get("uploaded_at") or _now()
             duplicate = _loaded_already(con, extract["trial"], extract["sha256"], at)
             if duplicate is not None:
-                raise Refused(f"this file is already loaded as extract #{duplicate}; nothing changed")
+                raise AlreadyLoaded(duplicate)
             current = con.execute(
                 f"""SELECT p.site, p.participant_id, p.extract_id FROM participants p
                     JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
@@ -563,15 +794,25 @@ def _replace_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mappi
     )
 
 
-def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to `up_to`, one migration per transaction; returns the version."""
-    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
-    version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION, read_only: bool = False, path: Path | None = None) -> int:
+    """Bring the schema up to `up_to`, one migration per transaction; returns the version. A
+    database from a newer version is refused, never touched; a read-only one must be current."""
+    has_versions = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'"
+    ).fetchone()[0]
+    version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0] if has_versions else 0
     if version > up_to:
         raise StoreUnavailable(
             f"this database was written by a newer version of the dashboard (schema {version}; this version knows "
             f"{up_to}); it was not opened or changed. Use the newer version of the dashboard"
         )
+    if version < up_to and read_only:
+        raise StoreReadOnly(
+            f"the database {path} was written by an earlier version of the dashboard and needs an upgrade, but it is "
+            "read-only for this program; nothing was changed. Ask IT to make it writable, then start again"
+        )
+    if not has_versions:
+        con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
     for number in range(version + 1, up_to + 1):
         con.execute("BEGIN TRANSACTION")
         try:
@@ -579,9 +820,16 @@ def migrate(con: duckdb.DuckDBPyConnection, up_to: int = SCHEMA_VERSION) -> int:
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [number, _now()])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
     return max(version, up_to)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo an open transaction; when the failure already ended it (a full disk invalidates
+    the database), there is nothing to undo, and the first error is the one to report."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _now() -> dt.datetime:

@@ -14,6 +14,7 @@ from dashboard import metrics, service
 from dashboard.demo import load_demo
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
+from dashboard.textnorm import plain
 from support import TODAY, template_csv
 
 APP = "../streamlit_app.py"
@@ -258,7 +259,7 @@ def test_a_database_that_is_not_one_is_a_sentence_on_the_page_not_a_crash(monkey
     path.write_bytes(b"not a database\n" * 100)
     at = run_app(monkeypatch, path, demo="0")
     assert not at.exception
-    assert at.error[0].value.startswith(f"**The dashboard cannot open its database.** {path} is not a dashboard database")
+    assert at.error[0].value.startswith(f"**The dashboard cannot use its database.** {plain(str(path))} is not a dashboard database")
 
 
 # ---- one story, and the as-of date everywhere ------------------------------------------------------------

@@ -391,7 +391,7 @@ def _fault(exc: BaseException) -> bool:
     if isinstance(exc, (duckdb.IOException, duckdb.FatalException)):
         return True
     text = str(exc)
-    return any(s in text for s in ("No space left", "File too large", "Disk quota", "read-only mode", "invalidated"))
+    return any(s in text for s in ("No space left", "File too large", "Disk quota", "read-only mode", "invalidated", "Corrupt", "checksum"))
 
 
 class Store:
@@ -402,13 +402,14 @@ class Store:
     def __init__(
         self,
         path: Path | str = DEFAULT_DB_PATH,
-        lock_wait: float = LOCK_WAIT_SECONDS,
+        lock_wait: float | None = None,
         idle_release: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
     ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock_wait = lock_wait
+        # How long a use waits for another program to let go of the file ($PUMP_LOCK_WAIT seconds).
+        self.lock_wait = float(os.environ.get("PUMP_LOCK_WAIT") or LOCK_WAIT_SECONDS) if lock_wait is None else lock_wait
         self.idle_release = idle_release
         self.on_wait = on_wait
         self._holder = _holder(self.path)

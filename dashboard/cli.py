@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, USAGE, f"configuration error: {exc}")
     store = Store(service.db_path(args.db), on_wait=_say_waiting)
     try:
-        service.record_config(store, programme)
-        return COMMANDS[args.command](args, store, programme)
+        # One use for the whole command: it waits its turn for the file once, not at every query.
+        with store.connect():
+            service.record_config(store, programme)
+            return COMMANDS[args.command](args, store, programme)
     except StoreUnavailable as exc:  # busy beyond the wait, not a database, from a newer version
         return _fail(args, FAILED, f"could not run: {exc}")
     except Refused as exc:

@@ -5,6 +5,8 @@ database where a trial has no extract yet. Every number on screen is checked aga
 import datetime as dt
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import streamlit as st
@@ -261,6 +263,25 @@ def test_a_database_that_is_not_one_is_a_sentence_on_the_page_not_a_crash(monkey
     assert not at.exception
     assert at.error[0].value.startswith(f"**The dashboard cannot use its database.** {plain(str(path))} is not a dashboard database")
 
+
+
+def test_a_database_held_by_another_program_beyond_the_wait_is_a_sentence_on_the_page(monkeypatch, one_extract):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(one_extract)!r}); print('open', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        monkeypatch.setenv("PUMP_LOCK_WAIT", "1")
+        at = run_app(monkeypatch, one_extract, demo="0")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception
+    assert at.error[0].value.startswith(
+        "**The dashboard cannot use its database.** " + plain(f"the database {one_extract} is in use by another program (process")
+    )
+    assert plain("for more than 1 s; nothing was changed. Try again in a minute") in at.error[0].value
 
 # ---- one story, and the as-of date everywhere ------------------------------------------------------------
 

@@ -138,6 +138,87 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (meeting_id, trial, site)
     );
     """,
+    # 5: participant rows stored once per version, not once per extract: a version carries the
+    # extract that brought it in (valid_from) and the later extract of its trial and site that
+    # changed or dropped it (valid_to, NULL while it lasts). An extract's rows are the versions
+    # of its sites with valid_from <= its id < valid_to. Filled from the per-extract copies: a
+    # row starts a version unless the previous extract of its site holds the same row.
+    """
+    CREATE TABLE participant_versions (
+        trial VARCHAR NOT NULL,
+        participant_id VARCHAR NOT NULL,
+        site VARCHAR NOT NULL,
+        screened_on DATE,
+        screening_outcome VARCHAR,
+        screen_fail_reason VARCHAR,
+        consented_on DATE,
+        enrolled_on DATE,
+        arm VARCHAR,
+        status VARCHAR,
+        withdrawn_on DATE,
+        withdrawal_reason VARCHAR,
+        pump_implanted_on DATE,
+        treatment_started_on DATE,
+        treatment_ended_on DATE,
+        cycles_completed INTEGER,
+        converted_on DATE,
+        source_row INTEGER,
+        valid_from INTEGER NOT NULL,
+        valid_to INTEGER,
+        PRIMARY KEY (trial, participant_id, valid_from)
+    );
+    INSERT INTO participant_versions
+    WITH chain AS (
+        SELECT e.trial, s.site, e.extract_id,
+               lag(e.extract_id) OVER (PARTITION BY e.trial, s.site ORDER BY e.extract_id) AS previous,
+               lead(e.extract_id) OVER (PARTITION BY e.trial, s.site ORDER BY e.extract_id) AS next
+        FROM extracts e JOIN extract_sites s USING (extract_id)
+    ),
+    marked AS (
+        SELECT p.*, c.next,
+               (q.participant_id IS NULL
+                   OR q.screened_on IS DISTINCT FROM p.screened_on
+                   OR q.screening_outcome IS DISTINCT FROM p.screening_outcome
+                   OR q.screen_fail_reason IS DISTINCT FROM p.screen_fail_reason
+                   OR q.consented_on IS DISTINCT FROM p.consented_on
+                   OR q.enrolled_on IS DISTINCT FROM p.enrolled_on
+                   OR q.arm IS DISTINCT FROM p.arm
+                   OR q.status IS DISTINCT FROM p.status
+                   OR q.withdrawn_on IS DISTINCT FROM p.withdrawn_on
+                   OR q.withdrawal_reason IS DISTINCT FROM p.withdrawal_reason
+                   OR q.pump_implanted_on IS DISTINCT FROM p.pump_implanted_on
+                   OR q.treatment_started_on IS DISTINCT FROM p.treatment_started_on
+                   OR q.treatment_ended_on IS DISTINCT FROM p.treatment_ended_on
+                   OR q.cycles_completed IS DISTINCT FROM p.cycles_completed
+                   OR q.converted_on IS DISTINCT FROM p.converted_on)::INTEGER AS starts
+        FROM participants p
+        JOIN chain c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
+        LEFT JOIN participants q
+          ON q.extract_id = c.previous AND q.trial = p.trial AND q.site = p.site AND q.participant_id = p.participant_id
+    ),
+    runs AS (
+        SELECT *, sum(starts) OVER (PARTITION BY trial, site, participant_id ORDER BY extract_id) AS run FROM marked
+    )
+    -- A run's rows are equal in every field (that is what continues it): take the first's.
+    SELECT trial, participant_id, site,
+           first(screened_on ORDER BY extract_id),
+           first(screening_outcome ORDER BY extract_id),
+           first(screen_fail_reason ORDER BY extract_id),
+           first(consented_on ORDER BY extract_id),
+           first(enrolled_on ORDER BY extract_id),
+           first(arm ORDER BY extract_id),
+           first(status ORDER BY extract_id),
+           first(withdrawn_on ORDER BY extract_id),
+           first(withdrawal_reason ORDER BY extract_id),
+           first(pump_implanted_on ORDER BY extract_id),
+           first(treatment_started_on ORDER BY extract_id),
+           first(treatment_ended_on ORDER BY extract_id),
+           first(cycles_completed ORDER BY extract_id),
+           first(converted_on ORDER BY extract_id),
+           first(source_row ORDER BY extract_id), min(extract_id), last(next ORDER BY extract_id)
+    FROM runs GROUP BY trial, site, participant_id, run;
+    DROP TABLE participants;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -152,6 +233,29 @@ CURRENT_EXTRACTS = """
         WHERE e.retracted_at IS NULL AND e.uploaded_at <= $as_of
     ) WHERE newest = 1
 """
+
+
+# The participant columns of a snapshot, in the canonical order.
+_COLUMNS = ", ".join(f"v.{name}" for name in FIELD_NAMES)
+# The fields whose change makes a new version (the row number in the file does not).
+_VERSIONED = [name for name in FIELD_NAMES if name not in ("participant_id", "site")]
+
+
+def rows_as_in(cuts: str) -> str:
+    """SQL for the participant rows as they stood in given extracts: `cuts` selects
+    (trial, site, extract_id), and each extract's rows of that site are the versions with
+    valid_from <= extract_id < valid_to. Reads about as many rows as there are versions."""
+    return f"""
+        SELECT c.extract_id, v.trial, {_COLUMNS}, v.source_row
+        FROM participant_versions v JOIN ({cuts}) c ON c.trial = v.trial AND c.site = v.site
+        WHERE v.valid_from <= c.extract_id AND (v.valid_to IS NULL OR v.valid_to > c.extract_id)
+    """
+
+
+def _same_version(new: str, old: str) -> str:
+    """SQL: the row `new` (typed) holds exactly what version `old` holds."""
+    return " AND ".join([f"{old}.site = {new}.site", f"{old}.participant_id = {new}.participant_id",
+                         *(f"{old}.{name} IS NOT DISTINCT FROM {new}.{name}" for name in _VERSIONED)])
 
 
 class StoreUnavailable(RuntimeError):
@@ -506,9 +610,8 @@ class Store:
             if duplicate is not None:
                 raise AlreadyLoaded(duplicate)
             current = con.execute(
-                f"""SELECT p.site, p.participant_id, p.extract_id FROM participants p
-                    JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
-                    WHERE p.trial = $trial AND list_contains($sites, p.site)""",
+                f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)})
+                    WHERE trial = $trial AND list_contains($sites, site)""",
                 {"as_of": at, "trial": extract["trial"], "sites": sites},
             ).df()
             if based_on is not None and extract_per_site(current) != based_on:
@@ -528,12 +631,7 @@ class Store:
                 {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now()},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
-            rows = participants.assign(extract_id=extract_id, trial=extract["trial"])
-            con.register("incoming", rows)
-            casts = ", ".join(f"CAST({n} AS DATE)" if n in DATE_FIELDS else n for n in FIELD_NAMES)
-            con.execute(f"INSERT INTO participants (extract_id, trial, {', '.join(FIELD_NAMES)}, source_row) "
-                        f"SELECT extract_id, trial, {casts}, source_row FROM incoming")
-            con.unregister("incoming")
+            _store_versions(con, extract["trial"], sites, extract_id, participants)
             if mapping:
                 _replace_mapping(con, extract["trial"], extract["format"], mapping, actor)
             return {
@@ -603,8 +701,14 @@ class Store:
                 raise Refused(f"there is no extract #{extract_id}")
             blanked = {}
             for name in (f for f in fields if f != "file_name"):
+                # The versions this extract holds (shared with the extracts before and after it that
+                # hold the same row: the text goes from all of them).
                 blanked[name] = con.execute(
-                    f"UPDATE participants SET {name} = NULL WHERE extract_id = ? AND {name} IS NOT NULL", [extract_id]
+                    f"""UPDATE participant_versions v SET {name} = NULL
+                        FROM extracts e JOIN extract_sites s USING (extract_id)
+                        WHERE e.extract_id = $id AND v.trial = e.trial AND v.site = s.site AND v.{name} IS NOT NULL
+                          AND v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)""",
+                    {"id": extract_id},
                 ).fetchone()[0]
             if "file_name" in fields:
                 con.execute("UPDATE extracts SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id])
@@ -663,12 +767,15 @@ class Store:
     def current_participants(self, trial: str | None = None, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """The rows of the current extract of each (trial, site), as of a moment (default now)."""
         sql = f"""
-            SELECT p.* FROM participants p
-            JOIN ({CURRENT_EXTRACTS}) c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
-            WHERE $trial IS NULL OR p.trial = $trial
-            ORDER BY p.trial, p.site, p.participant_id
+            SELECT * FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
+            ORDER BY trial, site, participant_id
         """
         return self.query(sql, {"as_of": as_of or _now(), "trial": trial})
+
+    def extract_participants(self, extract_id: int) -> pd.DataFrame:
+        """The participant rows of one extract as it was stored (retracted or not)."""
+        cuts = "SELECT e.trial, s.site, e.extract_id FROM extracts e JOIN extract_sites s USING (extract_id) WHERE e.extract_id = $id"
+        return self.query(f"SELECT * FROM ({rows_as_in(cuts)}) ORDER BY site, participant_id", {"id": extract_id})
 
     def extracts(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Every extract with its sites and its status: current, superseded or retracted. With `as_of`,
@@ -713,11 +820,9 @@ class Store:
     def meeting_participants(self, meeting_id: int) -> pd.DataFrame:
         """The participant rows the meeting saw: those of its frozen cut, retracted since or not."""
         return self.query(
-            """SELECT p.* FROM participants p
-               JOIN meeting_cuts c ON c.extract_id = p.extract_id AND c.site = p.site AND c.trial = p.trial
-               WHERE c.meeting_id = ?
-               ORDER BY p.trial, p.site, p.participant_id""",
-            [meeting_id],
+            f"""SELECT * FROM ({rows_as_in("SELECT trial, site, extract_id FROM meeting_cuts WHERE meeting_id = $id")})
+                ORDER BY trial, site, participant_id""",
+            {"id": meeting_id},
         )
 
     def meeting_cut(self, meeting_id: int) -> pd.DataFrame:
@@ -752,7 +857,7 @@ class Store:
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table; tests use it to show that a refused write changed nothing."""
-        tables = ["extracts", "extract_sites", "participants", "audit_log", "column_mappings", "extract_confirmations",
+        tables = ["extracts", "extract_sites", "participant_versions", "audit_log", "column_mappings", "extract_confirmations",
                   "meetings", "meeting_cuts"]
         with self.connect() as con:
             return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -767,6 +872,30 @@ def _loaded_already(con: duckdb.DuckDBPyConnection, trial: str, sha256: str, at:
         {"as_of": at, "trial": trial, "sha256": sha256},
     ).fetchone()
     return row[0]
+
+
+def _store_versions(con: duckdb.DuckDBPyConnection, trial: str, sites: list[str], extract_id: int, participants: pd.DataFrame) -> None:
+    """Store an extract's rows as versions: a row that an open version of its site already holds
+    keeps that version; any other row starts one; an open version of the extract's sites that no
+    row holds any more ends here. Afterwards the open versions of these sites are this extract."""
+    casts = ", ".join(f"CAST({n} AS DATE) AS {n}" if n in DATE_FIELDS else n for n in FIELD_NAMES)
+    con.register("incoming_frame", participants)
+    con.execute(f"CREATE TEMP TABLE incoming AS SELECT {casts}, source_row FROM incoming_frame")
+    con.unregister("incoming_frame")
+    con.execute(
+        f"""INSERT INTO participant_versions (trial, {', '.join(FIELD_NAMES)}, source_row, valid_from)
+            SELECT $trial, {', '.join(f'i.{n}' for n in FIELD_NAMES)}, i.source_row, $id FROM incoming i
+            WHERE NOT EXISTS (SELECT 1 FROM participant_versions v
+                              WHERE v.trial = $trial AND v.valid_to IS NULL AND {_same_version('i', 'v')})""",
+        {"trial": trial, "id": extract_id},
+    )
+    con.execute(
+        f"""UPDATE participant_versions v SET valid_to = $id
+            WHERE v.trial = $trial AND list_contains($sites, v.site) AND v.valid_to IS NULL AND v.valid_from < $id
+              AND NOT EXISTS (SELECT 1 FROM incoming i WHERE {_same_version('i', 'v')})""",
+        {"trial": trial, "sites": sites, "id": extract_id},
+    )
+    con.execute("DROP TABLE incoming")  # on failure the rollback drops it
 
 
 def extract_per_site(current: pd.DataFrame) -> dict[str, int]:

@@ -191,7 +191,7 @@ def test_a_director_blanks_free_text_and_the_audit_keeps_who_and_which_fields_ne
     assert (entry["action"], entry["actor"], entry["extract_id"]) == ("redact", "director", extract_id)
     assert '"fields": ["file_name", "screen_fail_reason"]' in entry["detail"] and "woont" not in entry["detail"]
     # The earlier extract is untouched: only the named extract is redacted.
-    assert store.query("SELECT screen_fail_reason FROM participants WHERE extract_id = 1")["screen_fail_reason"].tolist() == ["te ver weg"]
+    assert store.extract_participants(1)["screen_fail_reason"].tolist() == ["te ver weg"]
 
 
 def test_only_free_text_fields_can_be_blanked(store, programme):

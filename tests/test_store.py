@@ -56,7 +56,7 @@ def test_identical_reupload_stores_nothing_new_but_confirms_freshness(store, pro
     assert commit(store, checked, "coordinator", uploaded_at=later) == extract_id
     after = store.table_counts()
     assert {t: after[t] - before[t] for t in after} == {
-        "extracts": 0, "extract_sites": 0, "participants": 0, "column_mappings": 0,
+        "extracts": 0, "extract_sites": 0, "participant_versions": 0, "column_mappings": 0,
         "extract_confirmations": 1, "audit_log": 1, "meetings": 0, "meeting_cuts": 0,
     }
     last = store.last_extract_per_site(as_of=later)
@@ -83,7 +83,7 @@ def test_retraction_restores_the_previous_extract_and_deletes_nothing(store, pro
     extracts = store.extracts().set_index("extract_id")
     assert extracts.loc[second, "status"] == "retracted"
     assert extracts.loc[second, "retraction_reason"] == "wrong export: test records included"
-    assert store.table_counts()["participants"] == 5  # both extracts' rows are kept
+    assert len(store.extract_participants(second)) == 3  # the retracted extract's rows are kept
     entry = store.audit_log().iloc[0]
     assert entry["action"] == "retract" and entry["trial"] == "PUMP" and entry["extract_id"] == second
     with pytest.raises(Refused, match=f"extract #{second} was already retracted"):
@@ -101,8 +101,8 @@ def test_a_failing_ingest_leaves_every_table_unchanged(store, programme):
     ingest(store, programme, FIRST)
     before = store.table_counts()
     checked = check_file(store, programme, SECOND, "second.csv", "PUMP", today=TODAY)
-    # Break the participant rows after validation: the insert fails half-way through the write.
-    checked.participants = pd.concat([checked.participants, checked.participants.iloc[[0]]])
+    # Break the participant rows after validation (P-3 twice): the insert fails half-way through the write.
+    checked.participants = pd.concat([checked.participants, checked.participants.iloc[[-1]]])
     with pytest.raises(duckdb.ConstraintException):
         commit(store, checked, "coordinator")
     assert store.table_counts() == before
@@ -150,7 +150,7 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
     con.execute("INSERT INTO participants (extract_id, trial, participant_id, site, enrolled_on) VALUES (1, 'PUMP', 'OLD-1', 'EMC', DATE '2023-12-01')")
     con.close()
     store = Store(path)
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 4
+    assert store.schema_version() == store_module.SCHEMA_VERSION
     assert store.current_participants("PUMP")["participant_id"].tolist() == ["OLD-1"]
     data = template_csv("P-1,EMC,,2024-03-05,haip", header="participant_id,site,screened_on,inclusion_date,arm")
     mapping = {"enrolled_on": "inclusion_date"}

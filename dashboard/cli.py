@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--planned-days", type=float, required=True)
     sub.add_argument("--certainty", type=float, default=0.5)
     sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("bench", help="measure the dashboard at scale N (1 is today) in a temporary database")
+    sub.add_argument("--scale", type=int, nargs="+", default=[1, 10, 100], metavar="N")
+    sub.add_argument("--runs", type=int, default=3, help="runs per figure (the median is printed)")
+    sub.add_argument("--history", type=int, default=3, help="extracts per trial and site at N >= 2")
+    sub.add_argument("--no-apptest", action="store_true", help="skip the overview page's AppTest run")
+    sub.add_argument("--no-ingest", action="store_true", help="skip the 100,000-row ingest")
+    sub.add_argument("--json", action="store_true")
     return parser
 
 
@@ -115,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "forecast":
         return _forecast(args)
+    if args.command == "bench":
+        return _bench(args)
     try:
         programme = load_programme(args.config) if args.config else load_programme()
     except ConfigError as exc:
@@ -384,6 +393,17 @@ def _forecast(args) -> int:
             f"probability of reaching it by the planned end: {result.p_on_time:.0%}; "
             f"enrolled by the planned end: {by_end.median} (90% interval {by_end.p05} to {by_end.p95})"
         )
+    return DONE
+
+
+def _bench(args) -> int:
+    from dashboard import bench  # the benchmark's own imports stay out of every other command
+
+    if any(n < 1 for n in args.scale) or args.runs < 1 or args.history < 1:
+        print("bad usage: --scale, --runs and --history take whole numbers of 1 or more", file=sys.stderr)
+        return USAGE
+    results = bench.run(args.scale, args.runs, args.history, ingest=not args.no_ingest, apptest=not args.no_apptest)
+    print(json.dumps(results, indent=2) if args.json else bench.report(results))
     return DONE
 
 

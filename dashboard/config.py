@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -214,8 +215,9 @@ def _check_unique_aliases(where: str, labels_by_code: dict[str, list[str]]) -> N
                 raise ValueError(f"{where}: alias {label!r} is used by both {owner[key]} and {code}")
 
 
-def load_programme(path: Path | str = DEFAULT_CONFIG_PATH) -> Programme:
-    path = Path(path)
+def load_programme(path: Path | str | None = None) -> Programme:
+    """The programme configuration: `path`, else $PUMP_CONFIG, else data/programme.yaml."""
+    path = Path(path or os.environ.get("PUMP_CONFIG") or DEFAULT_CONFIG_PATH)
     try:
         raw = path.read_bytes()
         data = yaml.safe_load(raw)

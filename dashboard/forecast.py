@@ -20,9 +20,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 _PROBS = (0.05, 0.5, 0.95)
+
+
+def _stats():
+    """scipy.stats, imported on first use: half a second that a command without a forecast
+    (the command line's `extracts`, `validate`, `ingest`) need not pay."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,8 @@ def _closed_form(a: float, b: float, k: int, left: float) -> tuple[float, float,
     p = np.array(_PROBS)
     # B/(1-B) with 1-B ~ Beta(a, k) taken from its own quantile: no cancellation when B is near 1.
     with np.errstate(divide="ignore", over="ignore"):  # inf days for a near-vague prior is the answer
-        p05, median, p95 = b * stats.beta.ppf(p, k, a) / stats.beta.ppf(1 - p, a, k)
-    p_on_time = float(stats.beta.cdf(left / (b + left), k, a)) if left > 0 else 0.0
+        p05, median, p95 = b * _stats().beta.ppf(p, k, a) / _stats().beta.ppf(1 - p, a, k)
+    p_on_time = float(_stats().beta.cdf(left / (b + left), k, a)) if left > 0 else 0.0
     return float(p05), float(median), float(p95), p_on_time
 
 
@@ -333,7 +340,7 @@ def predict_enrolled(enrolled: int, shape: float, rate: float, exposure: float) 
     size a and success probability b/(b + H), exactly (H = 0: nothing more)."""
     if not exposure > 0:
         return Prediction(int(enrolled), int(enrolled), int(enrolled))
-    p05, median, p95 = stats.nbinom.ppf(_PROBS, shape, rate / (rate + exposure))
+    p05, median, p95 = _stats().nbinom.ppf(_PROBS, shape, rate / (rate + exposure))
     return Prediction(int(enrolled + median), int(enrolled + p05), int(enrolled + p95))
 
 
@@ -343,7 +350,7 @@ def probability_reaching(enrolled: int, needed: int, shape: float, rate: float, 
         return 1.0
     if not exposure > 0:
         return 0.0
-    return float(stats.nbinom.sf(needed - enrolled - 1, shape, rate / (rate + exposure)))
+    return float(_stats().nbinom.sf(needed - enrolled - 1, shape, rate / (rate + exposure)))
 
 
 def predict_enrolled_by_end(
@@ -388,7 +395,7 @@ def forecast_fan(
         scale = b / open_share(sites, 0.0)
         with np.errstate(divide="ignore", over="ignore"):
             for j in steps:
-                p05, median, p95 = scale * stats.beta.ppf(p, j, a) / stats.beta.ppf(1 - p, a, j)
+                p05, median, p95 = scale * _stats().beta.ppf(p, j, a) / _stats().beta.ppf(1 - p, a, j)
                 rows.append((int(enrolled + j), float(p05), float(median), float(p95)))
         return rows
     for j in steps:

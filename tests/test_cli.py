@@ -238,3 +238,20 @@ def test_a_bad_map_argument_is_bad_usage(db, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--db", db, "validate", "x.csv", "--trial", "PUMP", "--map", "enrolled_on"])
     assert exit_info.value.code == 2
+
+
+def test_bench_measures_a_generated_programme_and_says_which_targets_are_met(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard", "bench", "--scale", "2", "--runs", "1", "--history", "2", "--no-apptest",
+         "--no-ingest", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    (scale,) = out["scales"]
+    # N = 2: three trials of two sites, 1,000 participants each, known by the last of two extracts.
+    assert (scale["scale"], scale["trials"], scale["trial_sites"], scale["extracts"]) == (2, 3, 6, 12)
+    assert 5_000 < scale["participants"] <= 6_000
+    for key in ("summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb", "load_s"):
+        assert scale[key] > 0
+    assert set(out["targets_met"]) == {"summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb"}

@@ -1,0 +1,269 @@
+"""`python -m dashboard bench`: the dashboard's speed at scale N, measured on its own parts.
+
+Scale 1 is today: the programme of data/programme.yaml with the demo history (172 extracts).
+Scale N >= 2 is a generated national programme written through the real configuration model:
+ceil(1.5 N) trials (copies of today's three under new codes), two sites each among
+min(20, 2 + N // 5) sites, 1,000 participants per trial and site (300,000 at N = 100), and a
+history of `history` extracts per trial and site, each a few weeks after the other, with new
+participants and corrections, loaded through the real ingest path (check_file, then commit).
+
+Every figure is the median of `runs` runs: the programme summary (`summary --json`), the data
+behind the overview, trial and sites pages, a cold run of the overview page in Streamlit's
+AppTest, the peak memory of this process, and a 100,000-row Castor ingest against DuckDB's own
+`read_csv` of the same file.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
+from dashboard.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE_CODES = ["EMC", "NKI", *(f"S{i:02d}" for i in range(3, 21))]
+PER_PAIR = 1_000
+WEEKS_BETWEEN_EXTRACTS = 4
+TARGETS_MS = {"summary_ms": 150, "overview_data_ms": 150, "trial_data_ms": 150, "sites_data_ms": 150}
+
+
+def scaled_config(n: int) -> dict:
+    """The configuration (as YAML data) of the programme at scale n >= 2."""
+    base = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    sites = SITE_CODES[: min(20, 2 + n // 5)]
+    config = {k: v for k, v in base.items() if k not in ("trials", "sites")}
+    config["sites"] = {code: base["sites"].get(code, {"name": f"Hospital {code}", "city": "", "aliases": [code]}) for code in sites}
+    config["trials"] = {}
+    templates = list(base["trials"].items())
+    for i in range(math.ceil(1.5 * n)):
+        code, template = templates[i % len(templates)]
+        trial = copy.deepcopy(template)
+        pair = [sites[i % len(sites)], sites[(i + 1) % len(sites)]]
+        opened = [s.get("activated_on") for s in template["sites"].values()]
+        trial.update(aliases=[], mappings={}, participant_id_pattern=None, coordinating_site=pair[0])
+        trial["sites"] = {site: {"activated_on": opened[k % len(opened)], "share": 0.5} for k, site in enumerate(pair)}
+        trial["amendments"] = [{**a, "target": a["target"] * 10} for a in template["amendments"]]
+        config["trials"][f"{code}-{i + 1:03d}"] = trial
+    return config
+
+
+def _rows(rng: np.random.Generator, trial: str, site: str, count: int, first: dt.date, last: dt.date) -> list[list[str]]:
+    """`count` participants of one trial and site in the template's fields, screened between two days."""
+    span = max((last - first).days, 1)
+    screened = np.sort(rng.integers(0, span, count))
+    rows = []
+    for k, day in enumerate(screened):
+        on = first + dt.timedelta(days=int(day))
+        eligible = rng.random() > 0.35
+        enrolled = on + dt.timedelta(days=int(rng.integers(5, 20))) if eligible else None
+        rows.append([
+            f"{trial}-{site}-{k + 1:05d}", site, on.isoformat(), "eligible" if eligible else "ineligible",
+            "" if eligible else "extrahepatic disease on CT", enrolled.isoformat() if enrolled else "",
+            "haip" if eligible else "", "on_treatment" if eligible else "screening",
+        ])
+    return rows
+
+
+HEADER = "participant_id,site,screened_on,screening_outcome,screen_fail_reason,enrolled_on,arm,status"
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    return ("\r\n".join([HEADER, *(",".join(r) for r in rows)]) + "\r\n").encode("utf-8")
+
+
+def load_scaled(store: Store, programme: Programme, history: int, until: dt.date, seed: int = 2026) -> int:
+    """Each trial and site's history of extracts through check_file and commit; returns the count."""
+    from dashboard.ingest import check_file, commit
+
+    loaded = 0
+    with store.connect():  # one use for the whole load: the file stays open
+        for code, trial in programme.trials.items():
+            for site, trial_site in trial.sites.items():
+                rng = np.random.default_rng([seed, loaded])
+                opened = trial_site.activated_on or trial.opened_on
+                rows = _rows(rng, code, site, PER_PAIR, opened, until - dt.timedelta(days=30))
+                for k in range(history):
+                    day = until - dt.timedelta(weeks=WEEKS_BETWEEN_EXTRACTS * (history - 1 - k))
+                    known = [r for r in rows if r[2] <= (day - dt.timedelta(days=20)).isoformat()]
+                    for r in known[k::50] if k else ():  # a few corrections each time: an enrolment date moved
+                        if r[5]:
+                            r[5] = (dt.date.fromisoformat(r[5]) + dt.timedelta(days=1)).isoformat()
+                    checked = check_file(store, programme, _csv(known), f"{code}_{site}_{day}.csv", code, today=day)
+                    commit(store, checked, "bench", accept_warnings=True, confirm_removals=checked.mass_removal.count if checked.mass_removal else None,
+                           uploaded_at=dt.datetime.combine(day, dt.time(9)))
+                    loaded += 1
+    return loaded
+
+
+def castor_100k(path: Path, rows: int = 100_000) -> None:
+    """A Castor study export of `rows` participants (semicolon, day-first dates, as Castor writes)."""
+    rng = np.random.default_rng(100)
+    header = "Participant Id;Participant Status;Site Abbreviation;Randomization Id;Randomization Group;Randomized On;Participant Creation Date"
+    lines = [header]
+    base = dt.date(2019, 4, 1)
+    for k in range(rows):
+        created = base + dt.timedelta(days=int(rng.integers(0, 2000)))
+        randomised = created + dt.timedelta(days=10)
+        group = "Arm A" if k % 2 else "Arm B"
+        lines.append(f"PUMP-EMC-{k + 1:06d};Not Set;EMC;{k + 1};{group};{randomised.day}-{randomised.month}-{randomised.year} 10:00;"
+                     f"{created.day}-{created.month}-{created.year} 09:00")
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+
+
+def _median_seconds(runs: int, work: Callable[[], object]) -> float:
+    work()  # a first run to warm up (imports, DuckDB's caches): not counted
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _ingest_ratio(folder: Path, programme: Programme, runs: int) -> dict:
+    import duckdb
+
+    from dashboard.ingest import check_file, commit
+
+    export = folder / "castor_100k.csv"
+    castor_100k(export)
+    base = load_programme()
+
+    def ingest():
+        store = Store(folder / f"ingest-{time.perf_counter_ns()}.duckdb")
+        checked = check_file(store, base, export.read_bytes(), export.name, "PUMP", today=dt.date(2026, 11, 21))
+        commit(store, checked, "bench", accept_warnings=True)
+
+    def read_csv():
+        duckdb.connect().execute(f"SELECT count(*) FROM read_csv('{export}', delim=';', header=true)").fetchone()
+
+    ours, theirs = _median_seconds(runs, ingest), _median_seconds(runs, read_csv)
+    return {"ingest_100k_s": round(ours, 2), "read_csv_100k_s": round(theirs, 3), "ingest_vs_read_csv": round(ours / theirs, 1)}
+
+
+def _page_figures(store: Store, programme: Programme, today: dt.date, runs: int) -> dict:
+    from dashboard import metrics, service
+
+    first = next(iter(programme.trials))
+
+    def overview():
+        participants, last = service.snapshot(store, today)
+        metrics.programme_summary(programme, participants, last, today)
+
+    def trial():
+        participants, last = service.snapshot(store, today)
+        metrics.programme_summary(programme, participants, last, today, [first])
+
+    return {
+        "summary_ms": round(1000 * _median_seconds(runs, lambda: service.programme_summary(store, programme, today)), 1),
+        "overview_data_ms": round(1000 * _median_seconds(runs, overview), 1),
+        "trial_data_ms": round(1000 * _median_seconds(runs, trial), 1),
+        "sites_data_ms": round(1000 * _median_seconds(runs, overview), 1),  # the sites page reads the same summary
+    }
+
+
+def _overview_apptest(db: Path, config: Path | None, runs: int) -> float:
+    """A cold run of the overview page (streamlit_app.py, caches cleared) in Streamlit's AppTest."""
+    import streamlit as st  # only the benchmark drives the app; dashboard/ never imports Streamlit otherwise
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.update({"PUMP_DB": str(db), "PUMP_DEMO": "0"})
+    if config:
+        os.environ["PUMP_CONFIG"] = str(config)
+
+    def run():
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+        at.session_state["role"] = "director"
+        at.run()
+        if at.exception:
+            raise RuntimeError(at.exception[0].message)
+
+    try:
+        return _median_seconds(runs, run)
+    finally:
+        os.environ.pop("PUMP_CONFIG", None)
+
+
+def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True) -> dict:
+    """Every figure at scale n."""
+    from dashboard import clock
+    from dashboard.demo import load_demo
+
+    today = clock.today()
+    db = folder / f"scale-{n}.duckdb"
+    config_path = None
+    started = time.perf_counter()
+    if n == 1:
+        programme = load_programme()
+        extracts = load_demo(Store(db), programme)
+    else:
+        config_path = folder / f"scale-{n}.yaml"
+        config_path.write_text(yaml.safe_dump(scaled_config(n), sort_keys=False), encoding="utf-8")
+        programme = load_programme(config_path)
+        extracts = load_scaled(Store(db), programme, history, today)
+    store = Store(db)
+    figures = {
+        "scale": n,
+        "trials": len(programme.trials),
+        "trial_sites": sum(len(t.sites) for t in programme.trials.values()),
+        "participants": len(store.current_participants()),
+        "extracts": extracts,
+        "load_s": round(time.perf_counter() - started, 1),
+        **_page_figures(store, programme, today, runs),
+    }
+    if apptest:
+        figures["overview_apptest_s"] = round(_overview_apptest(db, config_path, runs), 2)
+    figures["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return figures
+
+
+def run(scales: list[int], runs: int = 3, history: int = 3, ingest: bool = True, apptest: bool = True) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        results = {"runs": runs, "history": history, "scales": [measure(n, runs, history, folder, apptest) for n in scales]}
+        if ingest:
+            results.update(_ingest_ratio(folder, load_programme(), runs))
+    first, last = results["scales"][0], results["scales"][-1]
+    results["growth"] = {k: round(last[k] / first[k], 1) for k in TARGETS_MS if first[k]}
+    results["targets_met"] = {k: last[k] <= limit for k, limit in TARGETS_MS.items()}
+    if "overview_apptest_s" in last:
+        results["targets_met"]["overview_apptest_s"] = last["overview_apptest_s"] <= 1.5
+    if "ingest_vs_read_csv" in results:
+        results["targets_met"]["ingest_vs_read_csv"] = results["ingest_vs_read_csv"] <= 3
+    results["targets_met"]["peak_memory_mb"] = last["peak_memory_mb"] < 1024
+    return results
+
+
+def report(results: dict) -> str:
+    """The figures as a table, one column per scale, and the targets at the largest."""
+    rows = [("trials", "trials"), ("trial-site pairs", "trial_sites"), ("participants", "participants"), ("extracts", "extracts"),
+            ("load through ingest (s)", "load_s"), ("programme summary (ms)", "summary_ms"),
+            ("overview page data (ms)", "overview_data_ms"), ("trial page data (ms)", "trial_data_ms"),
+            ("sites page data (ms)", "sites_data_ms"), ("overview page, AppTest cold (s)", "overview_apptest_s"),
+            ("peak memory (MB)", "peak_memory_mb")]
+    scales = results["scales"]
+    lines = [f"{'N':<34}" + "".join(f"{s['scale']:>12}" for s in scales)]
+    for label, key in rows:
+        if key in scales[0]:
+            lines.append(f"{label:<34}" + "".join(f"{s[key]:>12}" for s in scales))
+    if "ingest_vs_read_csv" in results:
+        lines.append(f"100,000-row Castor ingest {results['ingest_100k_s']} s, DuckDB read_csv {results['read_csv_100k_s']} s: "
+                     f"{results['ingest_vs_read_csv']}x")
+    lines.append("growth from the first to the last scale: " + ", ".join(f"{k} x{v}" for k, v in results["growth"].items()))
+    lines.append("targets at the last scale: " + ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in results["targets_met"].items()))
+    lines.append(f"(median of {results['runs']} runs; {results['history']} extracts per trial and site at N >= 2)")
+    return "\n".join(lines)

@@ -32,7 +32,7 @@ import math
 import pandas as pd
 
 from dashboard.config import Programme, Trial
-from dashboard.fields import STATUSES
+from dashboard.fields import DATE_FIELDS, STATUSES
 from dashboard.forecast import (
     Forecast,
     SitePlan,
@@ -62,7 +62,23 @@ def as_timestamp(day: dt.date) -> pd.Timestamp:
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_datetime(frame[column]) if column in frame else pd.Series(pd.NaT, index=frame.index)
+    if column not in frame:
+        return pd.Series(pd.NaT, index=frame.index)
+    values = frame[column]
+    # Converted once per snapshot (with_dates); a frame from elsewhere is converted here.
+    return values if pd.api.types.is_datetime64_any_dtype(values) else pd.to_datetime(values)
+
+
+def with_dates(participants: pd.DataFrame) -> pd.DataFrame:
+    """The participants with every date field as datetime64, converted once for all the metrics."""
+    columns = {c: pd.to_datetime(participants[c]) for c in DATE_FIELDS
+               if c in participants and not pd.api.types.is_datetime64_any_dtype(participants[c])}
+    return participants.assign(**columns) if columns else participants
+
+
+def _by_site(participants: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each site, split once."""
+    return {str(site): rows for site, rows in participants.groupby("site", sort=False)}
 
 
 def _on_or_before(frame: pd.DataFrame, column: str, as_of: dt.date) -> pd.Series:
@@ -311,11 +327,12 @@ def site_rows(
     stale_after_days: int = 14,
 ) -> list[dict]:
     """Per site of the trial (those with zero recruits too): accrual, rates, screening, freshness."""
-    enrolled = enrolled_by(participants, as_of)
+    per_site = _by_site(participants)
+    nobody = participants.iloc[0:0]
     rows = []
     for site in trial.sites:
-        mine = participants[participants["site"] == site]
-        at_site = enrolled[enrolled["site"] == site]
+        mine = per_site.get(site, nobody)
+        at_site = enrolled_by(mine, as_of)
         dates = _dates(at_site, "enrolled_on")
         activated = site_activation(trial, site, _first_enrolment(at_site))
         end = site_end(trial, site, as_of)
@@ -582,8 +599,14 @@ def trial_summary(
     programme: Programme, trial_code: str, participants: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
 ) -> dict:
     """The per-trial block of `summary --json` (DESIGN.md section 6) and of every page's tiles."""
+    return _trial_summary(programme, trial_code, with_dates(participants[participants["trial"] == trial_code]), as_of, last_extract)
+
+
+def _trial_summary(
+    programme: Programme, trial_code: str, mine: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
+) -> dict:
+    """trial_summary of the trial's own rows, their dates already converted."""
     trial = programme.trials[trial_code]
-    mine = participants[participants["trial"] == trial_code]
     accrued = enrolled_by(mine, as_of)
     enrolled = len(accrued)
     target = trial.target_on(as_of)
@@ -654,6 +677,10 @@ def _enrolled_by_end(trial: Trial, participants: pd.DataFrame, as_of: dt.date, f
     return dict(zip(keys, (p.median, p.p05, p.p95), strict=True))
 
 
+# The participant columns trial_summary reads.
+SUMMARY_COLUMNS = ("trial", "site", "participant_id", "screened_on", "screening_outcome", "enrolled_on")
+
+
 def programme_summary(
     programme: Programme,
     participants: pd.DataFrame,
@@ -664,6 +691,11 @@ def programme_summary(
     """`summary --json`: as_of, the status thresholds, the newest extract, and a block per trial."""
     codes = trials if trials is not None else list(programme.trials)
     dates = [d for per_site in last_extract.values() for d in per_site.values()]
+    # The snapshot split by trial, narrowed to the columns the summary reads and its dates converted
+    # once, not once per trial and metric (every filter below copies the columns it keeps).
+    narrow = with_dates(participants[[c for c in SUMMARY_COLUMNS if c in participants]])
+    by_trial = {str(code): rows for code, rows in narrow.groupby("trial", sort=False)}
+    nobody = participants.iloc[0:0]
     return {
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,
@@ -671,5 +703,5 @@ def programme_summary(
         "status_basis": programme.status_basis,
         "recent_months": programme.forecast_recent_months,
         "stale_after_days": programme.stale_after_days,
-        "trials": [trial_summary(programme, code, participants, as_of, last_extract.get(code, {})) for code in codes],
+        "trials": [_trial_summary(programme, code, by_trial.get(code, nobody), as_of, last_extract.get(code, {})) for code in codes],
     }

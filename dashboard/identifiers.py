@@ -213,6 +213,8 @@ VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ),
     ("postcodes", re.compile(r"\b[1-9][0-9]{3} ?(?!SA|SD|SS)[A-Z]{2}\b")),
 )
+# Any of them: one pass over a column finds the few values worth trying each pattern on.
+ANY_VALUE_PATTERN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in VALUE_PATTERNS))
 BSN_FORMS = {
     "9": re.compile(r"(?<![0-9])(?:[0-9]{9}|[0-9]{4}\.[0-9]{2}\.[0-9]{3})(?![0-9])"),
     "8-9": re.compile(r"(?<![0-9])(?:[0-9]{8,9}|[0-9]{4}\.[0-9]{2}\.[0-9]{3})(?![0-9])"),
@@ -229,8 +231,9 @@ def identifying_value(values: pd.Series, bsn_digits: str = "9") -> tuple[str, ob
     if distinct.empty:
         return None
     hits: list[tuple[str, str]] = []
-    for kind, pattern in VALUE_PATTERNS:
-        matched = distinct[distinct.str.contains(pattern, regex=True)]
+    suspect = distinct[distinct.str.contains(ANY_VALUE_PATTERN, regex=True)]
+    for kind, pattern in VALUE_PATTERNS if len(suspect) else ():
+        matched = suspect[suspect.str.contains(pattern, regex=True)]
         if len(matched):
             hits.append((kind, matched.iloc[0]))
     bsn = _first_bsn(distinct, BSN_FORMS[bsn_digits])

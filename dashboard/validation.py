@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashboard.config import Programme, Trial, _fold
 from dashboard.fields import BY_NAME, COMPARED_FIELDS, DATE_FIELDS, FIELD_NAMES, OUTCOME_ALIASES, STATUS_ALIASES
@@ -25,6 +27,7 @@ DAY_FIRST_DATE = rf"^(?P<d>[0-9]{{1,2}})[-/.](?P<m>[0-9]{{1,2}})[-/.](?P<y>[0-9]
 # Castor's "Format" exports write month names: "June 22 2021", "22 June 2021", "22-Jun-2021".
 MONTH_FIRST_NAMED = rf"^(?P<mon>[^\W\d_]+)\.? (?P<d>[0-9]{{1,2}}),? (?P<y>[0-9]{{4}}){TIME}$"
 DAY_FIRST_NAMED = rf"^(?P<d>[0-9]{{1,2}})[ -](?P<mon>[^\W\d_]+)\.?[ -](?P<y>[0-9]{{4}}){TIME}$"
+YEAR_TOKEN = r"(?:^|[^0-9])[0-9]{4}(?:[^0-9]|$)"
 MONTHS = {
     name: str(number)
     for number, names in enumerate(
@@ -63,9 +66,10 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(dates, not_a_date, user_missing) for text values, day-first or ISO, never month-first."""
     text = ascii_digits(values).str.strip()
     filled = text[text != ""]  # most date cells are empty: parse only the others
-    parts = filled.str.extract(ISO_DATE)[["y", "m", "d"]]
-    parts = parts.fillna(filled.str.extract(DAY_FIRST_DATE)[["y", "m", "d"]])
-    unread = parts["y"].isna() & filled.str.contains(r"[^\W\d_]", regex=True)
+    parts = _extract(filled, ISO_DATE)
+    parts = parts.fillna(_extract(filled, DAY_FIRST_DATE))
+    # A month name needs letters and a year of four digits of its own ("PUMP-EMC-000001" has neither).
+    unread = parts["y"].isna() & filled.str.contains(r"[^\W\d_]", regex=True) & _matches(filled, YEAR_TOKEN)
     if unread.any():  # month names are rare: only the cells with letters are tried
         parts.update(_named_month_parts(filled[unread]))
     numbers = parts.apply(lambda part: pd.to_numeric(part, errors="coerce")).reindex(text.index)
@@ -78,11 +82,27 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return dates, not_a_date, missing_code
 
 
+def _matches(text: pd.Series, pattern: str) -> pd.Series:
+    """Whether each value holds an ASCII pattern, by pyarrow's RE2 in one pass."""
+    found = pc.match_substring_regex(pa.array(text.to_numpy(dtype=object), type=pa.string()), pattern)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=text.index, dtype=bool)
+
+
+def _extract(text: pd.Series, pattern: str, groups: tuple[str, ...] = ("y", "m", "d")) -> pd.DataFrame:
+    """The named groups (all digits) of an ASCII pattern in each value, as numbers (NaN where it does
+    not match), matched by pyarrow's RE2 in one pass: pandas' extract runs Python's re once per cell."""
+    found = pc.extract_regex(pa.array(text.to_numpy(dtype=object), type=pa.string()), pattern)
+    return pd.DataFrame(
+        {name: pc.cast(pc.struct_field(found, name), pa.float64()).to_numpy(zero_copy_only=False) for name in groups},
+        index=text.index,
+    )
+
+
 def _named_month_parts(text: pd.Series) -> pd.DataFrame:
     named = text.str.extract(MONTH_FIRST_NAMED)
     named = named.fillna(text.str.extract(DAY_FIRST_NAMED))
     named["m"] = named["mon"].str.casefold().map(MONTHS)
-    return named[["y", "m", "d"]].where(named["m"].notna())
+    return named[["y", "m", "d"]].where(named["m"].notna()).apply(lambda part: pd.to_numeric(part, errors="coerce"))
 
 
 def validate(

@@ -361,8 +361,9 @@ def compare(new: pd.DataFrame, current: pd.DataFrame) -> tuple[Diff, list[Issue]
     """What `new` changes against the current snapshot of the same sites, and the warnings
     that need a decision: participants missing, enrolment dates or arms changed."""
     new_t, old_t = comparable(new), comparable(current)
-    added = [i for i in new_t.index if i not in old_t.index]
-    missing = [i for i in old_t.index if i not in new_t.index]
+    # Set operations on the indexes (order kept): a Python loop over ids took seconds at 100,000.
+    added = new_t.index[~new_t.index.isin(old_t.index)].tolist()
+    missing = old_t.index[~old_t.index.isin(new_t.index)].tolist()
     both = new_t.index.intersection(old_t.index)
     a, b = old_t.loc[both], new_t.loc[both]
     differs = (a != b) & ~(a.isna() & b.isna())

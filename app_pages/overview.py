@@ -123,18 +123,20 @@ def trials_overview() -> None:
         width="stretch",
         height=min(36 + 35 * len(table), 456),
         column_config={
-            "Trial": st.column_config.TextColumn(pinned=True),
-            "Status": st.column_config.TextColumn(help=f"From the chance of finishing on time, {common.basis_text(overview)}"),
-            "% of target": st.column_config.ProgressColumn(format="%.0f%%", min_value=0, max_value=100, width="small"),
-            "Finish": st.column_config.DateColumn(format="MMM YYYY", help="Forecast completion: the median date"),
-            "90% interval": st.column_config.TextColumn(help="The forecast completion's 90% interval"),
-            "Chance on time": st.column_config.NumberColumn(format="%d%%", help=end),
-            "Planned end": st.column_config.DateColumn(format="MMM YYYY"),
-            "Pace": st.column_config.NumberColumn(format="%.1f", help=f"Enrolled per month, last {overview['recent_months']} months"),
-            "Needed": st.column_config.NumberColumn(format="%.1f", help="Enrolled per month needed from now to reach the target by the planned end"),
-            "Stale sites": st.column_config.TextColumn(help=f"Last extract more than {overview['stale_after_days']} days old, or none"),
+            "Trial": st.column_config.TextColumn(pinned=True, width=100),
+            "Status": st.column_config.TextColumn(width=80, help=f"From the chance of finishing on time, {common.basis_text(overview)}"),
+            "Enrolled / target": st.column_config.TextColumn(width=120),
+            "% of target": st.column_config.ProgressColumn(format="%.0f%%", min_value=0, max_value=100, width=85),
+            "Finish": st.column_config.DateColumn(format="MMM YYYY", width=80, help="Forecast completion: the median date"),
+            "90% interval": st.column_config.TextColumn(width=150, help="The forecast completion's 90% interval"),
+            "Chance on time": st.column_config.NumberColumn(format="%d%%", width=115, help=end),
+            "Planned end": st.column_config.DateColumn(format="MMM YYYY", width=90),
+            "Pace": st.column_config.NumberColumn(format="%.1f", width=60, help=f"Enrolled per month, last {overview['recent_months']} months"),
+            "Needed": st.column_config.NumberColumn(format="%.1f", width=65, help="Enrolled per month needed from now to reach the target by the planned end"),
+            "Slowest site": st.column_config.TextColumn(width=80, help="The open site with the lowest enrolments per month open"),
+            "Stale sites": st.column_config.TextColumn(width=80, help=f"Last extract more than {overview['stale_after_days']} days old, or none"),
             "Accrual": st.column_config.AreaChartColumn(
-                f"Accrual, {SPARK_MONTHS} months", y_min=0, help=f"Enrolled so far, at the end of each of the last {SPARK_MONTHS} months"
+                f"Accrual, {SPARK_MONTHS} months", y_min=0, width=130, help=f"Enrolled so far, at the end of each of the last {SPARK_MONTHS} months"
             ),
         },
     )

@@ -63,15 +63,15 @@ def trials_table(summaries: list[dict], curves: dict[str, list[int]]) -> pd.Data
                 "Status": STATUS_TEXT[s["status"] if s["has_data"] else None],
                 "Enrolled / target": f"{s['enrolled']} / {s['target']}",
                 "% of target": s["percent_of_target"],
+                "Accrual": curves.get(s["trial"], []),
+                "Chance on time": None if f is None else round(100 * f["p_on_time"]),
                 "Finish": pd.Timestamp(f["median"]) if f and f["median"] else pd.NaT,
                 "90% interval": f"{month(f['p05'])} – {month(f['p95'])}" if f else "",
-                "Chance on time": None if f is None else round(100 * f["p_on_time"]),
-                "Planned end": pd.Timestamp(s["planned_end_on"]),
                 "Pace": s["rate_recent"],
                 "Needed": s["rate_needed"] if s["enrolled"] < s["target"] else None,
                 "Slowest site": s["slowest_site"] or "",
                 "Stale sites": ", ".join(s["stale_sites"]),
-                "Accrual": curves.get(s["trial"], []),
+                "Planned end": pd.Timestamp(s["planned_end_on"]),
             }
         )
     return pd.DataFrame(rows)

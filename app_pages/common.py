@@ -5,7 +5,9 @@ URL), the demo-data notice, the "data as of" line and the live refresh."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -90,11 +92,51 @@ def snapshot(version: int, as_of: dt.date) -> tuple[pd.DataFrame, dict]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def summary(version: int, as_of: dt.date) -> dict:
-    """`summary --json` of every trial as of `as_of`, from the cached snapshot: the pages show the very
-    numbers the command line prints."""
+def summary(version: int, as_of: dt.date, trials: tuple[str, ...] | None = None) -> dict:
+    """`summary --json` as of `as_of` (of these trials only, when given: `()` is the header alone), from
+    the cached snapshot: the pages show the very numbers the command line prints."""
     participants, last_extract = snapshot(version, as_of)
-    return metrics.programme_summary(get_programme(), participants, last_extract, as_of)
+    return metrics.programme_summary(get_programme(), participants, last_extract, as_of, None if trials is None else list(trials))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def trial_summary(version: int, as_of: dt.date, code: str) -> dict:
+    """One trial's block of `summary --json`, computed for that trial alone."""
+    participants, last_extract = snapshot(version, as_of)
+    return metrics.trial_summary(get_programme(), code, participants, as_of, last_extract.get(code, {}))
+
+
+class _Figures:
+    """Built Plotly figures by (chart, data version, as-of date, trial, ...): a page redrawn for the same
+    data shows them without building them again. Kept as objects, not pickled: unpickling a figure
+    validates it again, which costs about as much as building it."""
+
+    def __init__(self, most: int) -> None:
+        self.most, self.lock, self.built = most, threading.Lock(), OrderedDict()
+
+    def get(self, key: tuple, build: Callable[[], object]):
+        with self.lock:
+            if key in self.built:
+                self.built.move_to_end(key)
+                return self.built[key]
+        figure = build()
+        with self.lock:
+            self.built[key] = figure
+            while len(self.built) > self.most:
+                self.built.popitem(last=False)
+        return figure
+
+
+@st.cache_resource(show_spinner=False)
+def _figures() -> _Figures:
+    return _Figures(most=512)
+
+
+def figure(key: tuple, build: Callable[[], object]):
+    """The figure `build()` makes, built once per `key`; the key holds the data version and the as-of
+    date (and the trial), so new data or another day builds it anew. Streamlit never mutates it
+    (st.plotly_chart works on a copy)."""
+    return _figures().get(key, build)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

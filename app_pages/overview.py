@@ -1,18 +1,23 @@
 """Programme overview: per trial, enrolled against target, status, forecast with its interval,
 pace against the pace needed, the slowest and the stale sites; cumulative accrual against the
-plan; data freshness per site. Every number comes from `summary --json`'s computation."""
+plan; data freshness per site. Every number comes from `summary --json`'s computation.
+
+Up to OVERVIEW_TILES_UP_TO trials each has a tile and an accrual chart; beyond, one sortable table
+of trials with an inline accrual curve per row, and big charts for the chosen or worrying trials only."""
 
 import pandas as pd
 import streamlit as st
 
 from app_pages import common
 from dashboard import charts, metrics
+from dashboard.overview import BIG_CHARTS_AT_MOST, SPARK_MONTHS, big_chart_trials, monthly_cumulative, trials_table, uses_tiles
 
 programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()
 participants, last_extract = common.snapshot(version, as_of)
-overview = common.summary(version, as_of)
+chosen = trials != list(programme.trials)
+overview = common.summary(version, as_of, tuple(trials) if chosen else None)
 summaries = {t["trial"]: t for t in overview["trials"] if t["trial"] in trials}
 
 common.page_header("Programme overview", version)
@@ -76,35 +81,88 @@ if not summaries:
     st.info("No trial chosen.")
     st.stop()
 
-width = min(3, len(summaries))
-for start in range(0, len(summaries), width):
-    row = list(summaries.values())[start : start + width]
-    for column, s in zip(st.columns(width), row, strict=False):
-        with column, st.container(border=True):
-            trial_tile(s)
-common.status_legend(overview)
+def accrual_charts(codes: list[str]) -> None:
+    """The big accrual chart of each trial, three to a row; built once per data version, date and trial."""
+    width = min(3, len(codes))
+    for start in range(0, len(codes), width):
+        row = codes[start : start + width]
+        for column, code in zip(st.columns(width), row, strict=False):
+            with column:
+                common.plot(common.figure(("overview-accrual", version, as_of, code), lambda code=code: accrual_figure(code)), key=f"accrual-{code}")
 
-st.subheader("Cumulative accrual against the plan")
-st.caption("Solid: enrolled. Dashed: the planned curve (it steps where an amendment changed the target or the end date). Dotted: the target.")
-for start in range(0, len(summaries), width):
-    row = list(summaries)[start : start + width]
-    for column, code in zip(st.columns(width), row, strict=False):
-        trial, s = programme.trials[code], summaries[code]
-        mine = participants[participants["trial"] == code]
-        gap = s["ahead_of_plan"]
-        verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead" if gap > 0 else "on plan"
-        figure = charts.cumulative_accrual(
-            f"{code}: {verdict}",
-            metrics.cumulative_accrual(mine, as_of),
-            metrics.expected_curve(trial, as_of),
-            s["target"],
-            as_of,
-            trial.colour,
-            height=340,
-            compact=True,
-        )
-        with column:
-            common.plot(figure, key=f"accrual-{code}")
+
+def accrual_figure(code: str):
+    trial, s = programme.trials[code], summaries[code]
+    gap = s["ahead_of_plan"]
+    verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead" if gap > 0 else "on plan"
+    return charts.cumulative_accrual(
+        f"{code}: {verdict}",
+        metrics.cumulative_accrual(participants[participants["trial"] == code], as_of),
+        metrics.expected_curve(trial, as_of),
+        s["target"],
+        as_of,
+        trial.colour,
+        height=340,
+        compact=True,
+    )
+
+
+def trials_overview() -> None:
+    """Many trials: one sortable table, worst first, with a small accrual curve per row (no Plotly per row)."""
+    table = trials_table(list(summaries.values()), monthly_cumulative(participants, as_of, list(summaries)))
+    counts = table["Status"].value_counts()
+    st.markdown(
+        f"**{len(table)} trials**: "
+        + " · ".join(f"{label} {counts.get(label, 0)}" for label in ("Off track", "At risk", "On track", "No forecast") if counts.get(label, 0))
+        + ". Worst first; click a column's name to sort by it."
+    )
+    end = "Chance of reaching the target by the planned end"
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=min(36 + 35 * len(table), 456),
+        column_config={
+            "Trial": st.column_config.TextColumn(pinned=True, width=100),
+            "Status": st.column_config.TextColumn(width=80, help=f"From the chance of finishing on time, {common.basis_text(overview)}"),
+            "Enrolled / target": st.column_config.TextColumn(width=120),
+            "% of target": st.column_config.ProgressColumn(format="%.0f%%", min_value=0, max_value=100, width=85),
+            "Finish": st.column_config.DateColumn(format="MMM YYYY", width=80, help="Forecast completion: the median date"),
+            "90% interval": st.column_config.TextColumn(width=150, help="The forecast completion's 90% interval"),
+            "Chance on time": st.column_config.NumberColumn(format="%d%%", width=115, help=end),
+            "Planned end": st.column_config.DateColumn(format="MMM YYYY", width=90),
+            "Pace": st.column_config.NumberColumn(format="%.1f", width=60, help=f"Enrolled per month, last {overview['recent_months']} months"),
+            "Needed": st.column_config.NumberColumn(format="%.1f", width=65, help="Enrolled per month needed from now to reach the target by the planned end"),
+            "Slowest site": st.column_config.TextColumn(width=80, help="The open site with the lowest enrolments per month open"),
+            "Stale sites": st.column_config.TextColumn(width=80, help=f"Last extract more than {overview['stale_after_days']} days old, or none"),
+            "Accrual": st.column_config.AreaChartColumn(
+                f"Accrual, {SPARK_MONTHS} months", y_min=0, width=130, help=f"Enrolled so far, at the end of each of the last {SPARK_MONTHS} months"
+            ),
+        },
+    )
+    common.csv_download(table.drop(columns="Accrual"), f"PUMP_trials_{as_of.isoformat()}.csv", key="csv-trials")
+    common.status_legend(overview)
+    codes, why = big_chart_trials(list(summaries.values()), chosen, BIG_CHARTS_AT_MOST)
+    st.subheader("Cumulative accrual against the plan")
+    st.caption(f"{why} Solid: enrolled. Dashed: the planned curve. Dotted: the target." if codes else why)
+    if codes:
+        accrual_charts(codes)
+
+
+if uses_tiles(len(summaries)):
+    width = min(3, len(summaries))
+    for start in range(0, len(summaries), width):
+        row = list(summaries.values())[start : start + width]
+        for column, s in zip(st.columns(width), row, strict=False):
+            with column, st.container(border=True):
+                trial_tile(s)
+    common.status_legend(overview)
+
+    st.subheader("Cumulative accrual against the plan")
+    st.caption("Solid: enrolled. Dashed: the planned curve (it steps where an amendment changed the target or the end date). Dotted: the target.")
+    accrual_charts(list(summaries))
+else:
+    trials_overview()
 
 st.subheader("Data freshness per site")
 rows = [

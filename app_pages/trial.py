@@ -16,7 +16,7 @@ programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()
 participants, last_extract = common.snapshot(version, as_of)
-overview = common.summary(version, as_of)
+overview = common.summary(version, as_of, ())  # the programme's settings and newest extract; no trial computed
 
 common.page_header("Trial status", version)
 common.data_as_of(overview, version)
@@ -30,7 +30,7 @@ with chooser:
     else:
         code = trials[0]
 trial = programme.trials[code]
-s = next(t for t in overview["trials"] if t["trial"] == code)
+s = common.trial_summary(version, as_of, code)  # this trial alone
 mine = participants[participants["trial"] == code]
 certainty = programme.forecast_prior_certainty
 
@@ -104,46 +104,53 @@ if not s["has_data"]:
     st.info(f"No extract received yet for {code}: its charts appear once a coordinator uploads one.")
     st.stop()
 
+
+def figure(name: str, build):
+    """A chart of this trial, built once per data version and as-of date."""
+    return common.figure((f"trial-{name}", version, as_of, code), build)
+
+
 # ---- accrual and forecast: the main chart, on the first screen ---------------------------------------
-fan = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=s["recent_months"] if recent_basis else None)
-other = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=None if recent_basis else s["recent_months"])
-other_f = s["forecast_since_opening"] if recent_basis else s["forecast_recent"]
-show_other = bool(f and other_f and left_to_enrol and other_f["median"] != f["median"])
-until = max(
-    [dt.date.fromisoformat(s["planned_end_on"]), *(d.date() for d in fan["p95"]), *(d.date() for d in other["median"] if show_other)],
-    default=as_of,
-)
-verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
-finish = f"; {s['target']} by {common.month(f['median'])}" if f and left_to_enrol else ""
+def accrual_figure():
+    fan = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=s["recent_months"] if recent_basis else None)
+    other = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=None if recent_basis else s["recent_months"])
+    other_f = s["forecast_since_opening"] if recent_basis else s["forecast_recent"]
+    show_other = bool(f and other_f and left_to_enrol and other_f["median"] != f["median"])
+    until = max(
+        [dt.date.fromisoformat(s["planned_end_on"]), *(d.date() for d in fan["p95"]), *(d.date() for d in other["median"] if show_other)],
+        default=as_of,
+    )
+    verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
+    finish = f"; {s['target']} by {common.month(f['median'])}" if f and left_to_enrol else ""
+    return charts.cumulative_accrual(
+        f"{s['enrolled']} of {s['target']}, {verdict}{finish}",
+        metrics.cumulative_accrual(mine, as_of),
+        metrics.expected_curve(trial, as_of, until=until),
+        s["target"],
+        as_of,
+        trial.colour,
+        fan=fan,
+        planned_end=dt.date.fromisoformat(s["planned_end_on"]),
+        amendments=[
+            (a.effective_on, f"amended: target {a.target}, end {a.planned_end_on:%b %Y}")
+            for a in trial.amendments[1:]
+            if a.effective_on <= as_of
+        ],
+        height=430,
+        subtitle="shaded: 90% forecast",
+        other_fan=other if show_other else None,
+        other_name="at the pace since opening" if recent_basis else f"at the pace of the last {s['recent_months']} months",
+        wrap=charts.HALF,
+    )
+
+
 numbers, chart = st.columns([1, 3], gap="medium")
 with numbers:
     headline_numbers()
     if why := metrics.story(s):
         st.caption(f":material/info: {why}")
 with chart:
-    common.plot(
-        charts.cumulative_accrual(
-            f"{s['enrolled']} of {s['target']}, {verdict}{finish}",
-            metrics.cumulative_accrual(mine, as_of),
-            metrics.expected_curve(trial, as_of, until=until),
-            s["target"],
-            as_of,
-            trial.colour,
-            fan=fan,
-            planned_end=dt.date.fromisoformat(s["planned_end_on"]),
-            amendments=[
-                (a.effective_on, f"amended: target {a.target}, end {a.planned_end_on:%b %Y}")
-                for a in trial.amendments[1:]
-                if a.effective_on <= as_of
-            ],
-            height=430,
-            subtitle="shaded: 90% forecast",
-            other_fan=other if show_other else None,
-            other_name="at the pace since opening" if recent_basis else f"at the pace of the last {s['recent_months']} months",
-            wrap=charts.HALF,
-        ),
-        key="trial-accrual",
-    )
+    common.plot(figure("accrual", accrual_figure), key="trial-accrual")
 if f:
     st.caption(
         f"The forecast learns the accrual rate {common.basis_text(overview)}, weighing the plan like {certainty:g} of "
@@ -189,12 +196,14 @@ st.dataframe(
 )
 common.csv_download(site_table, f"PUMP_{code}_sites_{as_of.isoformat()}.csv", key="csv-trial-sites")
 
-start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))
-monthly = metrics.accrual_per_period(mine, as_of, "month", by="site", groups=list(trial.sites), start=start)
-needed = s["rate_needed"] if left_to_enrol else None
-pace = f"last {s['recent_months']} months {common.rate(s['rate_recent'])}"
-common.plot(
-    charts.monthly_by_site(
+
+
+def monthly_figure():
+    start = max(trial.opened_on, (pd.Timestamp(as_of) - pd.DateOffset(months=MONTHS_SHOWN - 1)).date().replace(day=1))
+    monthly = metrics.accrual_per_period(mine, as_of, "month", by="site", groups=list(trial.sites), start=start)
+    needed = s["rate_needed"] if left_to_enrol else None
+    pace = f"last {s['recent_months']} months {common.rate(s['rate_recent'])}"
+    return charts.monthly_by_site(
         f"Enrolments per month by site: {pace}" + (f", {needed:.1f} needed" if needed is not None else ""),
         monthly,
         common.site_colours(programme, list(trial.sites)),
@@ -202,9 +211,10 @@ common.plot(
         needed=needed,
         planned=s["rate_planned"],
         subtitle=f"last {MONTHS_SHOWN} months; the running month is pale",
-    ),
-    key="trial-monthly",
-)
+    )
+
+
+common.plot(figure("monthly", monthly_figure), key="trial-monthly")
 
 # ---- screening -----------------------------------------------------------------------------------
 stages = metrics.screening_funnel(mine, as_of)
@@ -213,13 +223,13 @@ left, right = st.columns(2)
 with left:
     screened, enrolled = stages[0]["count"], stages[-1]["count"]
     title = f"Screening: {enrolled / screened:.0%} of {screened} enrolled" if screened else "Screening: nobody yet"
-    common.plot(charts.funnel(title, stages, as_of, trial.colour), key="trial-funnel")
+    common.plot(figure("funnel", lambda: charts.funnel(title, stages, as_of, trial.colour)), key="trial-funnel")
 with right:
     if reasons.empty:
         st.info("No screen failures recorded.")
     else:
         common.plot(
-            charts.fail_reasons(f"Screen failures: {int(reasons['count'].sum())}, by reason", reasons, as_of),
+            figure("reasons", lambda: charts.fail_reasons(f"Screen failures: {int(reasons['count'].sum())}, by reason", reasons, as_of)),
             key="trial-reasons",
         )
 
@@ -232,13 +242,16 @@ if trial.is_randomised:
     arm_colours = {"control": charts.CONTROL_COLOUR, "haip": trial.colour}
     with left:
         common.plot(
-            charts.arm_balance(
-                f"Arms: {spread}",
-                balance,
-                {a: arm.label for a, arm in trial.arms.items()},
-                arm_colours,
-                as_of,
-                subtitle=f"{'/'.join(trial.arms)} per site",
+            figure(
+                "arms",
+                lambda: charts.arm_balance(
+                    f"Arms: {spread}",
+                    balance,
+                    {a: arm.label for a, arm in trial.arms.items()},
+                    arm_colours,
+                    as_of,
+                    subtitle=f"{'/'.join(trial.arms)} per site",
+                ),
             ),
             key="trial-arms",
         )
@@ -249,7 +262,10 @@ with right:
         active = int(statuses.loc[statuses["status"].isin(["enrolled", "on_treatment", "follow_up"]), "count"].sum())
         withdrawn = int(statuses.loc[statuses["status"] == "withdrawn", "count"].sum())
         common.plot(
-            charts.status_breakdown(f"{active} active, {withdrawn} withdrawn", statuses, as_of, subtitle="status of the enrolled"),
+            figure(
+                "status",
+                lambda: charts.status_breakdown(f"{active} active, {withdrawn} withdrawn", statuses, as_of, subtitle="status of the enrolled"),
+            ),
             key="trial-status",
         )
 

@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "programme.yaml"
+# Another configuration for the app and the command line (a test's generated programme, a staging copy).
+CONFIG_VARIABLE = "PUMP_CONFIG"
 
 
 class ConfigError(ValueError):
@@ -215,9 +217,14 @@ def _check_unique_aliases(where: str, labels_by_code: dict[str, list[str]]) -> N
                 raise ValueError(f"{where}: alias {label!r} is used by both {owner[key]} and {code}")
 
 
+def config_path() -> Path:
+    """$PUMP_CONFIG, else data/programme.yaml."""
+    return Path(os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG_PATH)
+
+
 def load_programme(path: Path | str | None = None) -> Programme:
     """The programme configuration: `path`, else $PUMP_CONFIG, else data/programme.yaml."""
-    path = Path(path or os.environ.get("PUMP_CONFIG") or DEFAULT_CONFIG_PATH)
+    path = Path(path) if path else config_path()
     try:
         raw = path.read_bytes()
         data = yaml.safe_load(raw)

@@ -706,6 +706,70 @@ def write_demo_files(
     return rows
 
 
+# ---- a national programme: many trials, for the pages' tests and the benchmarks ------------------
+
+SCALE_TARGETS = (24, 60, 30, 90, 36, 45)
+SCALE_ENDS = (dt.date(2028, 12, 31), dt.date(2027, 6, 30), dt.date(2029, 6, 30), dt.date(2027, 12, 31))
+SCALE_COLOURS = ("#1f4e79", "#2e7d32", "#7b1fa2", "#b71c1c", "#00695c", "#6d4c41", "#283593", "#ef6c00")
+
+
+def many_trials(base: Programme, trials: int = 150, sites: int = 20) -> Programme:
+    """The base programme's trials and copies of them under new codes (PUMP-2-07, ...) up to `trials` in
+    all, each copy at two sites among `sites` (the base's and made-up ones, S03, ...) with its own
+    target and planned end; validated through the configuration model. The demo simulates the
+    copies with DEFAULT_TRAITS, about ten enrolled per site by DEMO_UNTIL."""
+    data = base.model_dump(exclude={"source_sha256"})
+    pool = list(base.sites)
+    for k in range(len(pool) + 1, sites + 1):
+        data["sites"][f"S{k:02d}"] = {"name": f"Hospital {k:02d}", "city": "", "colour": SCALE_COLOURS[k % len(SCALE_COLOURS)]}
+        pool.append(f"S{k:02d}")
+    originals = list(base.trials.items())
+    width = max(2, len(str(trials)))
+    for k in range(len(originals) + 1, trials + 1):
+        code, trial = originals[k % len(originals)]
+        chosen = [pool[(2 * k) % len(pool)], pool[(2 * k + 1) % len(pool)]]
+        activations = [s.activated_on for s in trial.sites.values()]
+        data["trials"][f"{code}-{k:0{width}d}"] = {
+            **trial.model_dump(exclude={"aliases", "amendments", "sites", "mappings", "registry_id"}),
+            "title": f"{code}-{k:0{width}d} - {trial.title.split(' - ', 1)[-1]}",
+            "colour": SCALE_COLOURS[k % len(SCALE_COLOURS)],
+            "coordinating_site": chosen[0],
+            "amendments": [
+                {
+                    "effective_on": trial.opened_on,
+                    "target": SCALE_TARGETS[k % len(SCALE_TARGETS)],
+                    "planned_end_on": SCALE_ENDS[k % len(SCALE_ENDS)],
+                }
+            ],
+            "sites": {site: {"activated_on": activations[i % len(activations)]} for i, site in enumerate(chosen)},
+        }
+    return Programme.model_validate(data)
+
+
+def load_latest(store: Store, programme: Programme, until: dt.date = DEMO_UNTIL, stale_every: int = 9) -> int:
+    """A short history, quick to load: one template extract per trial and site, exported on `until`
+    (every `stale_every`-th pair five weeks earlier: stale data), through check + commit. Returns the
+    number of extracts stored."""
+    lives = simulate_lives(programme, until)
+    loaded = 0
+    with store.connect():
+        pairs = [(code, site) for code, trial in programme.trials.items() for site in trial.sites]
+        for i, (code, site) in enumerate(pairs):
+            day = until - dt.timedelta(weeks=5) if stale_every and i % stale_every == stale_every - 1 else until
+            site_lives = lives[(lives["trial"] == code) & (lives["site"] == site)]
+            rows = snapshot(site_lives, day)
+            if rows.empty:
+                continue
+            rows["randomisation_id"] = rows["participant_id"].map(site_lives.set_index("participant_id")["randomisation_id"])
+            name = f"{code}_{site}_{day.isoformat()}.csv"
+            checked = check_file(store, programme, write_template(rows, programme.trials[code]), name, code, fmt="template", today=day)
+            if not checked.ok:
+                raise ValueError(f"{name}: " + "; ".join(i.message for i in checked.errors[:5]))
+            commit(store, checked, actor="demo data", accept_warnings=True, uploaded_at=dt.datetime.combine(day, dt.time(7, 0)))
+            loaded += 1
+    return loaded
+
+
 def _read_manifest(path: Path) -> list[dict]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [{**r, "exported_on": dt.date.fromisoformat(r["exported_on"])} for r in csv.DictReader(handle)]

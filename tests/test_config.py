@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from dashboard.config import DEFAULT_CONFIG_PATH, ConfigError, load_programme
+from dashboard.config import CONFIG_VARIABLE, DEFAULT_CONFIG_PATH, ConfigError, load_programme
 
 
 def test_programme_has_the_three_trials_and_two_sites(programme):
@@ -76,3 +76,12 @@ def test_an_unknown_setting_is_refused_not_ignored(tmp_path):
 def test_missing_file_says_so(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the configuration"):
         load_programme(tmp_path / "nope.yaml")
+
+
+def test_pump_config_points_the_app_and_the_command_line_at_another_file(tmp_path, monkeypatch, programme):
+    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    data["stale_after_days"] = 30
+    monkeypatch.setenv(CONFIG_VARIABLE, str(_write(tmp_path, data)))
+    assert load_programme().stale_after_days == 30
+    monkeypatch.delenv(CONFIG_VARIABLE)
+    assert load_programme().stale_after_days == programme.stale_after_days

@@ -8,13 +8,17 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import streamlit as st
+import yaml
 from streamlit.testing.v1 import AppTest
 
-from dashboard import metrics, service
-from dashboard.demo import load_demo
+from dashboard import demo, metrics, service
+from dashboard.config import load_programme
+from dashboard.demo import load_demo, load_latest
 from dashboard.ingest import check_file, commit
+from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
 from dashboard.store import Store
 from dashboard.textnorm import plain
 from support import TODAY, template_csv
@@ -323,3 +327,96 @@ def test_extract_history_shows_what_was_known_at_the_as_of_date(monkeypatch, dem
     live = run_app(monkeypatch, demo_copy, page="extracts")
     assert len(live.dataframe[0].value) == len(Store(demo_copy).extracts())
     assert "Every extract" in markdown(live)
+
+
+# ---- a national programme: many trials ----------------------------------------------------------------
+
+MANY = 14  # more than OVERVIEW_TILES_UP_TO: the overview is a table
+
+
+@pytest.fixture(scope="session")
+def many(tmp_path_factory, programme):
+    """A generated programme of MANY trials at six sites (the three trials and copies of them, through the
+    configuration model), written to a YAML file for $PUMP_CONFIG, with one recent extract per trial and site."""
+    folder = tmp_path_factory.mktemp("many")
+    config = folder / "programme.yaml"
+    config.write_text(yaml.safe_dump(demo.many_trials(programme, MANY, sites=6).model_dump(mode="json", exclude={"source_sha256"})))
+    generated = load_programme(config)
+    load_latest(Store(folder / "many.duckdb"), generated)
+    return config, folder / "many.duckdb", generated
+
+
+def run_many(monkeypatch, many, tmp_path, **kwargs) -> AppTest:
+    config, db, _ = many
+    monkeypatch.setenv("PUMP_CONFIG", str(config))
+    copy = tmp_path / "many.duckdb"
+    shutil.copy(db, copy)
+    return run_app(monkeypatch, copy, **kwargs)
+
+
+def test_overview_of_many_trials_is_one_table_with_the_numbers_of_summary(monkeypatch, many, tmp_path):
+    _, db, generated = many
+    at = run_many(monkeypatch, many, tmp_path)
+    assert not at.exception
+    assert not at.metric  # no tiles
+    table = at.dataframe[0].value
+    summary = {t["trial"]: t for t in service.programme_summary(Store(db), generated, service.today())["trials"]}
+    assert sorted(table["Trial"]) == sorted(generated.trials) and len(table) == MANY
+    rows = table.set_index("Trial")
+    for code, s in summary.items():
+        row, f = rows.loc[code], s["forecast"]
+        assert row["Enrolled / target"] == f"{s['enrolled']} / {s['target']}"
+        assert row["% of target"] == s["percent_of_target"]
+        assert row["Status"] == {"red": "Off track", "amber": "At risk", "green": "On track"}[s["status"]]
+        assert row["Chance on time"] == round(100 * f["p_on_time"])
+        assert row["Finish"] == pd.Timestamp(f["median"])
+        assert row["Slowest site"] == (s["slowest_site"] or "")
+        assert row["Stale sites"] == ", ".join(s["stale_sites"])
+        assert row["Accrual"][-1] == s["enrolled"]  # the inline curve ends at the number enrolled
+    assert table["Chance on time"].tolist()[:3] == sorted(table["Chance on time"])[:3]  # worst first
+    # Big charts only for the off-track or at-risk trials, worst first, at most six, and a caption saying so.
+    codes, why = big_chart_trials(list(summary.values()), chosen=False)
+    assert 0 < len(codes) <= BIG_CHARTS_AT_MOST < MANY
+    assert [t.split(":")[0] for t in chart_titles(at)] == codes
+    assert all(summary[c]["status"] in ("red", "amber") for c in codes)
+    assert any(c.value.startswith(why) for c in at.caption)
+    # Freshness keeps every trial and site; the stale ones are flagged.
+    freshness = at.dataframe[1].value
+    assert len(freshness) == 2 * MANY and (freshness["Data"] == "stale").sum() == sum(len(s["stale_sites"]) for s in summary.values())
+
+
+def test_overview_of_many_trials_charts_the_trials_chosen(monkeypatch, many, tmp_path):
+    chosen = ["PUMP", "PUMP-2-04", "PUMP-IT-05", "PUMP-06", "PUMP-2-07", "PUMP-IT-08", "PUMP-09"]  # seven: still a table
+    at = run_many(monkeypatch, many, tmp_path, query={"trial": chosen})
+    assert not at.exception and not at.metric
+    assert sorted(at.dataframe[0].value["Trial"]) == sorted(chosen)
+    assert {t.split(":")[0] for t in chart_titles(at)} <= set(chosen)
+    # A few chosen: their tiles and charts, as with the three trials.
+    at = run_many(monkeypatch, many, tmp_path, query={"trial": ["PUMP-2-04", "PUMP-IT-05"]})
+    assert not at.exception
+    assert len(at.metric) == 2
+    assert [t.split(":")[0] for t in chart_titles(at)] == ["PUMP-2-04", "PUMP-IT-05"]
+
+
+def test_trial_page_of_many_trials_computes_its_trial_alone(monkeypatch, many, tmp_path):
+    _, db, generated = many
+    asked = []
+    whole = metrics.programme_summary
+
+    def counting(programme, participants, last_extract, as_of, trials=None):
+        asked.append(trials)
+        return whole(programme, participants, last_extract, as_of, trials)
+
+    monkeypatch.setattr(metrics, "programme_summary", counting)
+    at = run_many(monkeypatch, many, tmp_path, query={"show": "PUMP-2-07"})  # the overview: every trial
+    asked.clear()
+    at.switch_page("app_pages/trial.py").run()
+    assert not at.exception
+    assert asked == [[]]  # the programme's header only, no trial in it
+    participants, last_extract = service.snapshot(Store(db), service.today())
+    s = metrics.trial_summary(generated, "PUMP-2-07", participants, service.today(), last_extract.get("PUMP-2-07", {}))
+    values = {m.label: m.value for m in at.metric}
+    assert values["Enrolled / target"] == f"{s['enrolled']} / {s['target']}"
+    assert values["Forecast finish (90%)"] == month(s["forecast"]["median"])
+    assert any(m.value.startswith("### PUMP-2-07") for m in at.markdown)
+    assert len(chart_titles(at)) >= 4

@@ -8,14 +8,19 @@ in local mode: one person at this computer, a banner says so, and `make run` bin
 127.0.0.1; the "Viewing as" box then shows the menu of each role.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import common
 from dashboard import service
 from dashboard.access import DEFAULT_ROLE, PAGES, ROLES, pages_for
 
-# An emoji tab icon is drawn by the browser itself; a :material/...: one is fetched from Google.
-st.set_page_config(page_title="PUMP recruitment", page_icon="📈", layout="wide")
+# The tab icon is a picture the dashboard serves itself: Streamlit fetches a :material/...: tab icon
+# from fonts.gstatic.com and draws an emoji one with the system's emoji font, neither of which a
+# hospital PC can count on.
+TAB_ICON = Path(__file__).parent / "app_pages" / "pump-icon.png"
+st.set_page_config(page_title="PUMP recruitment", page_icon=TAB_ICON, layout="wide")
 
 # On a phone the open sidebar covers the page: after a tap on a menu item, fold it away (Streamlit leaves it
 # open). Installed once per browser tab; a wide screen keeps its sidebar.
@@ -67,7 +72,7 @@ with st.sidebar:
         )
     elif visitor.mode in ("signed_in", "unknown"):
         role = f" ({visitor.grant.label})" if visitor.grant else ""
-        st.caption(f"Signed in as **{common.plain(visitor.email or '')}**{common.plain(role)}")
+        st.text(f"Signed in as {visitor.email or ''}{role}")  # plain text: no Markdown, no mailto: link
         st.button("Sign out", on_click=st.logout, key="sign-out")
 
 if visitor.mode == "local":
@@ -79,9 +84,9 @@ elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump
     st.session_state["pump.sign_in_recorded"] = True
 
 if visitor.mode == "signed_out":
-    pages = [st.Page(common.sign_in_page, title="Sign in", icon="🔑", url_path="sign-in", default=True)]
+    pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)]
 elif visitor.mode == "unknown":
-    pages = [st.Page(common.no_access_page, title="No access yet", icon="✉️", url_path="no-access", default=True)]
+    pages = [st.Page(common.no_access_page, title="No access yet", icon=":material/mail:", url_path="no-access", default=True)]
 else:
     pages = [
         st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))

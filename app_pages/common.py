@@ -143,7 +143,7 @@ def get_access() -> Access | None:
         return access.active(get_programme())
     except AccessError as exc:
         st.error(f"**The access file cannot be used**, so nobody is let in: {plain(exc)}. Correct it (see "
-                 "data/access.example.toml); the dashboard reads it again at the next page load.", icon="🚫")
+                 "data/access.example.toml); the dashboard reads it again at the next page load.", icon=":material/block:")
         st.stop()
 
 
@@ -156,14 +156,14 @@ def visitor() -> Visitor:
         st.error(
             f"**Sign-in is configured but there is no access file**, so nobody could be given any rights. Create "
             f"{plain(access.access_path())} from data/access.example.toml (or point PUMP_ACCESS at the reviewed "
-            "file) and reload this page.", icon="🚫",
+            "file) and reload this page.", icon=":material/block:",
         )
         st.stop()
     if not signin and grants is not None:
         st.error(
             f"**There is an access file ({plain(grants.path)}) but no sign-in**, so nobody can be told apart. Add the "
             "[auth] section to .streamlit/secrets.toml (README: Sign-in) and restart the dashboard, or remove the access "
-            "file to run in local mode, for the one person at this computer.", icon="🚫",
+            "file to run in local mode, for the one person at this computer.", icon=":material/block:",
         )
         st.stop()
     if not signin:
@@ -185,7 +185,7 @@ def require(page: str) -> Visitor:
     if who.mode in ("signed_in", "unknown"):
         reason = "not in the access file" if who.grant is None else f"a {who.grant.role}'s grant does not open it"
         get_store().record(who.email or "(no e-mail)", "refused", {"action": "open_page", "page": page, "reason": reason})
-    st.error("**This page is not open to you.** Ask the programme office if you need it.", icon="🚫")
+    st.error("**This page is not open to you.** Ask the programme office if you need it.", icon=":material/block:")
     st.stop()
 
 
@@ -209,7 +209,7 @@ def actor_name(who: Visitor, key: str, label: str = "Your name") -> str:
     """Who does a change: the signed-in person's address, or in local mode the name typed (kept for
     the session)."""
     if who.mode == "signed_in":
-        st.caption(f"Recorded as **{plain(who.email)}** in the audit log.")
+        st.text(f"Recorded as {who.email} in the audit log.")  # plain text: no Markdown, no mailto: link
         return who.email or ""
     return st.text_input(label, key=key, help="Recorded with the change in the audit log.")
 
@@ -224,7 +224,7 @@ def provider() -> str | None:
 def sign_in_page() -> None:
     st.title("PUMP recruitment dashboard", anchor=False)
     st.markdown("Sign in with your hospital account to see how the PUMP trials are recruiting.")
-    st.button("Sign in", type="primary", icon="🔑", on_click=st.login, args=(provider(),) if provider() else ())
+    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login, args=(provider(),) if provider() else ())
 
 
 def no_access_page() -> None:
@@ -232,10 +232,9 @@ def no_access_page() -> None:
     grants = get_access()
     contact = grants.contact if grants and grants.contact else "the PUMP programme office"
     st.title("Ask the programme office for access", anchor=False)
-    st.markdown(
-        f"You are signed in as **{plain(who.email or 'an account without an e-mail address')}**, but that address has no "
-        f"access to the PUMP dashboard yet. Ask {plain(contact)} to add it; then sign in again."
-    )
+    # Plain text, not Markdown: the address and the contact show as written, never as a link.
+    st.text(f"You are signed in as {who.email or 'an account without an e-mail address'}, but that address has no access to "
+            f"the PUMP dashboard yet. Ask {contact} to add it; then sign in again.")
     st.button("Sign out", on_click=st.logout)
 
 

@@ -30,7 +30,7 @@ st.markdown(
 )
 trials = common.granted_trials(who.grant, programme)
 if not trials:
-    st.error("Your grant names no trial of the current configuration: ask the programme office.", icon="🚫")
+    st.error("Your grant names no trial of the current configuration: ask the programme office.", icon=":material/block:")
     st.stop()
 left, middle, right = st.columns(3)
 trial = left.selectbox("Trial", trials)

@@ -38,19 +38,17 @@ class AccessError(ValueError):
 class PageSpec:
     script: str
     title: str
-    # An emoji: the browser draws it as the tab's icon itself. A `:material/...:` page icon makes
-    # the browser fetch the tab icon from fonts.gstatic.com, which a hospital network blocks.
-    icon: str
+    icon: str  # the menu's icon, from the icon font the dashboard serves itself
 
 
 PAGES = {
-    "overview": PageSpec("app_pages/overview.py", "Programme overview", "📊"),
-    "trial": PageSpec("app_pages/trial.py", "Trial status", "📈"),
-    "sites": PageSpec("app_pages/sites.py", "Site comparison", "🏥"),
-    "upload": PageSpec("app_pages/upload.py", "Upload an extract", "📤"),
-    "extracts": PageSpec("app_pages/extracts.py", "Extract history", "🗂️"),
-    "meeting": PageSpec("app_pages/meeting.py", "Steering meeting", "🧑‍⚖️"),
-    "audit": PageSpec("app_pages/audit.py", "Audit log", "🔎"),
+    "overview": PageSpec("app_pages/overview.py", "Programme overview", ":material/dashboard:"),
+    "trial": PageSpec("app_pages/trial.py", "Trial status", ":material/monitoring:"),
+    "sites": PageSpec("app_pages/sites.py", "Site comparison", ":material/compare_arrows:"),
+    "upload": PageSpec("app_pages/upload.py", "Upload an extract", ":material/upload_file:"),
+    "extracts": PageSpec("app_pages/extracts.py", "Extract history", ":material/history:"),
+    "meeting": PageSpec("app_pages/meeting.py", "Steering meeting", ":material/co_present:"),
+    "audit": PageSpec("app_pages/audit.py", "Audit log", ":material/policy:"),
 }
 
 # DESIGN.md 6.1's roles; the steering committee's members are viewers.

@@ -166,3 +166,11 @@ def record_foreign_requests(page: Page, app_url: str) -> list[str]:
 
     page.context.route("**/*", handle)
     return foreign
+
+
+def assert_tab_icon_is_local(page: Page, app_url: str) -> None:
+    """The tab icon is served by the dashboard (or drawn inline), never fetched from another host:
+    the browser loads a tab icon outside Playwright's request routing, so its address is checked."""
+    href = page.locator("link[rel='shortcut icon']").get_attribute("href") or ""
+    absolute = urllib.parse.urljoin(page.url, href)
+    assert absolute.startswith((app_url, "data:")), href

@@ -4,7 +4,15 @@ import json
 
 from playwright.sync_api import Page, expect
 
-from browser.conftest import assert_no_error_shown, choose_role, go_to, open_page, record_foreign_requests, wait_for_app
+from browser.conftest import (
+    assert_no_error_shown,
+    assert_tab_icon_is_local,
+    choose_role,
+    go_to,
+    open_page,
+    record_foreign_requests,
+    wait_for_app,
+)
 from dashboard.access import PAGES, ROLE_PAGES, ROLES
 
 
@@ -32,6 +40,7 @@ def test_every_page_of_every_role_loads_without_an_error_or_a_request_to_another
             expect(page.get_by_text("Demo data").first).to_be_visible()
             expect(page.get_by_test_id("pump-local-mode")).to_contain_text("Local mode: one person at this computer")
             assert_no_error_shown(page)
+            assert_tab_icon_is_local(page, server.url)
     assert foreign == []
 
 

@@ -13,7 +13,14 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser.conftest import Server, assert_no_error_shown, free_port, record_foreign_requests, wait_for_app
+from browser.conftest import (
+    Server,
+    assert_no_error_shown,
+    assert_tab_icon_is_local,
+    free_port,
+    record_foreign_requests,
+    wait_for_app,
+)
 from browser.test_upload_in_chromium import castor_export_with_two_new_participants
 from support import ROOT
 
@@ -118,6 +125,7 @@ def test_a_coordinator_signs_in_uploads_reloads_opens_a_bookmark_and_signs_out(p
     wait_for_app(bookmark)
     expect(bookmark.get_by_role("heading", name="Upload an extract")).to_be_visible()
     assert_no_error_shown(bookmark)
+    assert_tab_icon_is_local(bookmark, server.url)
     bookmark.goto(f"{server.url}/extracts")
     wait_for_app(bookmark)
     expect(bookmark.get_by_role("heading", name="Extract history")).to_be_visible()

@@ -84,7 +84,11 @@ elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump
     st.session_state["pump.sign_in_recorded"] = True
 
 if visitor.mode == "signed_out":
-    pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)]
+    # The sign-in page answers at every page's address too, so a bookmark (/upload) of someone whose
+    # sign-in has expired asks them to sign in instead of saying "page not found".
+    pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)] + [
+        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name) for name in PAGES
+    ]
 elif visitor.mode == "unknown":
     pages = [st.Page(common.no_access_page, title="No access yet", icon=":material/mail:", url_path="no-access", default=True)]
 else:

@@ -137,10 +137,11 @@ def test_a_coordinator_signs_in_uploads_reloads_opens_a_bookmark_and_signs_out(p
     page.get_by_role("button", name="End session").click()
     page.wait_for_url(f"{server.url}/**")
     wait_for_app(page)
-    page.goto(f"{server.url}/upload")
+    page.goto(f"{server.url}/upload")  # the bookmark, signed out: the sign-in page, not "page not found"
     wait_for_app(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(upload).to_have_count(0)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     assert [e["action"] for e in audit(server) if e["actor"] == COORDINATOR] == ["ingest", "sign_in"]
     assert foreign == []
     assert not any(secret in server.log.read_text() for secret in SECRETS)  # nor in the server's log

@@ -4,6 +4,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Local mode serves this computer only; a real deployment (sign-in, access file) sets ADDRESS=0.0.0.0
+# behind the hospital's reverse proxy with TLS.
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test chromium lint
 
@@ -13,7 +16,7 @@ $(VENV)/installed: requirements.txt
 	touch $@
 
 run: $(VENV)/installed
-	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT)
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Chromium prints the meeting pack and runs the browser tests; poppler-utils (pdftotext) reads the
 # printed pack back in the tests.

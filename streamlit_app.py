@@ -1,15 +1,26 @@
-"""PUMP programme recruitment dashboard: page set-up and role-based navigation.
+"""PUMP programme recruitment dashboard: page set-up, sign-in and grant-based navigation.
 
-The role decides which pages exist, so a page a role may not use cannot be reached by
-URL either. Until sign-in arrives, the role is chosen in the sidebar.
+With [auth] in .streamlit/secrets.toml people sign in (OpenID Connect) and the access file
+grants each of them their pages (DESIGN.md 6.1). Only those pages are registered with
+st.navigation, so no other page can be reached by URL, and each page checks the grant again
+before it reads data (common.require). Without [auth] and without an access file the app runs
+in local mode: one person at this computer, a banner says so, and `make run` binds it to
+127.0.0.1; the "Viewing as" box then shows the menu of each role.
 """
+
+from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import database_faults
-from dashboard.roles import DEFAULT_ROLE, PAGES, ROLES, pages_for
+from app_pages import common
+from dashboard import service
+from dashboard.access import DEFAULT_ROLE, PAGES, ROLES, pages_for
 
-st.set_page_config(page_title="PUMP recruitment", page_icon=":material/monitoring:", layout="wide")
+# The tab icon is a picture the dashboard serves itself: Streamlit fetches a :material/...: tab icon
+# from fonts.gstatic.com and draws an emoji one with the system's emoji font, neither of which a
+# hospital PC can count on.
+TAB_ICON = Path(__file__).parent / "app_pages" / "pump-icon.png"
+st.set_page_config(page_title="PUMP recruitment", page_icon=TAB_ICON, layout="wide")
 
 # On a phone the open sidebar covers the page: after a tap on a menu item, fold it away (Streamlit leaves it
 # open). Installed once per browser tab; a wide screen keeps its sidebar.
@@ -23,20 +34,67 @@ if (!window.pumpFoldMenu) {
 }
 </script>"""
 
+# Local mode's banner: a line in the header band at the top of every page, where it pushes nothing
+# down (the meeting view and the first screens are measured to the pixel). Put on the page itself,
+# outside Streamlit's layout, once per browser tab; a constant text, no user input.
+LOCAL_BANNER = """<script>
+if (!document.getElementById("pump-local-mode")) {
+  const banner = document.createElement("div");
+  banner.id = "pump-local-mode";
+  banner.dataset.testid = "pump-local-mode";
+  banner.setAttribute("role", "status");
+  banner.title = "Anyone who can open this address may do everything. A shared deployment signs people in (README: Sign-in).";
+  const name = document.createElement("strong");
+  name.textContent = "Local mode";
+  banner.append(name, ": one person at this computer, no sign-in");
+  Object.assign(banner.style, {
+    position: "fixed", top: "0.7rem", left: "50%", transform: "translateX(-50%)", zIndex: "1000002",
+    maxWidth: "calc(100vw - 9rem)", padding: "0.15rem 0.7rem", borderRadius: "0.5rem", fontSize: "0.8rem",
+    background: "#fdf3dc", color: "#5c4300", border: "1px solid #e0b85c", whiteSpace: "nowrap",
+    overflow: "hidden", textOverflow: "ellipsis", pointerEvents: "none",
+  });
+  document.body.appendChild(banner);
+}
+</script>"""
+
+visitor = common.visitor()
+
 with st.sidebar:
     st.html(FOLD_MENU_ON_PHONE, unsafe_allow_javascript=True)
-    role = st.selectbox(
-        "Viewing as",
-        list(ROLES),
-        index=list(ROLES).index(st.session_state.get("role", DEFAULT_ROLE)),
-        format_func=ROLES.get,
-        key="role",
-        help="Sign-in comes later; until then choose your role here.",
-    )
+    if visitor.mode == "local":
+        st.selectbox(
+            "Viewing as",
+            list(ROLES),
+            index=list(ROLES).index(st.session_state.get(common.ROLE_KEY, DEFAULT_ROLE)),
+            format_func=ROLES.get,
+            key=common.ROLE_KEY,
+            help="Local mode: see the menu each role has. With sign-in, the access file decides.",
+        )
+    elif visitor.mode in ("signed_in", "unknown"):
+        role = f" ({visitor.grant.label})" if visitor.grant else ""
+        st.text(f"Signed in as {visitor.email or ''}{role}")  # plain text: no Markdown, no mailto: link
+        st.button("Sign out", on_click=st.logout, key="sign-out")
 
-pages = [
-    st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))
-    for i, name in enumerate(pages_for(role))
-]
-with database_faults():
-    st.navigation(pages).run()
+if visitor.mode == "local":
+    st.sidebar.html(LOCAL_BANNER, unsafe_allow_javascript=True)
+elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump.sign_in_recorded"):
+    # Once per login (the ID token's issue time tells logins apart; a reload is no new sign-in).
+    login = str(st.user.get("iat") or st.user.get("sub") or "")
+    service.record_sign_in(common.get_store(), visitor.email or "(no e-mail)", visitor.grant.role if visitor.grant else None, login)
+    st.session_state["pump.sign_in_recorded"] = True
+
+if visitor.mode == "signed_out":
+    # The sign-in page answers at every page's address too, so a bookmark (/upload) of someone whose
+    # sign-in has expired asks them to sign in instead of saying "page not found".
+    pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)] + [
+        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name) for name in PAGES
+    ]
+elif visitor.mode == "unknown":
+    pages = [st.Page(common.no_access_page, title="No access yet", icon=":material/mail:", url_path="no-access", default=True)]
+else:
+    pages = [
+        st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))
+        for i, name in enumerate(pages_for(visitor.grant))
+    ]
+with common.database_faults():
+    st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()

@@ -1,23 +1,26 @@
-"""What every page shares: the store and configuration (one per process), cached reads
-keyed by the data version, the shared view controls (as-of date and trials, kept in the
-URL), the demo-data notice, the "data as of" line and the live refresh."""
+"""What every page shares: who is here and what their grant allows (sign-in or local mode),
+the store and configuration (one per process), cached reads keyed by the data version, the
+shared view controls (as-of date and trials, kept in the URL), the demo-data notice, the
+"data as of" line and the live refresh."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import clock, metrics, service
+from dashboard import access, clock, metrics, service
+from dashboard.access import Access, AccessError, Grant
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.downloads import csv_bytes
-from dashboard.store import Store, StoreUnavailable
+from dashboard.store import Refused, Store, StoreUnavailable
 from dashboard.textnorm import plain  # pages show user text through common.plain
 
 LIVE_POLL = dt.timedelta(seconds=10)
@@ -166,14 +169,138 @@ def page_header(title: str, version: int) -> None:
     right.warning("**Demo data**: made-up participants, not real patients.", icon=":material/science:")
 
 
+# ---- who is here: sign-in and grants (DESIGN.md 6.1), or local mode ----------------------------------
+
+ROLE_KEY = "role"  # local mode's "Viewing as" box
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """`mode`: local (no sign-in, no access file: one person at this computer), signed_out,
+    unknown (signed in, not in the access file) or signed_in (with `grant`)."""
+
+    mode: str
+    grant: Grant | None = None
+    email: str | None = None
+
+
+def auth_configured() -> bool:
+    """Sign-in is on when .streamlit/secrets.toml has an [auth] section."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def get_access() -> Access | None:
+    """The access file in use (read again when it changes), None in local mode; a mistake in it
+    stops every page with the sentence that names the entry."""
+    try:
+        return access.active(get_programme())
+    except AccessError as exc:
+        st.error(f"**The access file cannot be used**, so nobody is let in: {plain(exc)}. Correct it (see "
+                 "data/access.example.toml); the dashboard reads it again at the next page load.", icon=":material/block:")
+        st.stop()
+
+
+def visitor() -> Visitor:
+    """Who is here, from the sign-in (st.user) and the access file, on every run: nothing a browser
+    sends can choose a grant. Stops the page when sign-in and the access file do not go together."""
+    signin = auth_configured()
+    grants = get_access()
+    if signin and grants is None:
+        st.error(
+            f"**Sign-in is configured but there is no access file**, so nobody could be given any rights. Create "
+            f"{plain(access.access_path())} from data/access.example.toml (or point PUMP_ACCESS at the reviewed "
+            "file) and reload this page.", icon=":material/block:",
+        )
+        st.stop()
+    if not signin and grants is not None:
+        st.error(
+            f"**There is an access file ({plain(grants.path)}) but no sign-in**, so nobody can be told apart. Add the "
+            "[auth] section to .streamlit/secrets.toml (README: Sign-in) and restart the dashboard, or remove the access "
+            "file to run in local mode, for the one person at this computer.", icon=":material/block:",
+        )
+        st.stop()
+    if not signin:
+        role = st.session_state.get(ROLE_KEY, access.DEFAULT_ROLE)
+        return Visitor("local", Grant(email=service.current_user(), role=role if role in access.ROLES else access.DEFAULT_ROLE, local=True))
+    if not st.user.get("is_logged_in"):
+        return Visitor("signed_out")
+    email = st.user.get("email")
+    grant = grants.grant_for(email)
+    return Visitor("signed_in" if grant else "unknown", grant, email)
+
+
+def require(page: str) -> Visitor:
+    """Every page's first line: the page runs only for a grant that opens it (the menu already
+    leaves it out; this is the second lock). A refusal is explained, audited, and ends the page."""
+    who = visitor()
+    if who.grant is not None and page in access.pages_for(who.grant):
+        return who
+    if who.mode in ("signed_in", "unknown"):
+        reason = "not in the access file" if who.grant is None else f"a {who.grant.role}'s grant does not open it"
+        get_store().record(who.email or "(no e-mail)", "refused", {"action": "open_page", "page": page, "reason": reason})
+    st.error("**This page is not open to you.** Ask the programme office if you need it.", icon=":material/block:")
+    st.stop()
+
+
+def granted_trials(grant: Grant, programme: Programme) -> list[str]:
+    """The trials a person may upload for, in configuration order."""
+    if grant.local or grant.role == "director":
+        return list(programme.trials)
+    return [t for t in programme.trials if t in grant.trials]
+
+
+def granted_sites(grant: Grant, sites: list[str]) -> list[str]:
+    return list(sites) if grant.local or grant.role == "director" else [s for s in sites if s in grant.sites]
+
+
+def allowed(who: Visitor, action: str, **what) -> bool:
+    """Whether to offer a button: the store decides again when it is pressed."""
+    return access.refusal(who.grant, action, **what) is None
+
+
+def actor_name(who: Visitor, key: str, label: str = "Your name") -> str:
+    """Who does a change: the signed-in person's address, or in local mode the name typed (kept for
+    the session)."""
+    if who.mode == "signed_in":
+        st.text(f"Recorded as {who.email} in the audit log.")  # plain text: no Markdown, no mailto: link
+        return who.email or ""
+    return st.text_input(label, key=key, help="Recorded with the change in the audit log.")
+
+
+def provider() -> str | None:
+    """The named provider of [auth] (e.g. [auth.microsoft]), or None for the unnamed one."""
+    section = st.secrets["auth"]
+    named = [name for name, value in section.items() if isinstance(value, Mapping)]
+    return named[0] if named else None
+
+
+def sign_in_page() -> None:
+    st.title("PUMP recruitment dashboard", anchor=False)
+    st.markdown("Sign in with your hospital account to see how the PUMP trials are recruiting.")
+    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login, args=(provider(),) if provider() else ())
+
+
+def no_access_page() -> None:
+    who = visitor()
+    grants = get_access()
+    contact = grants.contact if grants and grants.contact else "the PUMP programme office"
+    st.title("Ask the programme office for access", anchor=False)
+    # Plain text, not Markdown: the address and the contact show as written, never as a link.
+    st.text(f"You are signed in as {who.email or 'an account without an e-mail address'}, but that address has no access to "
+            f"the PUMP dashboard yet. Ask {contact} to add it; then sign in again.")
+    st.button("Sign out", on_click=st.logout)
+
+
 @contextmanager
 def internal_errors(what: str) -> Iterator[None]:
-    """An unforeseen error in `what` ends the page with a sentence, never Streamlit's generic
+    """An unforeseen error in `what` (Markdown: escape user text in it) ends the page with a sentence, never Streamlit's generic
     error; the traceback goes to the log only (as on the command line, exit 3)."""
     try:
         yield
     except StoreUnavailable:
         raise  # said in words by database_faults
+    except Refused:  # a refusal is no internal error: the page says why
+        raise
     except Exception:
         log_file = service.log_path(get_store().path)
         service.error_log(log_file).exception("internal error while %s", what)

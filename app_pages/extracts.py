@@ -9,15 +9,17 @@ from app_pages import common
 from dashboard import service, upload_report
 from dashboard.store import Refused
 
+who = common.require("extracts")
 programme = common.get_programme()
 store = common.get_store()
+grants = common.get_access()
 as_of, trials = common.view_controls()
 live = as_of == service.today()
 version = common.data_version()
 common.page_header("Extract history", version)
 
 if done := st.session_state.pop("retract_done", None):
-    st.success(done, icon=":material/undo:")
+    st.success(done, icon=":material/undo:")  # composed here, of no user text
 
 if live:
     st.markdown(":small[**Every extract**, newest first, with its status today.]")
@@ -91,14 +93,14 @@ def _stop_retracting() -> None:
 @st.dialog("Retract this extract?", on_dismiss=_stop_retracting)
 def retract_dialog(extract_id: int, label: str) -> None:
     st.markdown(
-        f"Extract **#{extract_id}** ({label}) will no longer count. The extract before it becomes current again "
+        f"Extract **#{extract_id}** ({common.plain(label)}) will no longer count. The extract before it becomes current again "
         "for its sites. Nothing is deleted: the retraction is kept in the history and the audit log."
     )
     reason = st.text_area("Reason", placeholder="e.g. exported from the test environment")
-    who = st.text_input("Your name", value=st.session_state.get("uploader_name", ""))
-    if st.button("Retract", type="primary", disabled=not (reason.strip() and who.strip())):
+    actor = common.actor_name(who, key="retract_by")
+    if st.button("Retract", type="primary", disabled=not (reason.strip() and actor.strip())):
         try:
-            store.retract(extract_id, who, reason)
+            store.retract(extract_id, actor, reason, access=grants)
         except Refused as exc:
             st.error(common.plain(str(exc)))
             return
@@ -110,6 +112,8 @@ def retract_dialog(extract_id: int, label: str) -> None:
 # The dialog stays open across reruns until it is used or dismissed. A retraction is made in today's view.
 if not live:
     st.caption("Retracting is done in today's view (Back to today, in the sidebar).")
+elif extract["status"] != "retracted" and not common.allowed(who, "retract", extract_uploaded_by=extract["uploaded_by"]):
+    st.caption("A coordinator retracts only their own extracts; ask a programme director to retract this one.")
 elif extract["status"] != "retracted" and st.button("Retract this extract…", icon=":material/undo:"):
     st.session_state["retracting"] = extract_id
 if st.session_state.get("retracting") == extract_id:
@@ -131,10 +135,10 @@ def redact_dialog(extract_id: int) -> None:
     )
     fields = st.pills("Fields", list(REDACT_LABELS), format_func=REDACT_LABELS.get, selection_mode="multi", key="redact_fields")
     reason = st.text_area("Reason", placeholder="e.g. a screen-fail reason named the patient", key="redact_reason")
-    who = st.text_input("Your name", value=st.session_state.get("uploader_name", ""), key="redact_by")
-    if st.button("Blank them", type="primary", disabled=not (fields and reason.strip() and who.strip())):
+    actor = common.actor_name(who, key="redact_by")
+    if st.button("Blank them", type="primary", disabled=not (fields and reason.strip() and actor.strip())):
         try:
-            detail = store.redact(extract_id, list(fields), who, reason)
+            detail = store.redact(extract_id, list(fields), actor, reason, access=grants)
         except Refused as exc:
             st.error(common.plain(str(exc)))
             return
@@ -145,11 +149,8 @@ def redact_dialog(extract_id: int) -> None:
 
 
 # Directors only: a redaction changes stored data for good.
-if st.session_state.get("role") == "director":
+if who.grant.role == "director":
     if st.button("Blank text fields…", icon=":material/ink_eraser:"):
         st.session_state["redacting"] = extract_id
     if st.session_state.get("redacting") == extract_id:
         redact_dialog(extract_id)
-
-with st.expander("Audit log"):
-    st.dataframe(store.audit_log(), hide_index=True, width="stretch")

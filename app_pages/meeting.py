@@ -26,6 +26,7 @@ LIVE = 0
 st.set_page_config(initial_sidebar_state="collapsed")  # the projector needs the width
 # ... and the height: less empty space above the first row than the other pages keep.
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.9rem; }</style>")
+who = common.require("meeting")
 programme = common.get_programme()
 store = common.get_store()
 version = common.data_version()
@@ -235,7 +236,7 @@ def summary_step() -> None:
         )
     table = programme_table(summary, changes)
     with st.container(horizontal=True, gap="small"):
-        if chosen == LIVE:
+        if chosen == LIVE and common.allowed(who, "meeting"):  # the chair: a programme director
             with st.popover("Mark this meeting as held", icon=":material/event_available:", type="primary"):
                 hold_form()
         st.download_button(
@@ -267,13 +268,13 @@ def summary_step() -> None:
 def hold_form() -> None:
     with st.form("hold", clear_on_submit=True, border=False):
         st.markdown("It keeps the data it saw; the next meeting's changes count from it.")
-        chair = st.text_input("Chair", value=service.current_user())
+        chair = who.email if who.mode == "signed_in" else st.text_input("Chair", value=service.current_user())
         note = st.text_input("Note for the minutes (optional; no patient names or numbers)", max_chars=500)
         if st.form_submit_button("Mark as held", icon=":material/event_available:", type="primary"):
             try:
-                held = service.hold_meeting(store, chair, note)
+                held = service.hold_meeting(store, chair, note, access=common.get_access())
             except service.Refused as refusal:
-                st.error(f"Not recorded: {refusal}")
+                st.error(f"Not recorded: {common.plain(refusal)}")
             else:
                 st.session_state["meeting.held"] = held["meeting"]
                 st.session_state[STEP] = 0

@@ -12,6 +12,7 @@ from app_pages import common
 from dashboard import charts, metrics
 from dashboard.overview import BIG_CHARTS_AT_MOST, SPARK_MONTHS, big_chart_trials, monthly_cumulative, trials_table, uses_tiles
 
+common.require("overview")
 programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()

@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages import common
 from dashboard import charts, metrics
 
+common.require("sites")
 programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()

@@ -12,6 +12,7 @@ from dashboard import charts, metrics
 
 MONTHS_SHOWN = 24
 
+common.require("trial")
 programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()

@@ -14,24 +14,34 @@ from dashboard.store import Refused
 FORMAT_LABELS = {None: "Detect from the file", "template": "Project template", "castor": "Castor EDC export", "redcap": "REDCap export"}
 FROM_FILE = "From the file's site column"
 
+who = common.require("upload")
 programme = common.get_programme()
 store = common.get_store()
+grants = common.get_access()
 version = common.data_version()
 common.page_header("Upload an extract", version)
 
 if done := st.session_state.pop("upload_done", None):
-    st.success(done, icon=":material/check_circle:")
+    st.success(done, icon=":material/check_circle:")  # its file name escaped where it is composed
 
 st.markdown(
     "Export the full list of participants of one trial from Castor, REDCap or your screening log and drop the file "
     "below. It is checked and compared with what the dashboard holds **before** anything is stored."
 )
+trials = common.granted_trials(who.grant, programme)
+if not trials:
+    st.error("Your grant names no trial of the current configuration: ask the programme office.", icon=":material/block:")
+    st.stop()
 left, middle, right = st.columns(3)
-trial = left.selectbox("Trial", list(programme.trials))
-site_choice = middle.selectbox("Site", [FROM_FILE, *programme.trials[trial].sites], help="Choose the site when the file has no site column.")
+trial = left.selectbox("Trial", trials)
+site_choice = middle.selectbox(
+    "Site", [FROM_FILE, *common.granted_sites(who.grant, programme.trials[trial].sites)], help="Choose the site when the file has no site column."
+)
 fmt = right.selectbox("Format", [None, *FORMATS], format_func=FORMAT_LABELS.get)
 site = None if site_choice == FROM_FILE else site_choice
-user = st.text_input("Your name", key="uploader_name", help="Recorded with the upload in the audit log (until sign-in arrives).")
+if not (who.grant.local or who.grant.role == "director"):
+    st.caption(f"You may upload for {', '.join(who.grant.trials)} at site {', '.join(who.grant.sites)}.")
+user = common.actor_name(who, key="uploader_name")
 
 with st.expander("Template and data dictionaries"):
     st.markdown("Not exporting from Castor or REDCap? Use the project's template. Its data dictionary lists every field.")
@@ -47,7 +57,14 @@ with st.expander("Template and data dictionaries"):
     )
 
 upload_round = st.session_state.setdefault("upload_round", 0)
-uploaded = st.file_uploader("Drop the extract here (CSV, TSV or Excel)", type=["csv", "txt", "tsv", "xlsx"], key=f"extract-{upload_round}")
+limit = st.get_option("server.maxUploadSize")
+uploaded = st.file_uploader(
+    f"Drop the extract here (CSV, TSV or Excel, up to {limit} MB)",
+    type=["csv", "txt", "tsv", "xlsx"],
+    key=f"extract-{upload_round}",
+    help=f"A file larger than {limit} MB is refused by the server; an extract of a trial is far smaller. Split a "
+    "larger export per trial, or ask the programme office.",
+)
 if uploaded is None:
     st.stop()
 
@@ -55,10 +72,10 @@ data = uploaded.getvalue()
 mapping = st.session_state.get("column_mapping", {})
 key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), version)
 if st.session_state.get("check_key") != key:
-    with st.status(f"Checking {uploaded.name} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
-        with common.internal_errors(f"checking {uploaded.name}"):
+    with st.status(f"Checking {common.plain(uploaded.name)} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
+        with common.internal_errors(f"checking {common.plain(uploaded.name)}"):
             checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write)
-        status.update(label=f"Checked {uploaded.name}", state="complete")
+        status.update(label=f"Checked {common.plain(uploaded.name)}", state="complete")
     st.session_state["check_key"], st.session_state["checked"] = key, checked
 checked: Checked = st.session_state["checked"]
 
@@ -72,7 +89,11 @@ if checked.already_loaded is not None:
     )
     if st.button("Record that the data is still current", disabled=not user.strip()):
         with common.internal_errors("recording the confirmation"):
-            commit(store, checked, user)
+            try:
+                commit(store, checked, user, access=grants)
+            except Refused as exc:
+                st.error(f"Not recorded: {common.plain(str(exc))}")
+                st.stop()
         st.session_state["upload_done"] = f"Recorded that extract #{checked.already_loaded} is still current. Nothing else changed."
         st.session_state["upload_round"] += 1
         st.rerun()
@@ -175,13 +196,15 @@ if not user.strip():
     st.caption("Enter your name above to store the extract.")
 if st.button("Store the extract", type="primary", disabled=not (confirmed and user.strip())):
     try:
-        with common.internal_errors(f"storing {uploaded.name}"):
-            extract_id = commit(store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals)
+        with common.internal_errors(f"storing {common.plain(uploaded.name)}"):
+            extract_id = commit(
+                store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals, access=grants
+            )
     except Refused as exc:
         st.error(f"Not stored: {common.plain(str(exc))}")
         st.stop()
     st.session_state["upload_done"] = (
-        f"Stored {uploaded.name} as extract #{extract_id} for {checked.trial} ({', '.join(checked.sites)}): "
+        f"Stored {common.plain(uploaded.name)} as extract #{extract_id} for {checked.trial} ({', '.join(checked.sites)}): "
         f"{counts['new']} new, {counts['changed']} changed, {counts['missing']} no longer in the extract, "
         f"{counts['unchanged']} unchanged. Every open dashboard shows it within seconds."
     )

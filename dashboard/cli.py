@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from dashboard import service
+from dashboard import access, service
 from dashboard.config import ConfigError, load_programme
 from dashboard.forecast import forecast_completion, predict_enrolled_by_end
 from dashboard.ingest import check_file, commit
@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
             "and format once the extract is stored, as the upload page does)",
         )
         if name == "ingest":
-            sub.add_argument("--by", default=service.current_user(), help="who is uploading (default: your login)")
+            sub.add_argument("--by", default=service.current_user(),
+                             help="who is uploading (default: your login); with an access file, a user of that file")
             sub.add_argument("--accept-warnings", action="store_true", help="accept warnings that need a decision")
             sub.add_argument(
                 "--confirm-removals",
@@ -86,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("changes", help="what changed since a meeting (default: the last one)")
     sub.add_argument("--since-meeting", type=int, metavar="ID")
+    sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("audit", help="the audit log, newest first: uploads, retractions, refusals, meetings, sign-ins")
+    sub.add_argument("--actor", help="only this person's entries (e-mail or name)")
+    sub.add_argument("--action", help="only this action (ingest, retract, refused, meeting, sign_in, config_loaded, ...)")
+    sub.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only entries from this day on")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
     sub.add_argument("--target", type=int, required=True)
@@ -128,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         programme = load_programme(args.config) if args.config else load_programme()
     except ConfigError as exc:
         return _fail(args, USAGE, f"configuration error: {exc}")
+    try:  # the access file, checked like the configuration: a mistake names the entry
+        access.active(programme)
+    except access.AccessError as exc:
+        return _fail(args, USAGE, f"access file error: {exc}")
     store = Store(service.db_path(args.db), on_wait=_say_waiting)
     try:
         # One use for the whole command: it waits its turn for the file once, not at every query.
@@ -407,6 +417,19 @@ def _bench(args) -> int:
     return DONE
 
 
+def _audit(args, store: Store, programme) -> int:
+    entries = service.audit_entries(store, args.actor, args.action, args.since)
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return DONE
+    if not entries:
+        print("no audit entries" + (" match" if args.actor or args.action or args.since else ""))
+    for e in entries:
+        detail = json.dumps(e["detail"], default=str) if e["detail"] else ""
+        print(f"{e['at'][:19]}  {e['actor']:28} {e['action']:14} {e['trial'] or '-':8} {detail}")
+    return DONE
+
+
 COMMANDS = {
     "init": _init,
     "demo": _demo,
@@ -420,4 +443,5 @@ COMMANDS = {
     "meeting": _meeting,
     "meetings": _meetings,
     "changes": _changes,
+    "audit": _audit,
 }

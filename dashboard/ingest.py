@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from dashboard import service
+from dashboard.access import Access
 from dashboard.config import Programme
 from dashboard.fields import DATE_FIELDS
 from dashboard.identifiers import find_identifiers
@@ -231,16 +232,20 @@ def commit(
     uploaded_at: dt.datetime | None = None,
     mapping: dict[str, str] | None = None,
     confirm_removals: int | None = None,
+    access: Access | None = None,
 ) -> int:
     """Store a checked extract in one transaction and return its id; raises Refused
     (nothing changed) when it has errors or warnings that were not accepted; `mapping`,
     the columns the coordinator chose, is remembered in the same transaction; an extract that
     removes many participants needs `confirm_removals`, their number (removals.py). The very
     file that is current already stores nothing new: it only confirms that the data is
-    still current (a quiet week), and its extract's id is returned."""
+    still current (a quiet week), and its extract's id is returned. The actor's grant is
+    checked first (Store.check_grant, with `access` or the access file in use): a refusal is
+    audited and nothing is stored."""
     if checked.already_loaded is not None:
-        store.confirm_extract(checked.already_loaded, actor, checked.file_name, uploaded_at)
+        store.confirm_extract(checked.already_loaded, actor, checked.file_name, uploaded_at, access=access)
         return checked.already_loaded
+    store.check_grant(actor, "ingest", access, trial=checked.trial, sites=list(checked.sites), detail={"sha256": checked.sha256})
     if not checked.ok:
         raise Refused(f"the file has {len(checked.errors)} error(s); nothing was stored")
     refusal = check_confirmation(checked.mass_removal, confirm_removals)
@@ -265,5 +270,6 @@ def commit(
         "uploaded_at": uploaded_at,
     }
     return store.add_extract(
-        extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on
+        extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on,
+        access=access,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import logging
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import clock, meetings, metrics
+from dashboard.access import Access
 from dashboard.config import Programme
 from dashboard.store import DEFAULT_DB_PATH, Refused, Store
 
@@ -106,9 +108,9 @@ def meeting_list(store: Store) -> list[dict]:
     return [_meeting_json(row) for row in store.meetings().itertuples()]
 
 
-def hold_meeting(store: Store, actor: str, note: str | None = None) -> dict:
+def hold_meeting(store: Store, actor: str, note: str | None = None, access: Access | None = None) -> dict:
     """Mark a meeting as held now, freezing the data cut of this moment; returns it as `meetings` lists it."""
-    detail = store.hold_meeting(actor, note)
+    detail = store.hold_meeting(actor, note, access=access)
     return next(m for m in meeting_list(store) if m["meeting"] == detail["meeting_id"])
 
 
@@ -180,3 +182,40 @@ def meeting_as_it_was(store: Store, programme: Programme, meeting_id: int, trial
         programme, meeting_cut(store, earlier[0], dt.datetime.fromisoformat(meeting["held_at"])), seen, earlier[0], trials
     )
     return {"summary": summary, "changes": compared, "participants": seen.participants, "meeting": meeting}
+
+
+# ---- the audit log -----------------------------------------------------------------------------------
+
+
+def audit_entries(store: Store, actor: str | None = None, action: str | None = None, since: dt.date | None = None) -> list[dict]:
+    """`audit --json`: the audit log newest first, each entry's `at`, `actor`, `action`, `trial`,
+    `extract_id` and `detail`; optionally one actor's, one action's, from a day on."""
+    frame = store.audit_log(actor=actor or None, action=action or None,
+                            since=dt.datetime.combine(since, dt.time.min) if since else None)
+    return [
+        {
+            "at": row.logged_at.isoformat(sep=" "),
+            "actor": row.actor,
+            "action": row.action,
+            "trial": None if pd.isna(row.trial) else row.trial,
+            "extract_id": None if pd.isna(row.extract_id) else int(row.extract_id),
+            "detail": json.loads(row.detail) if isinstance(row.detail, str) and row.detail else None,
+        }
+        for row in frame.itertuples()
+    ]
+
+
+def record_sign_in(store: Store, email: str, role: str | None, login: str) -> bool:
+    """Audit a sign-in once per login (`login` tells logins apart, e.g. the ID token's issue time);
+    a page reload is no new sign-in. A signed-in person not in the access file is audited as refused."""
+    seen = store.query(
+        "SELECT 1 FROM audit_log WHERE action IN ('sign_in', 'refused') AND lower(actor) = lower(?) AND detail->>'login' = ? LIMIT 1",
+        [email, login],
+    )
+    if not seen.empty:
+        return False
+    if role is None:
+        store.record(email, "refused", {"action": "sign_in", "reason": "not in the access file", "login": login})
+    else:
+        store.record(email, "sign_in", {"role": role, "login": login})
+    return True

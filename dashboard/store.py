@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from dashboard import access as rules
 from dashboard import clock
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
 from dashboard.identifiers import screen_mapping, screen_stored
@@ -577,6 +578,31 @@ class Store:
                 raise
         return detail
 
+    def check_grant(
+        self,
+        actor: str,
+        action: str,
+        access: rules.Access | None = None,
+        trial: str | None = None,
+        sites: list[str] | None = None,
+        extract_uploaded_by: str | None = None,
+        detail: dict | None = None,
+    ) -> None:
+        """Refuse `action` when the access file does not grant it to `actor` (DESIGN.md 6.1):
+        the refusal is written to the audit log in a transaction of its own, then raised. `access`
+        is the access file in use; None reads it from $PUMP_ACCESS or data/access.toml, so no
+        caller can skip the check by leaving it out. Without an access file (local mode) the one
+        person at this computer may do everything."""
+        access = access if access is not None else rules.active()
+        if access is None:
+            return
+        reason = rules.refusal(access.grant_for(actor), action, trial, sites, extract_uploaded_by, who=actor)
+        if reason is None:
+            return
+        who = actor.strip() if actor and actor.strip() else "(no name given)"
+        self.write(who, "refused", lambda con: {"action": action, "reason": reason, "sites": sites, **(detail or {})}, trial=trial)
+        raise Refused(reason)
+
     def add_extract(
         self,
         extract: dict,
@@ -586,13 +612,16 @@ class Store:
         mapping: dict[str, str] | None = None,
         confirm_removals: int | None = None,
         based_on: dict[str, int] | None = None,
+        access: rules.Access | None = None,
     ) -> int:
         """Store one accepted extract and its participant rows, and the column mapping the
         coordinator chose for it (remembered for the trial and format), in one transaction;
         returns the extract's id. Refused, with nothing stored, when any text holds a direct
         identifier, when it removes many current participants and `confirm_removals` is not
         that number, or when the sites' current extracts are no longer `based_on`, those the
-        preview was made against (another upload landed in between)."""
+        preview was made against (another upload landed in between). Refused and audited when the
+        actor's grant does not cover the trial and every site (check_grant)."""
+        self.check_grant(actor, "ingest", access, trial=extract["trial"], sites=list(sites), detail={"sha256": extract["sha256"]})
         problem = screen_mapping(mapping) or screen_stored(
             {
                 "The file name": extract["file_name"],
@@ -648,8 +677,15 @@ class Store:
 
         return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
 
-    def confirm_extract(self, extract_id: int, actor: str, file_name: str, at: dt.datetime | None = None) -> None:
-        """Record that the current extract was uploaded again: its data is confirmed current."""
+    def confirm_extract(
+        self, extract_id: int, actor: str, file_name: str, at: dt.datetime | None = None, access: rules.Access | None = None
+    ) -> None:
+        """Record that the current extract was uploaded again: its data is confirmed current (an
+        upload, so the actor's grant must cover the extract's trial and sites)."""
+        sites = self.query("SELECT e.trial, s.site FROM extracts e JOIN extract_sites s USING (extract_id) WHERE extract_id = ?",
+                           [extract_id])
+        trial = None if sites.empty else str(sites["trial"].iloc[0])
+        self.check_grant(actor, "ingest", access, trial=trial, sites=sorted(sites["site"]), detail={"extract_id": extract_id})
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             con.execute(
@@ -659,8 +695,13 @@ class Store:
 
         self.write(actor, "reconfirm", change)
 
-    def retract(self, extract_id: int, actor: str, reason: str) -> dict:
-        """Mark an extract retracted; the previous extract of its sites becomes current again."""
+    def retract(self, extract_id: int, actor: str, reason: str, access: rules.Access | None = None) -> dict:
+        """Mark an extract retracted; the previous extract of its sites becomes current again.
+        A coordinator retracts only their own extracts; a director any (check_grant)."""
+        owner = self.query("SELECT trial, uploaded_by FROM extracts WHERE extract_id = ?", [extract_id])
+        if not owner.empty:
+            self.check_grant(actor, "retract", access, trial=str(owner["trial"].iloc[0]),
+                             extract_uploaded_by=str(owner["uploaded_by"].iloc[0]), detail={"extract_id": extract_id})
         if not reason or not reason.strip():
             raise Refused("give a reason for the retraction; it is kept in the audit log")
         problem = screen_stored({"The reason": reason})
@@ -681,11 +722,12 @@ class Store:
 
         return self.write(actor, "retract", change)
 
-    def redact(self, extract_id: int, fields: list[str], actor: str, reason: str) -> dict:
+    def redact(self, extract_id: int, fields: list[str], actor: str, reason: str, access: rules.Access | None = None) -> dict:
         """Blank named text fields of a stored extract that should never have held them: the
         one exception to "nothing is deleted". Its participants' values of those fields, the
         same values in its stored changes, and (for `file_name`) its file name. The audit
-        entry says who, when and which fields, never the content."""
+        entry says who, when and which fields, never the content. Directors only (check_grant)."""
+        self.check_grant(actor, "redact", access, detail={"extract_id": extract_id})
         unknown = sorted(set(fields) - set(REDACTABLE))
         if not fields or unknown:
             raise Refused(f"choose the fields to blank from {', '.join(REDACTABLE)}" + (f"; not {', '.join(unknown)}" if unknown else ""))
@@ -722,10 +764,13 @@ class Store:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
         self.write(actor, action, lambda con: detail, trial=trial)
 
-    def hold_meeting(self, actor: str, note: str | None = None, at: dt.datetime | None = None) -> dict:
+    def hold_meeting(
+        self, actor: str, note: str | None = None, at: dt.datetime | None = None, access: rules.Access | None = None
+    ) -> dict:
         """Record a steering meeting held now (or `at`), by `actor`, with an optional note, and
         freeze the data cut it saw: the extract current for each (trial, site) at that moment.
-        A correction uploaded later never rewrites that cut."""
+        A correction uploaded later never rewrites that cut. Directors only (check_grant)."""
+        self.check_grant(actor, "meeting", access)
         note = (note or "").strip() or None
         problem = screen_stored({"The meeting note": note})
         if problem:
@@ -835,8 +880,15 @@ class Store:
             [meeting_id],
         )
 
-    def audit_log(self) -> pd.DataFrame:
-        return self.query("SELECT * FROM audit_log ORDER BY audit_id DESC")
+    def audit_log(self, actor: str | None = None, action: str | None = None, since: dt.datetime | None = None) -> pd.DataFrame:
+        """The audit log, newest first; optionally one actor's (any case), one action's, from a moment on."""
+        return self.query(
+            """SELECT * FROM audit_log
+               WHERE ($actor IS NULL OR lower(actor) = lower($actor)) AND ($action IS NULL OR action = $action)
+                 AND ($since IS NULL OR logged_at >= $since)
+               ORDER BY audit_id DESC""",
+            {"actor": actor, "action": action, "since": since},
+        )
 
     def mappings(self, trial: str) -> dict[str, dict[str, str]]:
         """The column mappings saved for a trial: {format: {canonical field: column}}."""

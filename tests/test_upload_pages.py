@@ -64,7 +64,8 @@ def test_a_good_file_is_checked_previewed_and_stored(db):
     assert db.is_empty()  # nothing stored before the coordinator confirms
     button(at, "Store the extract").click()
     at.run()
-    assert at.success[0].value.startswith("Stored PUMP_export_20261116.csv as extract #1 for PUMP (EMC): 2 new, 0 changed")
+    # The file name is the uploader's text: escaped, so that it shows exactly as written.
+    assert at.success[0].value.startswith("Stored PUMP\\_export\\_20261116\\.csv as extract #1 for PUMP (EMC): 2 new, 0 changed")
     [extract] = db.extracts().to_dict("records")
     assert extract["uploaded_by"] == "Anna de Vries" and extract["participant_count"] == 2
 
@@ -219,6 +220,6 @@ def test_an_unforeseen_error_is_a_sentence_on_the_page_and_the_traceback_goes_to
     monkeypatch.setattr("dashboard.ingest.check_file", broken)
     at = upload(open_app(), FIRST)
     assert not at.exception  # not Streamlit's generic error
-    assert at.error[0].value.startswith("Internal error while checking PUMP_export_20261116.csv: nothing was stored.")
+    assert at.error[0].value.startswith("Internal error while checking PUMP\\_export\\_20261116\\.csv: nothing was stored.")
     assert "RuntimeError: a bug deep inside" in (tmp_path / "errors.log").read_text()
     assert db.is_empty()

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -50,15 +51,21 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Path):
+    """`streamlit run` on a free port. Local mode unless `secrets` (a secrets.toml with [auth]) and
+    `access` (an access file) are given; the developer's own .streamlit/secrets.toml is never read."""
+
+    def __init__(self, db: Path, secrets: Path | None = None, access: Path | None = None, host: str = "127.0.0.1"):
         self.db = db
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.log = db.with_suffix(".log")
         env = {**os.environ, "PUMP_DB": str(db)}
+        if access is not None:
+            env["PUMP_ACCESS"] = str(access)
+        secrets = secrets or db.with_name("no-secrets.toml")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--secrets.files", str(secrets)],
             cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
         )
         self.wait_healthy()
@@ -69,7 +76,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"streamlit exited: {self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -120,7 +127,7 @@ def open_sidebar(page: Page) -> None:
 
 
 def choose_role(page: Page, label: str) -> None:
-    """Pick a role in the sidebar's 'Viewing as' box (until sign-in arrives)."""
+    """Pick a role in the sidebar's 'Viewing as' box (local mode)."""
     open_sidebar(page)
     page.get_by_role("combobox", name="Viewing as").click()
     page.get_by_role("option", name=label).click()
@@ -136,3 +143,34 @@ def go_to(page: Page, title: str) -> None:
 def assert_no_error_shown(page: Page) -> None:
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
+
+
+def record_foreign_requests(page: Page, app_url: str) -> list[str]:
+    """Every request the app's pages make to another host, aborted as a hospital network would
+    (a list that fills as the test goes). The identity provider's own page is not the app's."""
+    foreign: list[str] = []
+
+    def handle(route):
+        request = route.request
+        host = urllib.parse.urlsplit(request.url).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1"):
+            route.continue_()
+            return
+        try:
+            frame = request.frame.url
+        except Exception:  # a request of no frame (a worker): count it as the app's
+            frame = app_url
+        if frame.startswith(app_url) or frame in ("", "about:blank"):
+            foreign.append(request.url)
+        route.abort()
+
+    page.context.route("**/*", handle)
+    return foreign
+
+
+def assert_tab_icon_is_local(page: Page, app_url: str) -> None:
+    """The tab icon is served by the dashboard (or drawn inline), never fetched from another host:
+    the browser loads a tab icon outside Playwright's request routing, so its address is checked."""
+    href = page.locator("link[rel='shortcut icon']").get_attribute("href") or ""
+    absolute = urllib.parse.urljoin(page.url, href)
+    assert absolute.startswith((app_url, "data:")), href

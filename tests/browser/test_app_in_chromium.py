@@ -4,8 +4,16 @@ import json
 
 from playwright.sync_api import Page, expect
 
-from browser.conftest import assert_no_error_shown, choose_role, go_to, open_page, wait_for_app
-from dashboard.roles import PAGES, ROLE_PAGES, ROLES
+from browser.conftest import (
+    assert_no_error_shown,
+    assert_tab_icon_is_local,
+    choose_role,
+    go_to,
+    open_page,
+    record_foreign_requests,
+    wait_for_app,
+)
+from dashboard.access import PAGES, ROLE_PAGES, ROLES
 
 
 def metric_values(page: Page) -> list[str]:
@@ -18,7 +26,10 @@ def summary(server) -> dict:
     return {t["trial"]: t for t in json.loads(result.stdout)["trials"]}
 
 
-def test_every_page_of_every_role_loads_without_an_error(page: Page, server):
+def test_every_page_of_every_role_loads_without_an_error_or_a_request_to_another_host(page: Page, server):
+    """Local mode, as `make run` starts it: the banner on every page, and not one request leaves
+    this computer (a hospital network blocks them: no tab icon from Google, no font from a CDN)."""
+    foreign = record_foreign_requests(page, server.url)
     open_page(page, server)
     for role, names in ROLE_PAGES.items():
         choose_role(page, ROLES[role])
@@ -27,7 +38,10 @@ def test_every_page_of_every_role_loads_without_an_error(page: Page, server):
                 go_to(page, PAGES[name].title)
             expect(page.get_by_role("heading", name=PAGES[name].title)).to_be_visible()
             expect(page.get_by_text("Demo data").first).to_be_visible()
+            expect(page.get_by_test_id("pump-local-mode")).to_contain_text("Local mode: one person at this computer")
             assert_no_error_shown(page)
+            assert_tab_icon_is_local(page, server.url)
+    assert foreign == []
 
 
 def test_overview_shows_the_three_trials_as_summary_says(page: Page, server):

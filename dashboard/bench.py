@@ -2,8 +2,8 @@
 
 Scale 1 is today: the programme of data/programme.yaml with the demo history (172 extracts).
 Scale N >= 2 is a generated national programme written through the real configuration model:
-ceil(1.5 N) trials (copies of today's three under new codes), two sites each among
-min(20, 2 + N // 5) sites, 1,000 participants per trial and site (300,000 at N = 100), and a
+ceil(1.5 N) trials (copies of today's three under new codes, demo.many_trials), two sites each
+among min(20, 2 + N // 5) sites, 1,000 participants per trial and site (300,000 at N = 100), and a
 history of `history` extracts per trial and site, each a few weeks after the other, with new
 participants and corrections, loaded through the real ingest path (check_file, then commit).
 
@@ -15,7 +15,6 @@ AppTest, the peak memory of this process, and a 100,000-row Castor ingest agains
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 import os
@@ -33,29 +32,22 @@ from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
 from dashboard.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE_CODES = ["EMC", "NKI", *(f"S{i:02d}" for i in range(3, 21))]
 PER_PAIR = 1_000
+TARGET = 2_000
 WEEKS_BETWEEN_EXTRACTS = 4
 TARGETS_MS = {"summary_ms": 150, "overview_data_ms": 150, "trial_data_ms": 150, "sites_data_ms": 150}
 
 
 def scaled_config(n: int) -> dict:
-    """The configuration (as YAML data) of the programme at scale n >= 2."""
-    base = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    sites = SITE_CODES[: min(20, 2 + n // 5)]
-    config = {k: v for k, v in base.items() if k not in ("trials", "sites")}
-    config["sites"] = {code: base["sites"].get(code, {"name": f"Hospital {code}", "city": "", "aliases": [code]}) for code in sites}
-    config["trials"] = {}
-    templates = list(base["trials"].items())
-    for i in range(math.ceil(1.5 * n)):
-        code, template = templates[i % len(templates)]
-        trial = copy.deepcopy(template)
-        pair = [sites[i % len(sites)], sites[(i + 1) % len(sites)]]
-        opened = [s.get("activated_on") for s in template["sites"].values()]
-        trial.update(aliases=[], mappings={}, participant_id_pattern=None, coordinating_site=pair[0])
-        trial["sites"] = {site: {"activated_on": opened[k % len(opened)], "share": 0.5} for k, site in enumerate(pair)}
-        trial["amendments"] = [{**a, "target": a["target"] * 10} for a in template["amendments"]]
-        config["trials"][f"{code}-{i + 1:03d}"] = trial
+    """The configuration (as YAML data) of the programme at scale n >= 2: demo.many_trials's copies
+    of today's trials, ceil(1.5 n) in all, at min(20, 2 + n // 5) sites."""
+    from dashboard.demo import many_trials
+
+    programme = many_trials(load_programme(DEFAULT_CONFIG_PATH), trials=math.ceil(1.5 * n), sites=min(20, 2 + n // 5))
+    config = programme.model_dump(mode="json", exclude={"source_sha256"})
+    for trial in config["trials"].values():  # about 1,300 enrolled of 2,000: every trial still under way
+        for amendment in trial["amendments"]:
+            amendment["target"] = TARGET
     return config
 
 

@@ -305,13 +305,12 @@ class _Holder:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.read_only = False
         self.users = 0
-        self.idle_timer: threading.Timer | None = None
+        self.idle_since: float | None = None  # time.monotonic() of the last use's end, while unused
+        self.idle_after = 0.0
 
     def acquire(self, lock_wait: float, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
         with self.lock:
-            if self.idle_timer is not None:
-                self.idle_timer.cancel()
-                self.idle_timer = None
+            self.idle_since = None
             if self.con is None:
                 self.con, self.read_only = _open(self.path, self.marker, lock_wait, on_wait)
                 try:
@@ -332,10 +331,17 @@ class _Holder:
                 return
             if idle <= 0 or _other_waiter(self.marker):
                 self._close()
-            else:
-                self.idle_timer = threading.Timer(idle, self._close_when_idle)
-                self.idle_timer.daemon = True
-                self.idle_timer.start()
+            else:  # the idle watcher lets go of it later
+                self.idle_since, self.idle_after = time.monotonic(), idle
+                _watch_idle()
+
+    def close_if_idle(self) -> None:
+        """Let go of the file when nothing used it for `idle_after` seconds, or another program waits."""
+        with self.lock:
+            if self.con is None or self.users or self.idle_since is None:
+                return
+            if time.monotonic() - self.idle_since >= self.idle_after or _other_waiter(self.marker):
+                self._close()
 
     def discard(self) -> None:
         """After a fatal error DuckDB refuses every further use of the instance: drop it, so
@@ -343,16 +349,34 @@ class _Holder:
         with self.lock:
             self._close()
 
-    def _close_when_idle(self) -> None:
-        with self.lock:
-            if self.users == 0:
-                self._close()
-
     def _close(self) -> None:
+        self.idle_since = None
         con, self.con = self.con, None
         if con is not None:
             with suppress(duckdb.Error):  # already invalidated: nothing left to write
                 con.close()
+
+
+IDLE_CHECK_SECONDS = 0.25
+_WATCHER: threading.Thread | None = None
+_WATCHER_LOCK = threading.Lock()
+
+
+def _watch_idle() -> None:
+    """Start, once per process, the thread that lets go of files nobody uses. It sleeps and looks
+    (no timers: a timed wait on a condition misbehaves under a shifted clock such as faketime's)."""
+    global _WATCHER
+    with _WATCHER_LOCK:
+        if _WATCHER is None:
+            _WATCHER = threading.Thread(target=_idle_loop, name="pump-store-idle", daemon=True)
+            _WATCHER.start()
+
+
+def _idle_loop() -> None:
+    while True:
+        time.sleep(IDLE_CHECK_SECONDS)
+        for holder in list(_HOLDERS.values()):
+            holder.close_if_idle()
 
 
 _HOLDERS: dict[Path, _Holder] = {}
@@ -442,25 +466,24 @@ def _holder_name(lock_error: str) -> str:
 
 
 def _touch(marker: Path) -> None:
+    """Say that this process waits: its id and the time (our clock, not the file system's)."""
     with suppress(OSError):  # a read-only folder: the holder lets go when idle all the same
-        marker.write_text(str(os.getpid()))
+        marker.write_text(f"{os.getpid()} {time.time()}")
 
 
 def _other_waiter(marker: Path) -> bool:
     """Whether another program has said, in the last moments, that it is waiting for the file."""
     try:
-        fresh = time.time() - marker.stat().st_mtime < MARKER_FRESH_SECONDS
-        return fresh and marker.read_text().strip() != str(os.getpid())
+        pid, said_at = marker.read_text().split()
+        return pid != str(os.getpid()) and abs(time.time() - float(said_at)) < MARKER_FRESH_SECONDS
     except (OSError, ValueError):
         return False
 
 
 def _remove_own(marker: Path) -> None:
-    try:
-        if marker.read_text().strip() == str(os.getpid()):
+    with suppress(OSError, ValueError, IndexError):
+        if marker.read_text().split()[0] == str(os.getpid()):
             marker.unlink()
-    except OSError:
-        pass
 
 
 def _unavailable(path: Path, exc: BaseException) -> StoreUnavailable:

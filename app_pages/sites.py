@@ -13,7 +13,7 @@ programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()
 participants, last_extract = common.snapshot(version, as_of)
-overview = common.summary(version, as_of)
+overview = common.summary(version, as_of, None)  # the same cache entry as the overview's
 summaries = [t for t in overview["trials"] if t["trial"] in trials]
 
 common.page_header("Site comparison", version)

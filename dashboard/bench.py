@@ -124,7 +124,7 @@ def _median_seconds(runs: int, work: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
-def _ingest_ratio(folder: Path, programme: Programme, runs: int) -> dict:
+def _ingest_ratio(folder: Path, runs: int) -> dict:
     import duckdb
 
     from dashboard.ingest import check_file, commit
@@ -228,7 +228,7 @@ def run(scales: list[int], runs: int = 3, history: int = 3, ingest: bool = True,
         folder = Path(tmp)
         results = {"runs": runs, "history": history, "scales": [measure(n, runs, history, folder, apptest) for n in scales]}
         if ingest:
-            results.update(_ingest_ratio(folder, load_programme(), runs))
+            results.update(_ingest_ratio(folder, runs))
     first, last = results["scales"][0], results["scales"][-1]
     results["growth"] = {k: round(last[k] / first[k], 1) for k in TARGETS_MS if first[k]}
     results["targets_met"] = {k: last[k] <= limit for k, limit in TARGETS_MS.items()}

@@ -486,10 +486,16 @@ def _remove_own(marker: Path) -> None:
             marker.unlink()
 
 
+# What DuckDB's (and the system's) messages say for each fault of the file or its disk.
+DISK_FULL = ("No space left", "File too large", "Disk quota", "not enough space")
+DAMAGED = ("not a valid duckdb database", "corrupt", "checksum")
+INVALIDATED = "database has been invalidated"
+
+
 def _unavailable(path: Path, exc: BaseException) -> StoreUnavailable:
     """The sentence for a fault of the database file or its disk (exit 3, nothing changed)."""
     text = str(exc)
-    if any(s in text for s in ("No space left", "File too large", "Disk quota", "not enough space")):
+    if any(s in text for s in DISK_FULL):
         return StoreUnavailable(
             f"the disk that holds {path} is full, so the change could not be written; nothing was changed. "
             "Free some space on it (or ask IT to), then try again"
@@ -499,12 +505,12 @@ def _unavailable(path: Path, exc: BaseException) -> StoreUnavailable:
             f"the database {path} is read-only for this program (its file or folder may not be written); "
             "nothing was changed, and reading still works. Ask IT to make it writable, then try again"
         )
-    if "not a valid duckdb database" in text.lower() or "corrupt" in text.lower() or "checksum" in text.lower():
+    if any(s in text.lower() for s in DAMAGED):
         return StoreUnavailable(
             f"{path} is not a dashboard database (it is another kind of file, or damaged); nothing was changed. "
             "Point PUMP_DB or --db at the right file, or restore it from the backup"
         )
-    if "database has been invalidated" in text.lower() or isinstance(exc, duckdb.FatalException):
+    if INVALIDATED in text.lower() or isinstance(exc, duckdb.FatalException):
         return StoreUnavailable(
             f"the database {path} stopped after a failure of its disk or memory; the last change was not stored. "
             "Try again; if it happens again, ask IT to look at the disk"
@@ -519,7 +525,7 @@ def _fault(exc: BaseException) -> bool:
     if isinstance(exc, (duckdb.IOException, duckdb.FatalException)):
         return True
     text = str(exc)
-    return any(s in text for s in ("No space left", "File too large", "Disk quota", "read-only mode", "invalidated", "Corrupt", "checksum"))
+    return _is_permission(text) or any(s in text for s in DISK_FULL) or any(s in text.lower() for s in (*DAMAGED, "invalidated"))
 
 
 class Store:
@@ -552,7 +558,7 @@ class Store:
         except duckdb.Error as exc:
             if not _fault(exc):
                 raise
-            if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
+            if isinstance(exc, duckdb.FatalException) or INVALIDATED in str(exc).lower():
                 self._holder.discard()
             raise _unavailable(self.path, exc) from exc
         finally:

@@ -82,16 +82,20 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return dates, not_a_date, missing_code
 
 
+def _arrow(text: pd.Series) -> pa.Array:
+    return pa.array(text.to_numpy(dtype=object), type=pa.string())
+
+
 def _matches(text: pd.Series, pattern: str) -> pd.Series:
     """Whether each value holds an ASCII pattern, by pyarrow's RE2 in one pass."""
-    found = pc.match_substring_regex(pa.array(text.to_numpy(dtype=object), type=pa.string()), pattern)
+    found = pc.match_substring_regex(_arrow(text), pattern)
     return pd.Series(found.to_numpy(zero_copy_only=False), index=text.index, dtype=bool)
 
 
 def _extract(text: pd.Series, pattern: str, groups: tuple[str, ...] = ("y", "m", "d")) -> pd.DataFrame:
     """The named groups (all digits) of an ASCII pattern in each value, as numbers (NaN where it does
     not match), matched by pyarrow's RE2 in one pass: pandas' extract runs Python's re once per cell."""
-    found = pc.extract_regex(pa.array(text.to_numpy(dtype=object), type=pa.string()), pattern)
+    found = pc.extract_regex(_arrow(text), pattern)
     return pd.DataFrame(
         {name: pc.cast(pc.struct_field(found, name), pa.float64()).to_numpy(zero_copy_only=False) for name in groups},
         index=text.index,

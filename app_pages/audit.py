@@ -52,7 +52,9 @@ def _detail(detail) -> str:
 
 
 table = shown.assign(
+    at=shown["at"].str.slice(0, 16),  # to the minute: the whole moment fits its column on a projector
     what=shown["action"].map(lambda a: ACTIONS.get(a, a)),
+    trial=shown["trial"].fillna(""),  # an entry about no trial shows nothing, not "None"
     detail=shown["detail"].map(_detail),
 )[["at", "actor", "what", "trial", "extract_id", "detail"]]
 st.dataframe(
@@ -60,7 +62,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "at": st.column_config.TextColumn("when", width="small"),
+        "at": st.column_config.TextColumn("when", width="medium"),
         "actor": st.column_config.TextColumn("who"),
         "extract_id": st.column_config.NumberColumn("extract", format="%d", width="small"),
         "detail": st.column_config.TextColumn("detail", width="large"),

@@ -15,12 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-from dashboard import access, service
+from dashboard import access, clock, service
 from dashboard.config import ConfigError, load_programme
 from dashboard.forecast import forecast_completion, predict_enrolled_by_end
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable
+from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable, lock_wait_from_environment
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
 
@@ -126,6 +126,11 @@ def _mapping_pair(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # the environment's settings, checked before any work: a mistake is bad usage, not a crash
+        clock.today()
+        lock_wait_from_environment()
+    except ValueError as exc:
+        return _fail(args, USAGE, f"bad usage: {exc}")
     if args.command == "forecast":
         return _forecast(args)
     if args.command == "bench":

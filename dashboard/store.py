@@ -357,6 +357,20 @@ class _Holder:
                 con.close()
 
 
+def lock_wait_from_environment() -> float:
+    """How long a use waits for another program to let go of the file: $PUMP_LOCK_WAIT seconds."""
+    text = os.environ.get("PUMP_LOCK_WAIT", "").strip()
+    if not text:
+        return LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"PUMP_LOCK_WAIT={text!r} is not a number of seconds (e.g. 30)")
+    return seconds
+
+
 IDLE_CHECK_SECONDS = 0.25
 _WATCHER: threading.Thread | None = None
 _WATCHER_LOCK = threading.Lock()
@@ -401,7 +415,7 @@ def _open(path: Path, marker: Path, lock_wait: float, on_wait: Callable[[str], N
     another program holds it: say so once, and leave a marker so that it lets go soon."""
     deadline = time.monotonic() + lock_wait
     yield_until = time.monotonic() + YIELD_SECONDS
-    told = False
+    told = waited = False
     try:
         while True:
             if _other_waiter(marker) and time.monotonic() < yield_until:
@@ -418,6 +432,7 @@ def _open(path: Path, marker: Path, lock_wait: float, on_wait: Callable[[str], N
                             "nothing was changed. Try again in a minute"
                         ) from exc
                     _touch(marker)
+                    waited = True
                     if not told and on_wait:
                         on_wait(f"the database is in use by {_holder_name(text)}; waiting for it (at most {lock_wait:.0f} s)…")
                         told = True
@@ -427,7 +442,7 @@ def _open(path: Path, marker: Path, lock_wait: float, on_wait: Callable[[str], N
                     return _open_read_only(path), True
                 raise _unavailable(path, exc) from exc
     finally:
-        if told:
+        if waited:  # whether or not it said so: a marker left behind would make the holder yield for nothing
             _remove_own(marker)
 
 
@@ -542,8 +557,7 @@ class Store:
     ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # How long a use waits for another program to let go of the file ($PUMP_LOCK_WAIT seconds).
-        self.lock_wait = float(os.environ.get("PUMP_LOCK_WAIT") or LOCK_WAIT_SECONDS) if lock_wait is None else lock_wait
+        self.lock_wait = lock_wait_from_environment() if lock_wait is None else lock_wait
         self.idle_release = idle_release
         self.on_wait = on_wait
         self._holder = _holder(self.path)

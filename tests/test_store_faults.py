@@ -181,6 +181,26 @@ def test_the_command_line_waits_its_turn_and_says_so(tmp_path, programme):
     assert [e["file_name"] for e in json.loads(result.stdout)] == ["base.csv"]
 
 
+def test_a_program_that_waited_quietly_leaves_no_waiting_marker_behind(tmp_path, programme):
+    """The dashboard waits without a word on the screen; a marker it left would make the next
+    holder of the file give way to nobody."""
+    db = tmp_path / "busy.duckdb"
+    base_database(db, programme)
+    holder = hold_file(db, 2)
+    try:
+        assert list(Store(db).extracts()["file_name"]) == ["base.csv"]
+    finally:
+        holder.wait(timeout=30)
+    assert not db.with_name(db.name + ".waiting").exists()
+
+
+def test_a_wait_that_is_no_number_of_seconds_is_bad_usage_in_words(tmp_path):
+    result = run_cli(tmp_path / "any.duckdb", "extracts", env={"PUMP_LOCK_WAIT": "half a minute"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "bad usage: PUMP_LOCK_WAIT='half a minute' is not a number of seconds (e.g. 30)"
+    assert not (tmp_path / "any.duckdb").exists()
+
+
 def test_a_database_held_beyond_the_wait_exits_3_in_words_and_nothing_changes(tmp_path, programme):
     db = tmp_path / "held.duckdb"
     base_database(db, programme)

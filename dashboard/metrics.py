@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from dashboard.config import Programme, Trial
@@ -76,11 +78,6 @@ def with_dates(participants: pd.DataFrame) -> pd.DataFrame:
     return participants.assign(**columns) if columns else participants
 
 
-def _by_site(participants: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The rows of each site, split once."""
-    return {str(site): rows for site, rows in participants.groupby("site", sort=False)}
-
-
 def _on_or_before(frame: pd.DataFrame, column: str, as_of: dt.date) -> pd.Series:
     dates = _dates(frame, column)
     return dates.notna() & (dates <= as_timestamp(as_of))
@@ -121,16 +118,14 @@ def site_end(trial: Trial, site: str, as_of: dt.date) -> dt.date:
     return min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
 
 
-def recent_rate(enrolled: pd.DataFrame, end: dt.date, months: int, opened_on: dt.date | None) -> float | None:
-    """Enrolments per month over the `months` months ending on `end` (round(months * 30.44) days),
-    the window shortened to the time since `opened_on`; None when not open yet."""
+def recent_rate(accrual: Accrual, end: dt.date, months: int, opened_on: dt.date | None, site: str | None = None) -> float | None:
+    """Enrolments (of the site, or of the trial) per month over the `months` months ending on `end`
+    (round(months * 30.44) days), the window shortened to the time since `opened_on`; None when not open yet."""
     if opened_on is None or opened_on >= end:
         return None
-    window = round(months * DAYS_PER_MONTH)
+    window = window_days(months)
     length = min(window, (end - opened_on).days)
-    dates = _dates(enrolled, "enrolled_on")
-    count = int(((dates > as_timestamp(end - dt.timedelta(days=window))) & (dates <= as_timestamp(end))).sum())
-    return count / (length / DAYS_PER_MONTH)
+    return accrual.count_in(end - dt.timedelta(days=window), end, site) / (length / DAYS_PER_MONTH)
 
 
 def rate_needed(target: int, enrolled: int, as_of: dt.date, planned_end: dt.date) -> float | None:
@@ -207,6 +202,88 @@ def accrual_per_period(
     frame["enrolled"] = frame["enrolled"].astype(int)
     frame["cumulative"] = frame["cumulative"].astype(int)
     return frame
+
+
+# ---- the snapshot reduced once: what the summary reads of each trial and site -----------------------
+
+_NO_DAYS = np.array([], dtype="datetime64[D]")
+
+
+@dataclass(frozen=True)
+class Accrual:
+    """A trial's participants as of a day, reduced once to what the summary and the forecasts read:
+    per site the sorted days of its enrolments on or before `as_of`, and its screening counts. A count
+    is then a search in a sorted array, not a filter of a frame (the summary of 150 trials does
+    thousands of them). Sites are those in the data, configured or not."""
+
+    as_of: dt.date
+    days: dict[str, np.ndarray]
+    screened: dict[str, int]
+    failed: dict[str, int]
+    decided: dict[str, int]
+
+    def _of(self, site: str | None) -> list[np.ndarray]:
+        return list(self.days.values()) if site is None else [self.days.get(site, _NO_DAYS)]
+
+    def enrolled(self, site: str | None = None) -> int:
+        return sum(len(d) for d in self._of(site))
+
+    def first(self, site: str) -> dt.date | None:
+        days = self.days.get(site, _NO_DAYS)
+        return days[0].item() if len(days) else None
+
+    def last(self, site: str) -> dt.date | None:
+        days = self.days.get(site, _NO_DAYS)
+        return days[-1].item() if len(days) else None
+
+    def count_in(self, after: dt.date, upto: dt.date, site: str | None = None) -> int:
+        """Enrolments on the days after `after` up to and including `upto`."""
+        a, b = np.datetime64(after, "D"), np.datetime64(upto, "D")
+        return int(sum(np.searchsorted(d, b, "right") - np.searchsorted(d, a, "right") for d in self._of(site)))
+
+    def screened_count(self, site: str | None = None) -> int:
+        return sum(self.screened.values()) if site is None else self.screened.get(site, 0)
+
+    def screen_fail_rate(self, site: str | None = None) -> float | None:
+        """As screen_fail_rate: failures of the screened with a decided outcome; None when nobody has one."""
+        decided = sum(self.decided.values()) if site is None else self.decided.get(site, 0)
+        failed = sum(self.failed.values()) if site is None else self.failed.get(site, 0)
+        return failed / decided if decided else None
+
+
+def accruals(participants: pd.DataFrame, as_of: dt.date, by_trial: bool = True) -> dict[str, Accrual]:
+    """Every trial's Accrual from one pass over the snapshot: the masks computed once for all rows, the
+    screening counts from one grouped sum by trial and site, the enrolment days split by one grouping.
+    Without `by_trial` the rows are one trial's, under the key ""."""
+    frame = with_dates(participants)
+    cutoff = as_timestamp(as_of)
+    enrolled_on = _dates(frame, "enrolled_on")
+    enrolled = enrolled_on.notna() & (enrolled_on <= cutoff)
+    first_seen = _dates(frame, "screened_on").fillna(enrolled_on)
+    screened = first_seen.notna() & (first_seen <= cutoff)
+    outcome = _outcome(frame)
+    keys = pd.DataFrame({"trial": frame["trial"] if by_trial else "", "site": frame["site"]}, index=frame.index)
+    flags = keys.assign(
+        screened=screened,
+        decided=screened & (outcome.isin(DECIDED_OUTCOMES) | enrolled),
+        failed=screened & outcome.isin(FAIL_OUTCOMES) & ~enrolled,
+    )
+    counts = flags.groupby(["trial", "site"], sort=False, dropna=False)[["screened", "decided", "failed"]].sum()
+    days = enrolled_on[enrolled].to_numpy().astype("datetime64[D]")
+    groups = keys[enrolled].groupby(["trial", "site"], sort=False, dropna=False).indices
+    parts: dict[str, dict] = {}
+    for (trial, site), row in counts.iterrows():
+        part = parts.setdefault(str(trial), {"days": {}, "screened": {}, "decided": {}, "failed": {}})
+        for name in ("screened", "decided", "failed"):
+            part[name][str(site)] = int(row[name])
+    for (trial, site), at in groups.items():
+        parts[str(trial)]["days"][str(site)] = np.sort(days[at])
+    return {trial: Accrual(as_of=as_of, **part) for trial, part in parts.items()}
+
+
+def accrual_of(participants: pd.DataFrame, as_of: dt.date) -> Accrual:
+    """One trial's Accrual (its rows only)."""
+    return accruals(participants, as_of, by_trial=False).get("", Accrual(as_of, {}, {}, {}, {}))
 
 
 # ---- screening, arms, statuses, milestones ---------------------------------------------------------
@@ -327,30 +404,30 @@ def site_rows(
     stale_after_days: int = 14,
 ) -> list[dict]:
     """Per site of the trial (those with zero recruits too): accrual, rates, screening, freshness."""
-    per_site = _by_site(participants)
-    nobody = participants.iloc[0:0]
+    return _site_rows(trial, accrual_of(participants, as_of), last_extract, stale_after_days)
+
+
+def _site_rows(trial: Trial, accrual: Accrual, last_extract: dict[str, dt.date], stale_after_days: int) -> list[dict]:
+    as_of = accrual.as_of
     rows = []
     for site in trial.sites:
-        mine = per_site.get(site, nobody)
-        at_site = enrolled_by(mine, as_of)
-        dates = _dates(at_site, "enrolled_on")
-        activated = site_activation(trial, site, _first_enrolment(at_site))
+        enrolled = accrual.enrolled(site)
+        activated = site_activation(trial, site, accrual.first(site))
         end = site_end(trial, site, as_of)
         months = months_between(activated, end)
-        last_enrolment = dates.max().date() if len(dates) else None
+        last_enrolment = accrual.last(site)
         extract = last_extract.get(site)
         days_since_extract = (as_of - extract).days if extract else None
-        fail_rate = screen_fail_rate(mine, as_of)
         rows.append(
             {
                 "site": site,
                 "activated_on": activated.isoformat() if activated and activated <= as_of else None,
-                "enrolled": len(at_site),
-                "screened": len(screened_by(mine, as_of)),
-                "screen_fail_rate": _round(fail_rate, 3),
+                "enrolled": enrolled,
+                "screened": accrual.screened_count(site),
+                "screen_fail_rate": _round(accrual.screen_fail_rate(site), 3),
                 "months_open": round(months, 2),
-                "rate_per_month": round(len(at_site) / months, 2) if months > 0 else None,
-                **{f"rate_{m}m": _round(recent_rate(at_site, end, m, activated)) for m in RECENT_MONTHS},
+                "rate_per_month": round(enrolled / months, 2) if months > 0 else None,
+                **{f"rate_{m}m": _round(recent_rate(accrual, end, m, activated, site)) for m in RECENT_MONTHS},
                 "last_enrolment_on": last_enrolment.isoformat() if last_enrolment else None,
                 "days_since_last_enrolment": (as_of - last_enrolment).days if last_enrolment else None,
                 "last_extract_on": extract.isoformat() if extract else None,
@@ -389,30 +466,39 @@ def aligned_site_curves(trial: Trial, participants: pd.DataFrame, as_of: dt.date
 def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list[SitePlan]:
     """One SitePlan per configured site, its planned share (configured, else equal), in days from as_of: opening at its
     activation (math.inf without one), closing at its configured closure."""
-    enrolled = enrolled_by(participants, as_of)
+    return _site_plans(trial, accrual_of(participants, as_of))
+
+
+def _site_plans(trial: Trial, accrual: Accrual) -> list[SitePlan]:
+    as_of = accrual.as_of
     plans = []
     for site, plan in trial.sites.items():
-        activated = site_activation(trial, site, _first_enrolment(enrolled[enrolled["site"] == site]))
+        activated = site_activation(trial, site, accrual.first(site))
         opens = (activated - as_of).days if activated else math.inf
         closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
         plans.append(SitePlan(opens_in_days=opens, share=trial.site_share(site), closes_in_days=max(closes, opens)))
     return plans
 
 
-def _forecast_args(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> tuple:
+def _forecast_args(trial: Trial, accrual: Accrual) -> tuple:
+    as_of = accrual.as_of
     target = trial.target_on(as_of)
-    enrolled = min(len(enrolled_by(participants, as_of)), target)
+    enrolled = min(accrual.enrolled(), target)
     planned_days = (trial.planned_end_on(as_of) - trial.opened_on).days
     elapsed = (as_of - trial.opened_on).days
-    return target, enrolled, elapsed, planned_days, site_plans(trial, participants, as_of)
+    return target, enrolled, elapsed, planned_days, _site_plans(trial, accrual)
 
 
 def trial_forecast(trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float) -> Forecast | None:
     """The Bayesian completion forecast of the trial (its participants), sites opening at their
     activation; None before the trial opens or when no site has an opening date."""
-    if as_of < trial.opened_on:
+    return _trial_forecast(trial, accrual_of(participants, as_of), certainty)
+
+
+def _trial_forecast(trial: Trial, accrual: Accrual, certainty: float) -> Forecast | None:
+    if accrual.as_of < trial.opened_on:
         return None
-    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
     try:
         return forecast_multicentre(target, enrolled, elapsed, planned, sites, certainty)
     except ValueError:  # no site will ever recruit: nothing to forecast
@@ -424,11 +510,9 @@ def window_days(months: int) -> int:
     return round(months * DAYS_PER_MONTH)
 
 
-def recent_enrolled(participants: pd.DataFrame, as_of: dt.date, months: int) -> int:
+def recent_enrolled(accrual: Accrual, months: int, site: str | None = None) -> int:
     """Enrolments in the `months` months ending on as_of (the days after as_of - window, up to as_of)."""
-    dates = _dates(participants, "enrolled_on")
-    start = as_of - dt.timedelta(days=window_days(months))
-    return int(((dates > as_timestamp(start)) & (dates <= as_timestamp(as_of))).sum())
+    return accrual.count_in(accrual.as_of - dt.timedelta(days=window_days(months)), accrual.as_of, site)
 
 
 def trial_forecast_recent(
@@ -436,10 +520,14 @@ def trial_forecast_recent(
 ) -> Forecast | None:
     """The forecast at the recent pace: the model fitted to the last `months` months (shortened to the
     time open); None when there is nothing to forecast (as trial_forecast)."""
-    if as_of < trial.opened_on:
+    return _trial_forecast_recent(trial, accrual_of(participants, as_of), certainty, months)
+
+
+def _trial_forecast_recent(trial: Trial, accrual: Accrual, certainty: float, months: int) -> Forecast | None:
+    if accrual.as_of < trial.opened_on:
         return None
-    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
-    recent = min(recent_enrolled(participants, as_of, months), enrolled)
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
+    recent = min(recent_enrolled(accrual, months), enrolled)
     try:
         return forecast_recent(target, enrolled, recent, elapsed, planned, sites, window_days(months), certainty)
     except ValueError:
@@ -455,11 +543,12 @@ def trial_fan(
     columns = ["count", "p05", "median", "p95"]
     if as_of < trial.opened_on:
         return pd.DataFrame(columns=columns)
-    target, enrolled, elapsed, planned, sites = _forecast_args(trial, participants, as_of)
+    accrual = accrual_of(participants, as_of)
+    target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
     try:
         posterior = None
         if recent_months is not None:
-            recent = min(recent_enrolled(participants, as_of, recent_months), enrolled)
+            recent = min(recent_enrolled(accrual, recent_months), enrolled)
             window = min(window_days(recent_months), elapsed)
             posterior = recent_posterior(target, recent, window, planned, sites, certainty)
         rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty, posterior=posterior)
@@ -484,16 +573,19 @@ def site_forecasts(
     Gamma(s*n*P*w/T, P*w) with w = T (since opening) or the days it was open in the recent window
     (`recent_months`); data its enrolments in those days; negative binomial ahead over the days it is
     open until the planned end."""
+    return _site_forecasts(trial, accrual_of(participants, as_of), certainty, recent_months)
+
+
+def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None) -> dict[str, dict]:
+    as_of = accrual.as_of
     target, planned_end = trial.target_on(as_of), trial.planned_end_on(as_of)
     planned = (planned_end - trial.opened_on).days
     expected = expected_by(trial, as_of)
-    enrolled = enrolled_by(participants, as_of)
     out = {}
     for site, plan in trial.sites.items():
         share = trial.site_share(site)
-        at_site = enrolled[enrolled["site"] == site]
-        activated = site_activation(trial, site, _first_enrolment(at_site))
-        m = len(at_site)
+        activated = site_activation(trial, site, accrual.first(site))
+        m = accrual.enrolled(site)
         row = {
             "share": round(share, 4),
             "target": round(share * target, 1),
@@ -513,7 +605,7 @@ def site_forecasts(
             data_from = max(activated, as_of - dt.timedelta(days=window_days(recent_months)))
             prior_days = max((end - data_from).days, 0)
         days = max((end - data_from).days, 0)
-        data = m if recent_months is None else recent_enrolled(at_site, as_of, recent_months)
+        data = m if recent_months is None else recent_enrolled(accrual, recent_months, site)
         shape = share * target * certainty * prior_days / planned + data
         rate = certainty * prior_days + days
         if not (shape > 0 and rate > 0):
@@ -599,32 +691,30 @@ def trial_summary(
     programme: Programme, trial_code: str, participants: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
 ) -> dict:
     """The per-trial block of `summary --json` (DESIGN.md section 6) and of every page's tiles."""
-    return _trial_summary(programme, trial_code, with_dates(participants[participants["trial"] == trial_code]), as_of, last_extract)
+    return _trial_summary(programme, trial_code, accrual_of(participants[participants["trial"] == trial_code], as_of), last_extract)
 
 
-def _trial_summary(
-    programme: Programme, trial_code: str, mine: pd.DataFrame, as_of: dt.date, last_extract: dict[str, dt.date]
-) -> dict:
-    """trial_summary of the trial's own rows, their dates already converted."""
+def _trial_summary(programme: Programme, trial_code: str, accrual: Accrual, last_extract: dict[str, dt.date]) -> dict:
+    """trial_summary of the trial's Accrual."""
     trial = programme.trials[trial_code]
-    accrued = enrolled_by(mine, as_of)
-    enrolled = len(accrued)
+    as_of = accrual.as_of
+    enrolled = accrual.enrolled()
     target = trial.target_on(as_of)
     planned_end = trial.planned_end_on(as_of)
     # Without any extract there is nothing to forecast from: say so rather than predict from zero.
     has_data = bool(last_extract)
     certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
-    since = trial_forecast(trial, mine, as_of, certainty) if has_data else None
-    recent = trial_forecast_recent(trial, mine, as_of, certainty, months) if has_data else None
+    since = _trial_forecast(trial, accrual, certainty) if has_data else None
+    recent = _trial_forecast_recent(trial, accrual, certainty, months) if has_data else None
     forecast = recent if programme.status_basis == "recent" else since
     thresholds = programme.status_thresholds
 
     def status_of(f: Forecast | None) -> str | None:
         return None if f is None else status_from_probability(f.p_on_time, thresholds.green, thresholds.amber)
 
-    by_end = _enrolled_by_end(trial, mine, as_of, forecast)
-    per_site = site_forecasts(trial, mine, as_of, certainty, months if programme.status_basis == "recent" else None)
-    sites = [{**row, **per_site[row["site"]]} for row in site_rows(trial_code, trial, mine, as_of, last_extract, programme.stale_after_days)]
+    by_end = _enrolled_by_end(trial, accrual, forecast)
+    per_site = _site_forecasts(trial, accrual, certainty, months if programme.status_basis == "recent" else None)
+    sites = [{**row, **per_site[row["site"]]} for row in _site_rows(trial, accrual, last_extract, programme.stale_after_days)]
     months_open = months_between(trial.opened_on, as_of)
     needed = rate_needed(target, enrolled, as_of, planned_end)
     expected = expected_by(trial, as_of)
@@ -637,13 +727,13 @@ def _trial_summary(
         "planned_end_on": planned_end.isoformat(),
         "enrolled": enrolled,
         "percent_of_target": round(100 * enrolled / target, 1),
-        "screened": len(screened_by(mine, as_of)),
-        "screen_fail_rate": _round(screen_fail_rate(mine, as_of), 3),
+        "screened": accrual.screened_count(),
+        "screen_fail_rate": _round(accrual.screen_fail_rate(), 3),
         "expected_by_now": round(expected, 1),
         "ahead_of_plan": round(enrolled - expected),
         "months_open": round(months_open, 2),
         "rate_per_month": round(enrolled / months_open, 2) if months_open > 0 else None,
-        **{f"rate_{m}m": _round(recent_rate(accrued, as_of, m, trial.opened_on)) for m in RECENT_MONTHS},
+        **{f"rate_{m}m": _round(recent_rate(accrual, as_of, m, trial.opened_on)) for m in RECENT_MONTHS},
         "rate_needed": _round(needed),
         "rate_planned": round(target / months_between(trial.opened_on, planned_end), 2),
         "months_left": round(max(0.0, (planned_end - as_of).days / DAYS_PER_MONTH), 2),
@@ -652,7 +742,7 @@ def _trial_summary(
         "slowest_site": slowest_site(sites),
         "stale_sites": [s["site"] for s in sites if s["stale"]],
         "recent_months": months,
-        "rate_recent": _round(recent_rate(accrued, as_of, months, trial.opened_on)),
+        "rate_recent": _round(recent_rate(accrual, as_of, months, trial.opened_on)),
         "forecast_basis": programme.status_basis,
         "forecast": _forecast_dict(forecast, as_of),
         "status": status_of(forecast),
@@ -664,21 +754,19 @@ def _trial_summary(
     }
 
 
-def _enrolled_by_end(trial: Trial, participants: pd.DataFrame, as_of: dt.date, forecast: Forecast | None) -> dict:
+def _enrolled_by_end(trial: Trial, accrual: Accrual, forecast: Forecast | None) -> dict:
     """enrolled_by_end_median, _p05, _p95: the number enrolled by the planned end under the forecast's
     posterior (None without a forecast)."""
     keys = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
     if forecast is None:
         return dict.fromkeys(keys)
-    enrolled = len(enrolled_by(participants, as_of))
-    sites = site_plans(trial, participants, as_of)
-    left = (trial.planned_end_on(as_of) - as_of).days
-    p = predict_enrolled(enrolled, forecast.shape, forecast.rate, exposure_ahead(sites, left))
+    left = (trial.planned_end_on(accrual.as_of) - accrual.as_of).days
+    p = predict_enrolled(accrual.enrolled(), forecast.shape, forecast.rate, exposure_ahead(_site_plans(trial, accrual), left))
     return dict(zip(keys, (p.median, p.p05, p.p95), strict=True))
 
 
 # The participant columns trial_summary reads.
-SUMMARY_COLUMNS = ("trial", "site", "participant_id", "screened_on", "screening_outcome", "enrolled_on")
+SUMMARY_COLUMNS = ("trial", "site", "screened_on", "screening_outcome", "enrolled_on")
 
 
 def programme_summary(
@@ -691,11 +779,10 @@ def programme_summary(
     """`summary --json`: as_of, the status thresholds, the newest extract, and a block per trial."""
     codes = trials if trials is not None else list(programme.trials)
     dates = [d for per_site in last_extract.values() for d in per_site.values()]
-    # The snapshot split by trial, narrowed to the columns the summary reads and its dates converted
-    # once, not once per trial and metric (every filter below copies the columns it keeps).
-    narrow = with_dates(participants[[c for c in SUMMARY_COLUMNS if c in participants]])
-    by_trial = {str(code): rows for code, rows in narrow.groupby("trial", sort=False)}
-    nobody = participants.iloc[0:0]
+    # The snapshot reduced once for every trial and site (narrowed to the columns the summary reads),
+    # not filtered once per trial, site and metric.
+    by_trial = accruals(participants[[c for c in SUMMARY_COLUMNS if c in participants]], as_of)
+    nobody = Accrual(as_of, {}, {}, {}, {})
     return {
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,
@@ -703,5 +790,5 @@ def programme_summary(
         "status_basis": programme.status_basis,
         "recent_months": programme.forecast_recent_months,
         "stale_after_days": programme.stale_after_days,
-        "trials": [_trial_summary(programme, code, by_trial.get(code, nobody), as_of, last_extract.get(code, {})) for code in codes],
+        "trials": [_trial_summary(programme, code, by_trial.get(code, nobody), last_extract.get(code, {})) for code in codes],
     }

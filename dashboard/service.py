@@ -72,10 +72,12 @@ def end_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.max).replace(microsecond=0)
 
 
-def snapshot(store: Store, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, dict[str, dt.date]]]:
-    """Participants of the extracts current at the end of `as_of`, and per trial the day
-    each site's current extract was accepted."""
-    participants = store.current_participants(as_of=end_of(as_of))
+def snapshot(
+    store: Store, as_of: dt.date, columns: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, dict[str, dict[str, dt.date]]]:
+    """Participants of the extracts current at the end of `as_of` (only `columns` when given), and per
+    trial the day each site's current extract was accepted."""
+    participants = store.current_participants(as_of=end_of(as_of), columns=columns)
     last = store.last_extract_per_site(as_of=end_of(as_of))
     last_extract: dict[str, dict[str, dt.date]] = {}
     for row in last.itertuples():
@@ -85,7 +87,7 @@ def snapshot(store: Store, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, dict
 
 def programme_summary(store: Store, programme: Programme, as_of: dt.date, trials: list[str] | None = None) -> dict:
     """`summary --json`, from the snapshot as of the end of `as_of` (what the pages show too)."""
-    participants, last_extract = snapshot(store, as_of)
+    participants, last_extract = snapshot(store, as_of, columns=metrics.SUMMARY_COLUMNS)
     return metrics.programme_summary(programme, participants, last_extract, as_of, trials)
 
 

@@ -852,10 +852,17 @@ class Store:
         with self.connect() as con:
             return _loaded_already(con, trial, sha256, _now())
 
-    def current_participants(self, trial: str | None = None, as_of: dt.datetime | None = None) -> pd.DataFrame:
-        """The rows of the current extract of each (trial, site), as of a moment (default now)."""
+    def current_participants(
+        self, trial: str | None = None, as_of: dt.datetime | None = None, columns: tuple[str, ...] | None = None
+    ) -> pd.DataFrame:
+        """The rows of the current extract of each (trial, site), as of a moment (default now); only
+        `columns` when given (the conversion to a frame is most of the cost of a large snapshot)."""
+        unknown = set(columns or ()) - {"extract_id", "trial", *FIELD_NAMES, "source_row"}
+        if unknown:
+            raise ValueError(f"no such participant columns: {sorted(unknown)}")
+        chosen = ", ".join(columns) if columns else "*"
         sql = f"""
-            SELECT * FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
+            SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
             ORDER BY trial, site, participant_id
         """
         return self.query(sql, {"as_of": as_of or _now(), "trial": trial})

@@ -207,6 +207,25 @@ def test_screen_fail_rate_per_site(programme, people):
     assert metrics.screen_fail_rate(people, AS_OF) == pytest.approx(4 / 10)
 
 
+def test_the_programme_summary_reduces_every_trial_at_once_to_the_numbers_of_each_trial_alone(programme, people):
+    """The summary reads the snapshot once for all trials and sites (metrics.accruals); each trial's
+    block must be what that trial's own rows give, a site outside the configuration included."""
+    other = people.assign(trial="R", site=people["site"].replace({"EMC": "NKI", "NKI": "EMC"}))
+    stray = people.iloc[:2].assign(participant_id=["X-1", "X-2"], site="AMC")  # a site T does not configure
+    snapshot = pd.concat([people, stray, other], ignore_index=True)
+    last = {"T": LAST_EXTRACT, "R": {"EMC": dt.date(2024, 6, 1)}}
+    together = metrics.programme_summary(programme, snapshot, last, AS_OF)["trials"]
+    alone = [metrics.trial_summary(programme, code, snapshot[snapshot["trial"] == code], AS_OF, last[code]) for code in ("T", "R")]
+    assert together == alone
+    t = together[0]
+    assert (t["enrolled"], t["screened"]) == (5 + 2, 11 + 2)  # the stray site's rows count for the trial
+    assert [s["site"] for s in t["sites"]] == ["EMC", "NKI", "UMCU"]
+    assert t["sites"][0]["enrolled"] == 4 and t["sites"][1]["enrolled"] == 1
+    accrual = metrics.accruals(snapshot, AS_OF)["T"]
+    assert accrual.count_in(dt.date(2024, 6, 2), AS_OF) == 2  # E-4 (28 June) and N-1 (3 June), not the 2nd
+    assert accrual.first("EMC") == dt.date(2024, 1, 15) and accrual.last("NKI") == dt.date(2024, 6, 3)
+
+
 def test_site_activation_is_the_first_enrolment_without_a_date_or_when_earlier():
     trial = programme_with({"T": T}).trials["T"]
     assert metrics.site_activation(trial, "UMCU", None) is None

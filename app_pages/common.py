@@ -90,8 +90,16 @@ def _open_store() -> Store:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def snapshot(version: int, as_of: dt.date) -> tuple[pd.DataFrame, dict]:
-    """Participants current at `as_of`; `version` is only the cache key (new data, new key)."""
-    return service.snapshot(get_store(), as_of)
+    """Participants current at `as_of`, in the columns the programme-wide pages read (the summary's:
+    a full snapshot of a national programme is mostly the cost of converting columns nobody shows);
+    `version` is only the cache key (new data, new key)."""
+    return service.snapshot(get_store(), as_of, columns=metrics.SUMMARY_COLUMNS)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def trial_rows(version: int, as_of: dt.date, code: str) -> pd.DataFrame:
+    """One trial's participants current at `as_of`, every field (the trial page's charts read them all)."""
+    return service.trial_rows(get_store(), as_of, code)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -16,7 +16,6 @@ common.require("trial")
 programme = common.get_programme()
 as_of, trials = common.view_controls()
 version = common.data_version()
-participants, last_extract = common.snapshot(version, as_of)
 overview = common.summary(version, as_of, ())  # the programme's settings and newest extract; no trial computed
 
 common.page_header("Trial status", version)
@@ -32,7 +31,7 @@ with chooser:
         code = trials[0]
 trial = programme.trials[code]
 s = common.trial_summary(version, as_of, code)  # this trial alone
-mine = participants[participants["trial"] == code]
+mine = common.trial_rows(version, as_of, code)
 certainty = programme.forecast_prior_certainty
 
 heading.markdown(

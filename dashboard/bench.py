@@ -150,13 +150,16 @@ def _page_figures(store: Store, programme: Programme, today: dt.date, runs: int)
 
     first = next(iter(programme.trials))
 
+    # What the pages read, as they read it (app_pages/common.py): the snapshot in the summary's columns,
+    # and on the trial page that trial's own rows in every field.
     def overview():
-        participants, last = service.snapshot(store, today)
+        participants, last = service.snapshot(store, today, columns=metrics.SUMMARY_COLUMNS)
         metrics.programme_summary(programme, participants, last, today)
 
     def trial():
-        participants, last = service.snapshot(store, today)
-        metrics.programme_summary(programme, participants, last, today, [first])
+        participants, last = service.snapshot(store, today, columns=metrics.SUMMARY_COLUMNS)
+        metrics.trial_summary(programme, first, participants, today, last.get(first, {}))
+        service.trial_rows(store, today, first)
 
     return {
         "summary_ms": round(1000 * _median_seconds(runs, lambda: service.programme_summary(store, programme, today)), 1),

@@ -85,6 +85,11 @@ def snapshot(
     return participants, last_extract
 
 
+def trial_rows(store: Store, as_of: dt.date, code: str) -> pd.DataFrame:
+    """One trial's participants of the extracts current at the end of `as_of`, every field."""
+    return store.current_participants(trial=code, as_of=end_of(as_of))
+
+
 def programme_summary(store: Store, programme: Programme, as_of: dt.date, trials: list[str] | None = None) -> dict:
     """`summary --json`, from the snapshot as of the end of `as_of` (what the pages show too)."""
     participants, last_extract = snapshot(store, as_of, columns=metrics.SUMMARY_COLUMNS)

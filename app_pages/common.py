@@ -37,6 +37,7 @@ _VIEW_AS_OF = "view.as_of"  # the chosen date, None for today
 _VIEW_TRIALS = "view.trials"  # the chosen trials, [] for all
 _AS_OF_INPUT = "view.as_of_input"
 _TRIALS_INPUT = "view.trials_input"
+PILLS_AT_MOST = 12  # trials shown as buttons in the sidebar; more are chosen in a box
 
 # On a phone: a smaller title and notice, so the first trial's numbers are on the first screen.
 COMPACT_CSS = """<style>
@@ -394,14 +395,11 @@ def view_controls() -> tuple[dt.date, list[str]]:
             help="Show the programme as it was at the end of this day: the extracts accepted by then. "
             "Today is the live view.",
         )
-        st.pills(
-            "Trials",
-            options=list(programme.trials),
-            selection_mode="multi",
-            key=_TRIALS_INPUT,
-            on_change=_controls_changed,
-            help="Show only these trials; none chosen shows every trial.",
-        )
+        choose = dict(key=_TRIALS_INPUT, on_change=_controls_changed, help="Show only these trials; none chosen shows every trial.")
+        if len(programme.trials) <= PILLS_AT_MOST:
+            st.pills("Trials", options=list(programme.trials), selection_mode="multi", **choose)
+        else:  # a national programme's 150 buttons would fill the sidebar: a box to type in instead
+            st.multiselect("Trials", options=list(programme.trials), placeholder="Every trial", **choose)
         if as_of is not None:
             st.button("Back to today (live)", on_click=_back_to_today, icon=":material/today:")
         st.caption("The address bar holds this view: copy the link to share it.")

@@ -391,9 +391,15 @@ def test_overview_of_many_trials_charts_the_trials_chosen(monkeypatch, many, tmp
     assert not at.exception and not at.metric
     assert sorted(at.dataframe[0].value["Trial"]) == sorted(chosen)
     assert {t.split(":")[0] for t in chart_titles(at)} <= set(chosen)
-    # A few chosen: their tiles and charts, as with the three trials.
-    at = run_many(monkeypatch, many, tmp_path, query={"trial": ["PUMP-2-04", "PUMP-IT-05"]})
+    # A few chosen in the sidebar's box (this many trials would be a wall of buttons): their tiles and
+    # charts, as with the three trials.
+    at = run_many(monkeypatch, many, tmp_path)
+    assert not [w for w in at.get("button_group") if w.key == "view.trials_input"]
+    [box] = [w for w in at.multiselect if w.key == "view.trials_input"]
+    assert box.placeholder == "Every trial" and len(box.options) == MANY
+    box.set_value(["PUMP-2-04", "PUMP-IT-05"]).run()
     assert not at.exception
+    assert at.query_params["trial"] == ["PUMP-2-04", "PUMP-IT-05"]  # the link holds the choice
     assert len(at.metric) == 2
     assert [t.split(":")[0] for t in chart_titles(at)] == ["PUMP-2-04", "PUMP-IT-05"]
 

@@ -79,13 +79,13 @@ def headline_numbers(width: int | str = "stretch") -> None:
     )
     metric(f"Chance by {common.month(s['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–")
     metric(
-        f"Enrolled by {common.month(s['planned_end_on'])} (90%)",
+        f"Enrolled by {common.month(s['planned_end_on'])}",  # short: the whole label shows at 1280 px
         "–" if s["enrolled_by_end_median"] is None else f"{s['enrolled_by_end_median']}",
         None if s["enrolled_by_end_median"] is None else f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}",
         delta_color="off",
         delta_arrow="off",
-        help="The number enrolled by the planned end at the same pace: negative binomial under the forecast's "
-        "Gamma posterior (as the R package accrual predicts n at a time).",
+        help="The number enrolled by the planned end at the same pace (median; below it the 90% interval): negative "
+        "binomial under the forecast's Gamma posterior (as the R package accrual predicts n at a time).",
     )
     metric(
         pace_label,

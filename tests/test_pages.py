@@ -184,8 +184,8 @@ def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
     end = month(s["planned_end_on"])
     assert values[f"Chance by {end}"] == f"{s['forecast']['p_on_time']:.0%}"
     # The number enrolled by the planned end, with its 90% interval, as summary --json says.
-    assert values[f"Enrolled by {end} (90%)"] == str(s["enrolled_by_end_median"])
-    assert deltas[f"Enrolled by {end} (90%)"] == f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}"
+    assert values[f"Enrolled by {end}"] == str(s["enrolled_by_end_median"])
+    assert deltas[f"Enrolled by {end}"] == f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}"
     # Per site: its target, expected by now and forecast by the planned end.
     sites = at.dataframe[0].value
     assert sites["Site target"].tolist() == [x["target"] for x in s["sites"]]

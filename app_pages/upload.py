@@ -63,7 +63,8 @@ uploaded = st.file_uploader(
     type=["csv", "txt", "tsv", "xlsx"],
     key=f"extract-{upload_round}",
     help=f"A file larger than {limit} MB is refused by the server; an extract of a trial is far smaller. Split a "
-    "larger export per trial, or ask the programme office.",
+    "larger export per trial, or ask the programme office. If a dropped file does not show here within a few "
+    "seconds (a very busy computer), reload the page and drop it again: nothing was stored.",
 )
 if uploaded is None:
     st.stop()

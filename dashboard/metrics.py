@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -88,10 +88,14 @@ def enrolled_by(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return participants[_on_or_before(participants, "enrolled_on", as_of)]
 
 
+def _screened_mask(participants: pd.DataFrame, as_of: dt.date) -> pd.Series:
+    first_seen = _dates(participants, "screened_on").fillna(_dates(participants, "enrolled_on"))
+    return first_seen.notna() & (first_seen <= as_timestamp(as_of))
+
+
 def screened_by(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Participants registered by `as_of`: screened then, or enrolled without a screening date."""
-    first_seen = _dates(participants, "screened_on").fillna(_dates(participants, "enrolled_on"))
-    return participants[first_seen.notna() & (first_seen <= as_timestamp(as_of))]
+    return participants[_screened_mask(participants, as_of)]
 
 
 def months_between(start: dt.date | None, end: dt.date) -> float:
@@ -217,10 +221,10 @@ class Accrual:
     thousands of them). Sites are those in the data, configured or not."""
 
     as_of: dt.date
-    days: dict[str, np.ndarray]
-    screened: dict[str, int]
-    failed: dict[str, int]
-    decided: dict[str, int]
+    days: dict[str, np.ndarray] = field(default_factory=dict)
+    screened: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
 
     def _of(self, site: str | None) -> list[np.ndarray]:
         return list(self.days.values()) if site is None else [self.days.get(site, _NO_DAYS)]
@@ -256,20 +260,13 @@ def accruals(participants: pd.DataFrame, as_of: dt.date, by_trial: bool = True) 
     screening counts from one grouped sum by trial and site, the enrolment days split by one grouping.
     Without `by_trial` the rows are one trial's, under the key ""."""
     frame = with_dates(participants)
-    cutoff = as_timestamp(as_of)
-    enrolled_on = _dates(frame, "enrolled_on")
-    enrolled = enrolled_on.notna() & (enrolled_on <= cutoff)
-    first_seen = _dates(frame, "screened_on").fillna(enrolled_on)
-    screened = first_seen.notna() & (first_seen <= cutoff)
-    outcome = _outcome(frame)
+    enrolled = _on_or_before(frame, "enrolled_on", as_of)
+    screened = _screened_mask(frame, as_of)
+    decided, failed = _decided_and_failed(frame, enrolled)
     keys = pd.DataFrame({"trial": frame["trial"] if by_trial else "", "site": frame["site"]}, index=frame.index)
-    flags = keys.assign(
-        screened=screened,
-        decided=screened & (outcome.isin(DECIDED_OUTCOMES) | enrolled),
-        failed=screened & outcome.isin(FAIL_OUTCOMES) & ~enrolled,
-    )
+    flags = keys.assign(screened=screened, decided=screened & decided, failed=screened & failed)
     counts = flags.groupby(["trial", "site"], sort=False, dropna=False)[["screened", "decided", "failed"]].sum()
-    days = enrolled_on[enrolled].to_numpy().astype("datetime64[D]")
+    days = _dates(frame, "enrolled_on")[enrolled].to_numpy().astype("datetime64[D]")
     groups = keys[enrolled].groupby(["trial", "site"], sort=False, dropna=False).indices
     parts: dict[str, dict] = {}
     for (trial, site), row in counts.iterrows():
@@ -283,7 +280,7 @@ def accruals(participants: pd.DataFrame, as_of: dt.date, by_trial: bool = True) 
 
 def accrual_of(participants: pd.DataFrame, as_of: dt.date) -> Accrual:
     """One trial's Accrual (its rows only)."""
-    return accruals(participants, as_of, by_trial=False).get("", Accrual(as_of, {}, {}, {}, {}))
+    return accruals(participants, as_of, by_trial=False).get("", Accrual(as_of))
 
 
 # ---- screening, arms, statuses, milestones ---------------------------------------------------------
@@ -293,6 +290,13 @@ def _outcome(frame: pd.DataFrame) -> pd.Series:
     if "screening_outcome" not in frame:
         return pd.Series("", index=frame.index)
     return frame["screening_outcome"].fillna("").astype(str).str.strip().str.lower()
+
+
+def _decided_and_failed(frame: pd.DataFrame, enrolled: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per row: a decided screening outcome (enrolment decides: eligible), and a screen failure
+    (ineligible or declined, and not enrolled after all)."""
+    outcome = _outcome(frame)
+    return outcome.isin(DECIDED_OUTCOMES) | enrolled, outcome.isin(FAIL_OUTCOMES) & ~enrolled
 
 
 def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
@@ -309,7 +313,7 @@ def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
 
 def screen_failures(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     screened = screened_by(participants, as_of)
-    failed = _outcome(screened).isin(FAIL_OUTCOMES) & ~_on_or_before(screened, "enrolled_on", as_of)
+    _, failed = _decided_and_failed(screened, _on_or_before(screened, "enrolled_on", as_of))
     return screened[failed]
 
 
@@ -328,12 +332,7 @@ def screen_fail_reasons(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFr
 def screen_fail_rate(participants: pd.DataFrame, as_of: dt.date) -> float | None:
     """Screen failures (ineligible or declined) of the screened with a decided outcome (enrolment decides:
     eligible); None when nobody has one."""
-    screened = screened_by(participants, as_of)
-    outcome = _outcome(screened)
-    enrolled = _on_or_before(screened, "enrolled_on", as_of)
-    decided = outcome.isin(DECIDED_OUTCOMES) | enrolled
-    failed = outcome.isin(FAIL_OUTCOMES) & ~enrolled
-    return int(failed.sum()) / int(decided.sum()) if decided.any() else None
+    return accrual_of(participants, as_of).screen_fail_rate()
 
 
 def arm_balance(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -782,7 +781,7 @@ def programme_summary(
     # The snapshot reduced once for every trial and site (narrowed to the columns the summary reads),
     # not filtered once per trial, site and metric.
     by_trial = accruals(participants[[c for c in SUMMARY_COLUMNS if c in participants]], as_of)
-    nobody = Accrual(as_of, {}, {}, {}, {})
+    nobody = Accrual(as_of)
     return {
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,

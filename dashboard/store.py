@@ -240,8 +240,10 @@ CURRENT_EXTRACTS = """
 # Arrow's whole numbers as pandas' nullable ones, as DuckDB's own conversion gives them.
 _NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 
-# The participant columns of a snapshot, in the canonical order.
+# The participant columns of a snapshot, in the canonical order (rows_as_in's, without the extract,
+# trial and source row around them).
 _COLUMNS = ", ".join(f"v.{name}" for name in FIELD_NAMES)
+SNAPSHOT_COLUMNS = ("extract_id", "trial", *FIELD_NAMES, "source_row")
 # The fields whose change makes a new version (the row number in the file does not).
 _VERSIONED = [name for name in FIELD_NAMES if name not in ("participant_id", "site")]
 
@@ -877,7 +879,7 @@ class Store:
     ) -> pd.DataFrame:
         """The rows of the current extract of each (trial, site), as of a moment (default now); only
         `columns` when given (the conversion to a frame is most of the cost of a large snapshot)."""
-        unknown = set(columns or ()) - {"extract_id", "trial", *FIELD_NAMES, "source_row"}
+        unknown = set(columns or ()) - set(SNAPSHOT_COLUMNS)
         if unknown:
             raise ValueError(f"no such participant columns: {sorted(unknown)}")
         chosen = ", ".join(columns) if columns else "*"

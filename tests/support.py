@@ -1,6 +1,7 @@
 """Shared test constants and small builders."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,8 @@ from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_file, commit
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
+# The real exports of ../shared/samples (CI clones the project beside shared/); $PUMP_SAMPLES for a clone elsewhere.
+SAMPLES = Path(os.environ.get("PUMP_SAMPLES") or ROOT.parent / "shared" / "samples")
 TODAY = dt.date(2026, 11, 21)
 
 

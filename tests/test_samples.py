@@ -13,7 +13,7 @@ from support import NO_CURRENT, ROOT, SAMPLES, TODAY, iso
 
 def test_the_sample_exports_are_there():
     # Never skipped: CI clones the project beside shared/, so a missing folder is a failure.
-    assert SAMPLES.is_dir(), f"the sample exports are not at {SAMPLES}"
+    assert SAMPLES.is_dir(), f"the sample exports are not at {SAMPLES} (set PUMP_SAMPLES to their folder)"
 
 CASTOR = "castor/Test_Study_-_Castor_API_export_20230111.csv"
 CASTOR_COLUMNS = (

@@ -54,7 +54,9 @@ def _detail(detail) -> str:
 table = shown.assign(
     at=shown["at"].str.slice(0, 16),  # to the minute: the whole moment fits its column on a projector
     what=shown["action"].map(lambda a: ACTIONS.get(a, a)),
-    trial=shown["trial"].fillna(""),  # an entry about no trial shows nothing, not "None"
+    # An entry about no trial or no extract shows nothing there, not "None".
+    trial=shown["trial"].fillna(""),
+    extract_id=shown["extract_id"].map(lambda v: "" if pd.isna(v) else f"#{int(v)}"),
     detail=shown["detail"].map(_detail),
 )[["at", "actor", "what", "trial", "extract_id", "detail"]]
 st.dataframe(
@@ -64,7 +66,7 @@ st.dataframe(
     column_config={
         "at": st.column_config.TextColumn("when", width="medium"),
         "actor": st.column_config.TextColumn("who"),
-        "extract_id": st.column_config.NumberColumn("extract", format="%d", width="small"),
+        "extract_id": st.column_config.TextColumn("extract", width="small"),
         "detail": st.column_config.TextColumn("detail", width="large"),
     },
 )

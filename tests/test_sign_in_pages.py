@@ -168,10 +168,12 @@ def test_a_director_has_every_page_and_the_audit_log_with_its_csv(site):
     at.switch_page("app_pages/audit.py").run()
     log = at.dataframe[0].value
     assert list(log["actor"][:1]) == [DIRECTOR] and list(log["what"][:1]) == ["Sign-in"]
+    assert (log["extract_id"][0], log["trial"][0]) == ("", "")  # about no extract or trial: blank, never "None"
     assert set(log["actor"]) >= {COORDINATOR, OTHER, "system"}
     assert [d.proto.label for d in at.get("download_button")] == ["Audit log (CSV)"]
     at.multiselect[1].set_value(["ingest"]).run()
     assert list(at.dataframe[0].value["actor"]) == [OTHER, COORDINATOR]
+    assert at.dataframe[0].value["extract_id"].str.fullmatch(r"#\d+").all()  # each upload names its extract
 
 
 def test_the_page_itself_refuses_a_grant_that_does_not_open_it(site, monkeypatch):

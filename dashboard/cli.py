@@ -391,46 +391,68 @@ def _report(args, store: Store, programme) -> int:
 
 
 def _digest(args, store: Store, programme) -> int:
-    """Without --send or --out: say what would be sent, to whom. Each message sent is audited
-    (to whom, which digest), never its content."""
-    from dashboard import digest, mail
+    """The week's messages: written to a file (--out, the director's digest), sent (--send), or
+    else listed (to whom, which, the subject). A message already sent in the last six days is not
+    sent again. Each message sent is audited (to whom, which digest), never its content."""
+    from dashboard import digest
 
     facts = service.weekly_digest(store, programme)
-    grants = access.active(programme)
-    messages = digest.plan(facts, grants) if grants else []
-    result = {"ok": True, "as_of": facts["as_of"], "demo": facts["demo"], "out": None, "sent": 0,
-              "messages": [{"to": m.to, "digest": m.kind, "subject": m.subject} for m in messages], "facts": facts}
     if args.out is not None:
-        if args.out.suffix.lower() != ".html":
-            return _fail(args, USAGE, f"bad usage: --out must end in .html, not {args.out.name}")
-        refused = _write_new(args.out, digest.director_digest(facts, to="").html, args.force)
-        if refused:
-            return _fail(args, *refused)
-        result["out"] = str(args.out)
-        message = f"wrote the director's digest as of {facts['as_of']} to {args.out} (nothing sent)"
-        result["messages"] = []  # none was sent, none listed
-    elif args.send:
-        if grants is None:
-            return _fail(args, REFUSED, "refused: no access file, so no addresses; the digest goes to the directors and "
-                                        "coordinators it lists (data/access.toml or $PUMP_ACCESS)")
-        def audit(sent: digest.Message) -> None:
-            store.record(service.SYSTEM_ACTOR, "digest_sent", {"to": sent.to, "digest": sent.kind, "as_of": facts["as_of"]})
-            result["sent"] += 1
-        try:
-            settings = mail.smtp_settings()
-            mail.send(settings, messages, audit)
-        except mail.MailError as exc:
-            result.update(ok=False, message=f"could not send: {exc}",
-                          errors=[{"row": None, "column": None, "code": "failed", "message": f"could not send: {exc}"}])
-            _say(args, result)
-            return FAILED
-        message = f"sent {result['sent']} message{'s' if result['sent'] != 1 else ''} through {settings.server}"
-    else:
-        message = f"would send {len(messages)} message{'s' if len(messages) != 1 else ''} (add --send to send them)" + (
-            "" if grants else "; there is no access file, so no addresses")
-    result["message"] = message
+        return _digest_out(args, digest.director_digest(facts, to="").html, facts["as_of"])
+    grants = access.active(programme)
+    if grants is None and args.send:
+        return _fail(args, REFUSED, "refused: no access file, so no addresses; the digest goes to the directors and "
+                                    "coordinators it lists (data/access.toml or $PUMP_ACCESS)")
+    planned = digest.plan(facts, grants) if grants else []
+    due = digest.not_sent_yet(planned, service.audit_entries(store, action="digest_sent"), clock.now())
+    result = {"ok": True, "as_of": facts["as_of"], "demo": facts["demo"], "sent": 0, "already_sent": len(planned) - len(due),
+              "messages": [{"to": m.to, "digest": m.kind, "subject": m.subject} for m in due], "facts": facts}
+    again = f"; {result['already_sent']} went out in the last 6 days and are not sent again" if result["already_sent"] else ""
+    if args.send:
+        return _digest_send(args, store, due, result, again)
+    result["message"] = f"would send {_messages(len(due))} (add --send to send them){again}" + (
+        "" if grants else "; there is no access file, so no addresses")
     _say(args, result, [f"  {m['to']:32} {m['digest']:14} {m['subject']}" for m in result["messages"]])
     return DONE
+
+
+def _digest_out(args, html: str, as_of: str) -> int:
+    if args.out.suffix.lower() != ".html":
+        return _fail(args, USAGE, f"bad usage: --out must end in .html, not {args.out.name}")
+    refused = _write_new(args.out, html, args.force)
+    if refused:
+        return _fail(args, *refused)
+    message = f"wrote the director's digest as of {as_of} to {args.out} (nothing sent)"
+    _say(args, {"ok": True, "as_of": as_of, "out": str(args.out), "message": message})
+    return DONE
+
+
+def _digest_send(args, store: Store, due: list, result: dict, again: str) -> int:
+    """Send over one SMTP session, auditing each message the server took as it takes it."""
+    from dashboard import mail
+
+    def audit(sent) -> None:
+        store.record(service.SYSTEM_ACTOR, "digest_sent", {"to": sent.to, "digest": sent.kind, "as_of": result["as_of"]})
+        result["sent"] += 1
+
+    try:
+        settings = mail.smtp_settings()
+    except mail.MailError as exc:
+        return _fail(args, USAGE, f"bad usage: {exc}")
+    try:
+        mail.send(settings, due, audit)
+    except mail.MailError as exc:
+        message = f"could not send: {exc}"
+        result.update(ok=False, message=message, errors=[{"row": None, "column": None, "code": "failed", "message": message}])
+        _say(args, result)
+        return FAILED
+    result["message"] = f"sent {_messages(result['sent'])} through {settings.server}{again}"
+    _say(args, result, [f"  {m['to']:32} {m['digest']:14} {m['subject']}" for m in result["messages"]])
+    return DONE
+
+
+def _messages(n: int) -> str:
+    return f"{n} message{'s' if n != 1 else ''}"
 
 
 def _say(args, result: dict, lines: list[str] = ()) -> None:

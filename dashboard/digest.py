@@ -21,6 +21,9 @@ from dashboard.access import Access, Grant
 from dashboard.meetings import STATUS_LABELS
 
 WEEK = dt.timedelta(days=7)
+# A message of a kind sent to someone within this long is not sent again: a second run in the same
+# week (by hand, or to finish a run the mail server cut short) reaches only those not reached yet.
+RESEND_AFTER = dt.timedelta(days=6)
 DIRECTOR_DIGEST = "weekly digest"
 COORDINATOR_REMINDER = "reminder"
 DEMO_NOTICE = "Demo data: made-up participants, not real patients."
@@ -309,3 +312,14 @@ def plan(facts: dict, access: Access) -> list[Message]:
     digests = [director_digest(facts, g.email) for g in grants if g.role == "director"]
     reminders = [coordinator_reminder(facts, g) for g in grants if g.role == "coordinator"]
     return digests + [r for r in reminders if r is not None]
+
+
+def not_sent_yet(messages: list[Message], sent_entries: list[dict], now: dt.datetime) -> list[Message]:
+    """The messages whose recipient did not get that kind of message in the last RESEND_AFTER:
+    `sent_entries` are the audit entries of the `digest_sent` action."""
+    recent = {
+        ((e.get("detail") or {}).get("to", "").casefold(), (e.get("detail") or {}).get("digest"))
+        for e in sent_entries
+        if dt.datetime.fromisoformat(str(e["at"])) > now - RESEND_AFTER
+    }
+    return [m for m in messages if (m.to.casefold(), m.kind) not in recent]

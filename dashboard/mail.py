@@ -59,9 +59,10 @@ def _flag(value: object, where: str) -> bool:
     raise MailError(f"{where} must be true or false, not {value!r}")
 
 
-def smtp_settings(secrets_path: Path = SECRETS_PATH, environ: dict | None = None) -> SmtpSettings:
-    """The SMTP settings from `[smtp]` of the secrets file, each overridden by its environment
-    variable. MailError names what is missing or wrong."""
+def smtp_settings(secrets_path: Path | None = None, environ: dict | None = None) -> SmtpSettings:
+    """The SMTP settings from `[smtp]` of the secrets file (default SECRETS_PATH), each overridden
+    by its environment variable. MailError names what is missing or wrong."""
+    secrets_path = secrets_path or SECRETS_PATH
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
     if secrets_path.exists():

@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import ssl
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -294,6 +295,20 @@ def test_a_refused_address_stops_the_sending_and_only_what_went_out_is_audited(w
     assert f"refused the address {STALE_COORDINATOR}; 1 of 3 messages were sent" in err
     assert [rcpt for _, rcpt, _, _ in smtp.received] == [[DIRECTOR]]
     assert [e["detail"]["to"] for e in audit(week, "digest_sent")] == [DIRECTOR]
+    # Run again once the address is fixed: those reached this week are not sent the same again.
+    smtp.refuse.clear()
+    code, out, _ = digest_command(week, "--send", capsys=capsys)
+    assert code == 0 and "sent 2 messages" in out and "1 went out in the last 6 days and are not sent again" in out
+    assert [rcpt for _, rcpt, _, _ in smtp.received] == [[DIRECTOR], [STALE_COORDINATOR], [WAITED_COORDINATOR]]
+    assert len(audit(week, "digest_sent")) == 3
+
+
+def test_missing_smtp_settings_are_bad_usage_in_words(week, monkeypatch, capsys):
+    for name in ("HOST", "PORT", "USERNAME", "PASSWORD", "SENDER", "STARTTLS", "CA_FILE"):
+        monkeypatch.delenv(f"PUMP_SMTP_{name}", raising=False)
+    monkeypatch.setattr(mail, "SECRETS_PATH", Path(week + ".no-secrets.toml"))  # the checkout's own secrets stay out of it
+    code, _, err = digest_command(week, "--send", capsys=capsys)
+    assert code == 2 and err.startswith("bad usage: no SMTP host: set [smtp] host in") and "PUMP_SMTP_HOST" in err
 
 
 def test_without_send_it_says_who_would_get_what_and_sends_nothing(week, smtp, capsys):

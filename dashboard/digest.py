@@ -245,9 +245,10 @@ def _html(title: str, intro: str, sections: list[_Section], demo: bool, footer: 
     return "".join(parts)
 
 
-def _message(to: str, kind: str, subject: str, intro: str, sections: list[_Section], demo: bool, footer: str) -> Message:
+def _message(to: str, kind: str, subject: str, title: str, intro: str, sections: list[_Section], demo: bool, footer: str) -> Message:
+    """Both parts of a message; on demo data its subject says so first."""
     subject = ("[Demo data] " if demo else "") + subject
-    return Message(to, kind, subject, _text(subject, intro, sections, demo, footer), _html(subject, intro, sections, demo, footer))
+    return Message(to, kind, subject, _text(title, intro, sections, demo, footer), _html(title, intro, sections, demo, footer))
 
 
 # ---- the director's digest and the coordinator's reminder --------------------------------------------
@@ -275,7 +276,8 @@ def director_digest(facts: dict, to: str) -> Message:
     subject = f"PUMP week to {dt.date.fromisoformat(facts['as_of']):%d %b %Y}: {new:+d} enrolled" + (
         f", {_plural(stale, 'stale site')}" if stale else "") + (f", {_plural(len(failed), 'failed pull')}" if failed else "")
     intro = f"The programme's week, from {_moment(facts['since'])} to {_day(facts['as_of'])}."
-    return _message(to, DIRECTOR_DIGEST, subject, intro, sections, facts["demo"], FOOTER)
+    title = f"PUMP programme: the week to {_day(facts['as_of'])}"
+    return _message(to, DIRECTOR_DIGEST, subject, title, intro, sections, facts["demo"], FOOTER)
 
 
 def _mine(grant: Grant, trial: str | None, site: str | None) -> bool:
@@ -300,9 +302,10 @@ def coordinator_reminder(facts: dict, grant: Grant) -> Message | None:
         sections.append(_Section("Pulls waiting for your decision", [_waiting_line(p) for p in waiting]))
     what = [f"{trial} {s['site']} data is stale" for trial, s in stale] + [f"{p['source']} waits for you" for p in waiting]
     subject = "PUMP reminder: " + ("; ".join(what) if len(what) <= 2 else f"{len(what)} things wait for you")
-    intro = f"Hello {grant.name or grant.email}, as of {_day(facts['as_of'])} the dashboard needs this from you."
+    intro = f"As of {_day(facts['as_of'])} the dashboard needs this from you."
     footer = "You get this reminder only when data of your sites is stale or a pull waits for you. " + FOOTER
-    return _message(grant.email, COORDINATOR_REMINDER, subject, intro, sections, facts["demo"], footer)
+    title = f"PUMP dashboard: a reminder for {grant.name or grant.email}"
+    return _message(grant.email, COORDINATOR_REMINDER, subject, title, intro, sections, facts["demo"], footer)
 
 
 def plan(facts: dict, access: Access) -> list[Message]:

@@ -231,7 +231,7 @@ def test_each_director_gets_the_digest_and_only_coordinators_with_something_to_d
 
     head, text, _ = messages[STALE_COORDINATOR]
     assert head["Subject"].strip() == "PUMP reminder: PUMP-IT EMC data is stale"
-    assert "Hello Ida" in text and "PUMP-IT at EMC: last extract Fri 30 Oct 2026, 22 days ago" in text
+    assert "a reminder for Ida" in text and "PUMP-IT at EMC: last extract Fri 30 Oct 2026, 22 days ago" in text
     assert "pump2-nki" not in text  # not her grant
     head, text, _ = messages[WAITED_COORDINATOR]
     assert head["Subject"].strip() == "PUMP reminder: pump2-nki waits for you"

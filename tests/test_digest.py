@@ -288,6 +288,21 @@ def test_a_server_whose_certificate_is_not_trusted_gets_no_login(week, certifica
     assert smtp.logins == [] and smtp.received == []
 
 
+def test_a_server_without_starttls_never_sees_the_password(week, certificate, monkeypatch, capsys):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox.authenticator, auth_require_tls=False)
+    controller.start()
+    use_server(monkeypatch, controller.port, certificate)
+    try:
+        code, _, err = digest_command(week, "--send", capsys=capsys)
+    finally:
+        controller.stop()
+    assert code == 3
+    assert err.strip() == (f"could not send: the mail server 127.0.0.1:{controller.port} does not offer STARTTLS; "
+                           "check [smtp] host, port and starttls")
+    assert inbox.logins == [] and inbox.received == [] and audit(week, "digest_sent") == []
+
+
 def test_a_refused_address_stops_the_sending_and_only_what_went_out_is_audited(week, smtp, capsys):
     smtp.refuse.add(STALE_COORDINATOR)
     code, _, err = digest_command(week, "--send", capsys=capsys)

@@ -60,11 +60,19 @@ def _pull(entry: dict) -> dict:
 
 
 def failed_pulls(entries: list[dict], since: dt.datetime) -> list[dict]:
-    """The pulls that failed from `since` on, oldest first: `entries` are audit entries as
-    service.audit_entries gives them (newest first)."""
-    failed = [_pull(e) for e in entries if e["action"] == "pull" and (e.get("detail") or {}).get("outcome") == FAILED
-              and dt.datetime.fromisoformat(str(e["at"])) >= since]
-    return failed[::-1]
+    """Per source whose pulls failed from `since` on: how many failed, and the newest failure's
+    moment and reason (a source failing every morning is one line, not seven). `entries` are
+    audit entries as service.audit_entries gives them (newest first)."""
+    failed: dict[str, dict] = {}
+    for entry in entries:
+        pull = _pull(entry)
+        if entry["action"] != "pull" or pull["outcome"] != FAILED or dt.datetime.fromisoformat(str(entry["at"])) < since:
+            continue
+        if pull["source"] in failed:
+            failed[pull["source"]]["count"] += 1
+        else:
+            failed[pull["source"]] = {k: pull[k] for k in ("at", "source", "trial", "site", "reason")} | {"count": 1}
+    return sorted(failed.values(), key=lambda p: (p["trial"] or "", p["site"] or "", p["source"] or ""))
 
 
 def waiting_pulls(entries: list[dict]) -> list[dict]:
@@ -81,7 +89,7 @@ def waiting_pulls(entries: list[dict]) -> list[dict]:
             decided.add(source)
         elif pull["outcome"] == WAITING:
             waiting[source] = {k: pull[k] for k in ("at", "source", "trial", "site")}
-    return sorted(waiting.values(), key=lambda p: (p["trial"] or "", p["site"] or "", p["source"]))
+    return sorted(waiting.values(), key=lambda p: (p["trial"] or "", p["site"] or "", p["source"] or ""))
 
 
 # ---- the facts of the week: counts, codes and dates only -------------------------------------------
@@ -179,7 +187,8 @@ def _stale_line(site: dict, stale_after: int) -> str:
 
 def _failed_line(p: dict) -> str:
     where = ", ".join(x for x in (p["trial"], p["site"]) if x)
-    return f"{p['source']} ({where}) failed {_moment(p['at'])}: {p['reason'] or 'no reason recorded'}"
+    times = f"{p['count']} times, last " if p["count"] > 1 else ""
+    return f"{p['source']} ({where}) failed {times}{_moment(p['at'])}: {p['reason'] or 'no reason recorded'}"
 
 
 def _waiting_line(p: dict) -> str:
@@ -274,7 +283,7 @@ def director_digest(facts: dict, to: str) -> Message:
     stale = sum(len(t["stale_sites"]) for t in facts["trials"])
     new = sum(t["new"] for t in facts["trials"])
     subject = f"PUMP week to {dt.date.fromisoformat(facts['as_of']):%d %b %Y}: {new:+d} enrolled" + (
-        f", {_plural(stale, 'stale site')}" if stale else "") + (f", {_plural(len(failed), 'failed pull')}" if failed else "")
+        f", {_plural(stale, 'stale site')}" if stale else "") + (f", {_plural(sum(p['count'] for p in failed), 'failed pull')}" if failed else "")
     intro = f"The programme's week, from {_moment(facts['since'])} to {_day(facts['as_of'])}."
     title = f"PUMP programme: the week to {_day(facts['as_of'])}"
     return _message(to, DIRECTOR_DIGEST, subject, title, intro, sections, facts["demo"], FOOTER)

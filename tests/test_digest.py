@@ -385,6 +385,7 @@ def pull(at, source, outcome, trial="PUMP", site="EMC"):
 
 def test_failed_pulls_are_those_of_the_last_seven_days_and_a_pull_waits_until_one_is_stored_or_confirmed():
     entries = [  # newest first, as the audit log lists them
+        pull("2026-11-21 06:00:00", "a", "failed"),
         pull("2026-11-20 06:00:00", "a", "failed"),
         pull("2026-11-19 06:00:00", "a", "waiting"),
         pull("2026-11-18 06:00:00", "b", "confirmed"),
@@ -394,7 +395,9 @@ def test_failed_pulls_are_those_of_the_last_seven_days_and_a_pull_waits_until_on
         pull("2026-11-13 06:00:00", "d", "failed"),
     ]
     failed = digest.failed_pulls(entries, dt.datetime(2026, 11, 14, 7, 0))
-    assert [(p["source"], p["at"]) for p in failed] == [("a", "2026-11-20 06:00")]
+    assert [(p["source"], p["at"], p["count"]) for p in failed] == [("a", "2026-11-21 06:00", 2)]
+    text = digest.director_digest({**facts(), "failed_pulls": failed}, "d@x.org").text
+    assert "- a (PUMP, EMC) failed 2 times, last Sat 21 Nov 06:00: failed because" in text
     # a: a failed pull after it decides nothing; b: confirmed since; c: a refused pull decides nothing either.
     assert [(p["source"], p["at"], p["site"]) for p in digest.waiting_pulls(entries)] == [
         ("a", "2026-11-19 06:00", "EMC"), ("c", "2026-11-15 06:00", "NKI")]

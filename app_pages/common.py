@@ -163,8 +163,7 @@ def data_version() -> int:
 
 def is_demo(version: int) -> bool:
     """Demo data is what the demo loader stored; any real extract makes it real data."""
-    frame = extracts(version)
-    return bool(len(frame)) and bool((frame.loc[frame["status"] == "current", "uploaded_by"] == service.DEMO_ACTOR).any())
+    return service.is_demo(extracts(version))
 
 
 def page_header(title: str, version: int) -> None:

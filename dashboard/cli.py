@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--actor", help="only this person's entries (e-mail or name)")
     sub.add_argument("--action", help="only this action (ingest, retract, refused, meeting, sign_in, config_loaded, ...)")
     sub.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="only entries from this day on")
+    sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("digest", help="the weekly e-mail: a digest per director, a reminder per coordinator with stale data")
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--send", action="store_true", help="send them (SMTP settings: [smtp] in .streamlit/secrets.toml)")
+    what.add_argument("--out", type=Path, metavar="FILE.html", help="write the director's digest to this file, send nothing")
+    sub.add_argument("--force", action="store_true", help="with --out: overwrite the file if it exists")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
     sub.add_argument("--target", type=int, required=True)
@@ -383,6 +390,96 @@ def _report(args, store: Store, programme) -> int:
     return DONE
 
 
+def _digest(args, store: Store, programme) -> int:
+    """The week's messages: written to a file (--out, the director's digest), sent (--send), or
+    else listed (to whom, which, the subject). A message already sent in the last six days is not
+    sent again. Each message sent is audited (to whom, which digest), never its content."""
+    from dashboard import digest
+
+    facts = service.weekly_digest(store, programme)
+    if args.out is not None:
+        return _digest_out(args, digest.director_digest(facts, to="").html, facts["as_of"])
+    grants = access.active(programme)
+    if grants is None and args.send:
+        return _fail(args, REFUSED, "refused: no access file, so no addresses; the digest goes to the directors and "
+                                    "coordinators it lists (data/access.toml or $PUMP_ACCESS)")
+    planned = digest.plan(facts, grants) if grants else []
+    due = digest.not_sent_yet(planned, service.audit_entries(store, action="digest_sent"), clock.now())
+    result = {"ok": True, "as_of": facts["as_of"], "demo": facts["demo"], "sent": 0, "already_sent": len(planned) - len(due),
+              "messages": [{"to": m.to, "digest": m.kind, "subject": m.subject} for m in due], "facts": facts}
+    again = f"; {result['already_sent']} went out in the last 6 days and are not sent again" if result["already_sent"] else ""
+    if args.send:
+        return _digest_send(args, store, due, result, again)
+    result["message"] = f"would send {_messages(len(due))} (add --send to send them){again}" + (
+        "" if grants else "; there is no access file, so no addresses")
+    _say(args, result, [f"  {m['to']:32} {m['digest']:14} {m['subject']}" for m in result["messages"]])
+    return DONE
+
+
+def _digest_out(args, html: str, as_of: str) -> int:
+    if args.out.suffix.lower() != ".html":
+        return _fail(args, USAGE, f"bad usage: --out must end in .html, not {args.out.name}")
+    refused = _write_new(args.out, html, args.force)
+    if refused:
+        return _fail(args, *refused)
+    message = f"wrote the director's digest as of {as_of} to {args.out} (nothing sent)"
+    _say(args, {"ok": True, "as_of": as_of, "out": str(args.out), "message": message})
+    return DONE
+
+
+def _digest_send(args, store: Store, due: list, result: dict, again: str) -> int:
+    """Send over one SMTP session, auditing each message the server took as it takes it."""
+    from dashboard import mail
+
+    def audit(sent) -> None:
+        store.record(service.SYSTEM_ACTOR, "digest_sent", {"to": sent.to, "digest": sent.kind, "as_of": result["as_of"]})
+        result["sent"] += 1
+
+    try:
+        settings = mail.smtp_settings()
+    except mail.MailError as exc:
+        return _fail(args, USAGE, f"bad usage: {exc}")
+    try:
+        mail.send(settings, due, audit)
+    except mail.MailError as exc:
+        message = f"could not send: {exc}"
+        result.update(ok=False, message=message, errors=[{"row": None, "column": None, "code": "failed", "message": message}])
+        _say(args, result)
+        return FAILED
+    result["message"] = f"sent {_messages(result['sent'])} through {settings.server}{again}"
+    _say(args, result, [f"  {m['to']:32} {m['digest']:14} {m['subject']}" for m in result["messages"]])
+    return DONE
+
+
+def _messages(n: int) -> str:
+    return f"{n} message{'s' if n != 1 else ''}"
+
+
+def _say(args, result: dict, lines: list[str] = ()) -> None:
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(result["message"], file=sys.stdout if result["ok"] else sys.stderr)
+    for line in lines:
+        print(line)
+
+
+def _write_new(path: Path, text: str, force: bool) -> tuple[int, str] | None:
+    """Write `text` to `path`, never through a symbolic link and, without `force`, never over an
+    existing file; None when written, else the exit status and why not."""
+    if path.is_symlink():
+        return REFUSED, f"refused: {path} is a symbolic link; give the path of the file itself"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        return REFUSED, f"refused: {path} exists; add --force to overwrite it"
+    except OSError as exc:
+        return USAGE, f"bad usage: cannot write {path}: {exc.strerror}"
+    return None
+
+
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
@@ -449,4 +546,5 @@ COMMANDS = {
     "meetings": _meetings,
     "changes": _changes,
     "audit": _audit,
+    "digest": _digest,
 }

@@ -78,11 +78,15 @@ def snapshot(
     """Participants of the extracts current at the end of `as_of` (only `columns` when given), and per
     trial the day each site's current extract was accepted."""
     participants = store.current_participants(as_of=end_of(as_of), columns=columns)
-    last = store.last_extract_per_site(as_of=end_of(as_of))
+    return participants, last_extract_at(store, end_of(as_of))
+
+
+def last_extract_at(store: Store, moment: dt.datetime) -> dict[str, dict[str, dt.date]]:
+    """Per trial and site, the day its data current at `moment` was last confirmed current."""
     last_extract: dict[str, dict[str, dt.date]] = {}
-    for row in last.itertuples():
+    for row in store.last_extract_per_site(as_of=moment).itertuples():
         last_extract.setdefault(row.trial, {})[row.site] = row.uploaded_at.date()
-    return participants, last_extract
+    return last_extract
 
 
 def trial_rows(store: Store, as_of: dt.date, code: str) -> pd.DataFrame:
@@ -226,3 +230,30 @@ def record_sign_in(store: Store, email: str, role: str | None, login: str) -> bo
     else:
         store.record(email, "sign_in", {"role": role, "login": login})
     return True
+
+
+# ---- the weekly digest -------------------------------------------------------------------------------
+
+
+def is_demo(extracts: pd.DataFrame) -> bool:
+    """Demo data is what the demo loader stored (`extracts` as Store.extracts gives them): the
+    pages' label and the digest's."""
+    return bool(len(extracts)) and bool((extracts.loc[extracts["status"] == "current", "uploaded_by"] == DEMO_ACTOR).any())
+
+
+def cut_at(store: Store, moment: dt.datetime) -> meetings.Cut:
+    """The data as it stood at `moment` (not the end of its day): the extracts current then."""
+    return meetings.Cut(store.current_participants(as_of=moment), last_extract_at(store, moment), moment.date())
+
+
+def weekly_digest(store: Store, programme: Programme, now: dt.datetime | None = None) -> dict:
+    """The facts of the week for the digest and the reminders (digest.weekly_facts): the data now
+    against the data as it stood exactly a week ago, and the pulls from the audit log."""
+    from dashboard import digest
+
+    now = now or clock.now()
+    then, current = cut_at(store, now - digest.WEEK), cut_at(store, now)
+    week = meetings.compare(programme, then, current, {"since": (now - digest.WEEK).isoformat(sep=" ")})
+    summary = metrics.programme_summary(programme, current.participants, current.last_extract, current.as_of)
+    pulls = audit_entries(store, action="pull")
+    return digest.weekly_facts(summary, week, pulls, now, is_demo(store.extracts()))

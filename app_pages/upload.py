@@ -8,7 +8,7 @@ from app_pages import common
 from dashboard import templates, upload_report
 from dashboard.ingest import Checked, check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.reading import sha256_of
+from dashboard.readers.reading import sha256_of
 from dashboard.store import Refused
 
 FORMAT_LABELS = {None: "Detect from the file", "template": "Project template", "castor": "Castor EDC export", "redcap": "REDCap export"}

@@ -22,7 +22,7 @@ from dashboard.fields import DATE_FIELDS
 from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
-from dashboard.reading import Table, UnreadableFile, read_table, sha256_of
+from dashboard.readers.reading import Table, UnreadableFile, read_table, sha256_of
 from dashboard.removals import MassRemoval, check_confirmation, mass_removal
 from dashboard.store import Refused, Store, extract_per_site
 from dashboard.validation import Diff, compare, validate

@@ -221,6 +221,28 @@ MIGRATIONS: tuple[str, ...] = (
     FROM runs GROUP BY trial, site, participant_id, run;
     DROP TABLE participants;
     """,
+    # 6: pulls from an EDC that wait for a person's decision (warnings to accept, a mass removal,
+    # a mapping): what the report showed and the participants as canonical rows (the template's
+    # CSV, no more than an extract holds), kept after the decision (nothing is deleted).
+    """
+    CREATE SEQUENCE pull_ids START 1;
+    CREATE TABLE waiting_pulls (
+        pull_id INTEGER PRIMARY KEY DEFAULT nextval('pull_ids'),
+        source VARCHAR NOT NULL,
+        trial VARCHAR NOT NULL,
+        site VARCHAR NOT NULL,
+        pulled_at TIMESTAMP NOT NULL,
+        pulled_by VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        report JSON NOT NULL,
+        canonical_csv VARCHAR,
+        decided_at TIMESTAMP,
+        decided_by VARCHAR,
+        decision VARCHAR,
+        extract_id INTEGER
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -861,6 +883,55 @@ class Store:
 
         return self.write(actor, "meeting", change)
 
+    # ---- pulls that wait for a person ------------------------------------------------
+
+    def hold_pull(self, actor: str, pull: dict, detail: dict) -> int:
+        """Keep a pull that needs a person's decision, and audit it (action `pull`, `detail`), in one
+        transaction; an earlier undecided pull of the same source is superseded by it."""
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            at = _now()
+            con.execute(
+                """UPDATE waiting_pulls SET decided_at = $at, decided_by = $actor, decision = 'superseded'
+                   WHERE source = $source AND decided_at IS NULL""",
+                {"at": at, "actor": actor.strip(), "source": pull["source"]},
+            )
+            pull_id = con.execute(
+                """INSERT INTO waiting_pulls (source, trial, site, pulled_at, pulled_by, sha256, format, report, canonical_csv)
+                   VALUES ($source, $trial, $site, $at, $actor, $sha256, $format, $report, $canonical_csv) RETURNING pull_id""",
+                {**pull, "at": at, "actor": actor.strip(), "report": json.dumps(pull["report"], default=str)},
+            ).fetchone()[0]
+            return {**detail, "pull_id": pull_id}
+
+        return self.write(actor, "pull", change, trial=pull["trial"])["pull_id"]
+
+    def waiting_pulls(self, trial: str | None = None) -> pd.DataFrame:
+        """The pulls that wait for a decision, oldest first (report as parsed JSON)."""
+        frame = self.query(
+            """SELECT pull_id, source, trial, site, pulled_at, pulled_by, sha256, format, report, canonical_csv
+               FROM waiting_pulls WHERE decided_at IS NULL AND ($trial IS NULL OR trial = $trial) ORDER BY pull_id""",
+            {"trial": trial},
+        )
+        frame["report"] = frame["report"].map(json.loads)
+        return frame
+
+    def decide_pull(self, pull_id: int, actor: str, decision: str, extract_id: int | None = None, detail: dict | None = None) -> None:
+        """Record what became of a waiting pull (`stored` as `extract_id`, or `dismissed`), audited."""
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            row = con.execute("SELECT trial, decided_at FROM waiting_pulls WHERE pull_id = ?", [pull_id]).fetchone()
+            if row is None:
+                raise Refused(f"there is no waiting pull #{pull_id}")
+            if row[1] is not None:
+                raise Refused(f"pull #{pull_id} was decided already, on {row[1]:%d-%m-%Y %H:%M}")
+            con.execute(
+                "UPDATE waiting_pulls SET decided_at = ?, decided_by = ?, decision = ?, extract_id = ? WHERE pull_id = ?",
+                [_now(), actor.strip(), decision, extract_id, pull_id],
+            )
+            return {**(detail or {}), "pull_id": pull_id, "decision": decision, "extract_id": extract_id}
+
+        self.write(actor, "pull_decision", change)
+
     # ---- queries ---------------------------------------------------------------------
 
     def data_version(self) -> int:
@@ -982,7 +1053,7 @@ class Store:
     def table_counts(self) -> dict[str, int]:
         """Rows per table; tests use it to show that a refused write changed nothing."""
         tables = ["extracts", "extract_sites", "participant_versions", "audit_log", "column_mappings", "extract_confirmations",
-                  "meetings", "meeting_cuts"]
+                  "meetings", "meeting_cuts", "waiting_pulls"]
         with self.connect() as con:
             return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 

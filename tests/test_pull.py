@@ -11,11 +11,11 @@ import sys
 
 import pytest
 import yaml
-from edc_server import CLIENT_ID, CLIENT_SECRET, EDC, REDCAP_TOKEN, STUDY
 
 from dashboard.config import ConfigError, load_programme
 from dashboard.pull import decide, pull_all
 from dashboard.sources.secrets import source_secrets
+from edc_server import CLIENT_ID, CLIENT_SECRET, EDC, REDCAP_TOKEN, STUDY
 from support import ROOT
 
 SECRETS = (CLIENT_SECRET, REDCAP_TOKEN, CLIENT_ID)

@@ -47,6 +47,7 @@ class Checked:
     # The extract current per site when the file was checked: the preview is against them,
     # so the commit refuses if another extract of these sites landed in between.
     based_on: dict[str, int] | None = None
+    source: str | None = None  # the configured source it was pulled from (None: a dropped file)
 
     @property
     def errors(self) -> list[Issue]:
@@ -268,6 +269,7 @@ def commit(
         "warnings_accepted": len(checked.warnings) if accept_warnings else 0,
         "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
         "uploaded_at": uploaded_at,
+        "source": checked.source,
     }
     return store.add_extract(
         extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on,

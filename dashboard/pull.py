@@ -91,6 +91,7 @@ def pull_one(store: Store, programme: Programme, trial: str, site: str, source: 
 
 def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, access) -> PullOutcome:
     checked = check_file(store, programme, fetched.data, fetched.file_name, outcome.trial, site=outcome.site, fmt=fetched.format)
+    checked.source = source.name
     outcome.diff = checked.diff.counts() if checked.diff else None
     needs_mapping = any(i.code in MAPPING_CODES for i in checked.errors)
     actor = source.service_user
@@ -162,7 +163,7 @@ def decide(store: Store, programme: Programme, pull_id: int, actor: str, confirm
                          site=pull["site"], fmt="template")
     # Stored under the pulled data's fingerprint, so that the same data pulled again confirms it.
     checked = dataclasses.replace(checked, sha256=pull["sha256"], format=pull["format"], file_name=pull["report"]["file"],
-                                  already_loaded=None)
+                                  already_loaded=None, source=pull["source"])
     extract_id = commit(store, checked, actor, accept_warnings=True, confirm_removals=confirm_removals, access=access)
     store.decide_pull(pull_id, actor, "stored", extract_id, {"source": pull["source"], "site": pull["site"]})
     return extract_id

@@ -223,7 +223,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: pulls from an EDC that wait for a person's decision (warnings to accept, a mass removal,
     # a mapping): what the report showed and the participants as canonical rows (the template's
-    # CSV, no more than an extract holds), kept after the decision (nothing is deleted).
+    # CSV, no more than an extract holds), kept after the decision (nothing is deleted). An
+    # extract names the source it was pulled from (NULL: uploaded), for "how the data came".
     """
     CREATE SEQUENCE pull_ids START 1;
     CREATE TABLE waiting_pulls (
@@ -242,6 +243,7 @@ MIGRATIONS: tuple[str, ...] = (
         decision VARCHAR,
         extract_id INTEGER
     );
+    ALTER TABLE extracts ADD COLUMN source VARCHAR;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -740,11 +742,12 @@ class Store:
                 raise Refused(refusal)
             extract_id = con.execute(
                 """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
-                       uploaded_at, row_count, participant_count, warnings_accepted, diff)
+                       uploaded_at, row_count, participant_count, warnings_accepted, diff, source)
                    VALUES ($trial, $file_name, $sha256, $format, $encoding, $delimiter, $actor, $uploaded_at,
-                       $row_count, $participant_count, $warnings_accepted, $diff)
+                       $row_count, $participant_count, $warnings_accepted, $diff, $source)
                    RETURNING extract_id""",
-                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now()},
+                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now(),
+                 "source": extract.get("source")},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
             _store_versions(con, extract["trial"], sites, extract_id, participants)
@@ -904,6 +907,19 @@ class Store:
             return {**detail, "pull_id": pull_id}
 
         return self.write(actor, "pull", change, trial=pull["trial"])["pull_id"]
+
+    def data_arrivals(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Per (trial, site): how its current data came: the extract's source (NULL: uploaded), format
+        and uploader, and the last moment it was stored or confirmed, by whom."""
+        sql = f"""
+            SELECT c.trial, c.site, e.extract_id, e.source, e.format, e.uploaded_by, e.uploaded_at,
+                   coalesce(k.confirmed_at, e.uploaded_at) AS data_at, coalesce(k.confirmed_by, e.uploaded_by) AS data_by
+            FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
+            LEFT JOIN (SELECT extract_id, max(confirmed_at) AS confirmed_at, arg_max(confirmed_by, confirmed_at) AS confirmed_by
+                       FROM extract_confirmations WHERE confirmed_at <= $as_of GROUP BY extract_id) k USING (extract_id)
+            ORDER BY c.trial, c.site
+        """
+        return self.query(sql, {"as_of": as_of or _now()})
 
     def waiting_pulls(self, trial: str | None = None) -> pd.DataFrame:
         """The pulls that wait for a decision, oldest first (report as parsed JSON)."""

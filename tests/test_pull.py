@@ -58,7 +58,7 @@ def pull_audit(store):
 
 
 def no_secret_anywhere(store, caplog, *texts):
-    everything = caplog.text + "".join(texts) + store.audit_log().to_json()
+    everything = caplog.text + "".join(texts) + store.audit_log().to_json(date_format="iso")
     for secret in SECRETS[:2]:
         assert secret not in everything
 
@@ -183,14 +183,14 @@ def test_a_wrong_redcap_token(store, setup, edc, caplog):
     env = {**ENV, "PUMP_SOURCE_PUMP_NKI_TOKEN": "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"}
     message = failed_alone(store, setup[0], edc, caplog, source="pump-nki", env=env)
     assert "REDCap refused the API token" in message
-    assert "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF" not in caplog.text + message + store.audit_log().to_json()
+    assert "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF" not in caplog.text + message + store.audit_log().to_json(date_format="iso")
 
 
 def test_a_malformed_redcap_token_is_never_repeated(store, setup, edc, caplog):
     env = {**ENV, "PUMP_SOURCE_PUMP_NKI_TOKEN": "not-a-token-but-a-secret"}
     message = failed_alone(store, setup[0], edc, caplog, source="pump-nki", env=env)
     assert "not the 32 letters and digits" in message
-    assert "not-a-token-but-a-secret" not in caplog.text + message + store.audit_log().to_json()
+    assert "not-a-token-but-a-secret" not in caplog.text + message + store.audit_log().to_json(date_format="iso")
 
 
 def test_redcap_server_errors_are_retried_then_fail(store, setup, edc, caplog):
@@ -249,3 +249,59 @@ def test_the_command_line_prints_one_json_object_per_source(tmp_path, setup, edc
     assert objects[1]["diff"] == {"new": 2, "changed": 0, "missing": 0, "unchanged": 0}
     assert run.returncode == 3  # one source could not be pulled
     assert CLIENT_SECRET not in run.stdout + run.stderr
+
+
+def test_a_scheduled_pull_beside_the_running_dashboard_waits_its_turn_and_lands(tmp_path, setup, edc):
+    """The dashboard's process holds the file (idle_release) while sessions poll; `pull` from cron
+    says it waits, the dashboard lets go, the pull lands, and the sessions never fail."""
+    import threading
+    import time
+
+    from dashboard.store import Store
+
+    _, config = setup
+    db = tmp_path / "served.duckdb"
+    dashboard = Store(db, idle_release=60)
+    dashboard.data_version()
+    stop, errors, polls = threading.Event(), [], []
+
+    def session():
+        while not stop.is_set():
+            try:
+                dashboard.data_version()
+                dashboard.current_participants()
+                polls.append(1)
+            except Exception as exc:
+                errors.append(repr(exc))
+            time.sleep(0.1)
+
+    sessions = [threading.Thread(target=session) for _ in range(8)]
+    for s in sessions:
+        s.start()
+    env = {**os.environ, **ENV, "PUMP_CONFIG": str(config), "PUMP_SECRETS": str(tmp_path / "none.toml")}
+    try:
+        run = subprocess.run([sys.executable, "-m", "dashboard", "--db", str(db), "pull", "--json"],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        shown = sorted(dashboard.current_participants("PUMP")["participant_id"])
+    finally:
+        stop.set()
+        for s in sessions:
+            s.join()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [json.loads(line)["outcome"] for line in run.stdout.splitlines()] == ["stored", "stored"]
+    assert "waiting" in run.stderr.lower()  # it said it waited its turn for the file
+    assert errors == [] and len(polls) > 8
+    assert shown == ["110001", "110002", "110003", "110004", "110005", "NKI-001", "NKI-002"]
+
+
+def test_a_pull_holding_a_direct_identifier_is_refused_and_the_identifier_is_nowhere(store, setup, edc, caplog):
+    for row in edc.redcap_rows:
+        row["contact_email"] = "j.jansen@example.nl" if row["record_id"] == "NKI-002" else ""
+    caplog.set_level(logging.DEBUG)
+    outcomes = pull(store, setup[0])
+    refused = outcomes["pump-nki"]
+    assert refused.outcome == "refused" and outcomes["pump-emc"].outcome == "stored"
+    assert refused.message.startswith("pump-nki: the pulled data has 1 error(s), the first column `contact_email`")
+    assert set(store.extracts()["format"]) == {"castor"} and store.waiting_pulls().empty
+    assert "j.jansen" not in refused.message + caplog.text + store.audit_log().to_json(date_format="iso")
+    assert [d["outcome"] for d in pull_audit(store) if d["source"] == "pump-nki"] == ["refused"]

@@ -119,6 +119,8 @@ def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, acc
                 outcome.message = (f"{source.name}: stored as extract #{outcome.extract_id}: {counts['new']} new, "
                                    f"{counts['changed']} changed, {counts['missing']} no longer in the data, {counts['unchanged']} unchanged")
     store.record(actor, "pull", outcome.audit_detail(), trial=outcome.trial)
+    if outcome.outcome in ("stored", "confirmed"):  # a pull waiting from before is overtaken
+        store.supersede_pulls(source.name, actor)
     return outcome
 
 

@@ -931,6 +931,22 @@ class Store:
         frame["report"] = frame["report"].map(json.loads)
         return frame
 
+    def supersede_pulls(self, source: str, actor: str) -> int:
+        """Close the undecided pulls of a source that a later pull has overtaken (stored or confirmed
+        its data): they no longer wait for anyone. Returns how many; audited when there were any."""
+        if not self.scalar("SELECT count(*) FROM waiting_pulls WHERE source = ? AND decided_at IS NULL", [source]):
+            return 0
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            closed = con.execute(
+                """UPDATE waiting_pulls SET decided_at = $at, decided_by = $actor, decision = 'superseded'
+                   WHERE source = $source AND decided_at IS NULL""",
+                {"at": _now(), "actor": actor.strip(), "source": source},
+            ).fetchone()[0]
+            return {"source": source, "decision": "superseded", "pulls": closed}
+
+        return self.write(actor, "pull_decision", change)["pulls"]
+
     def decide_pull(self, pull_id: int, actor: str, decision: str, extract_id: int | None = None, detail: dict | None = None) -> None:
         """Record what became of a waiting pull (`stored` as `extract_id`, or `dismissed`), audited."""
 

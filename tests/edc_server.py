@@ -143,6 +143,9 @@ class EDC:
                                       headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599"})
                 if parsed.path == f"/api/study/{STUDY}/participant":
                     return self._page(edc.participants, "participants", parsed.path, int(query.get("page", 1)))
+                if parsed.path == f"/api/study/{STUDY}/site":
+                    sites = [{"id": f"site-{a}", "abbreviation": a, "name": a, "code": a} for a in ("EMC", "NKI")]
+                    return self._page(sites, "sites", parsed.path, int(query.get("page", 1)))
                 if parsed.path == f"/api/study/{STUDY}/data-points/study":
                     return self._page(edc.data_points, "items", parsed.path, int(query.get("page", 1)))
                 self._send(404, {"status": 404, "detail": "Entity not found."})
@@ -154,6 +157,12 @@ class EDC:
                     return self._send(429, {"status": 429, "detail": "Too many requests"},
                                       headers={"Retry-After": edc.retry_after, "X-RateLimit-Limit": "600",
                                                "X-RateLimit-Remaining": "0"})
+                if key == "participants" and page == 1 and "window_spent" in edc.faults:  # a success that spends the window
+                    edc.faults.discard("window_spent")
+                    headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0.3"}
+                    return self._send(200, {"_links": {}, "_embedded": {key: items[: edc.page_size]},
+                                            "page_count": max(1, -(-len(items) // edc.page_size)), "page": 1},
+                                      "application/hal+json", headers)
                 if key == "participants" and page == 2 and "page_missing" in edc.faults:
                     return self._send(404, {"status": 404, "detail": "Page not found."})
                 if key == "participants" and "malformed" in edc.faults:

@@ -134,6 +134,22 @@ def test_a_rate_limit_is_waited_out_within_the_bound(store, setup, edc):
     assert outcomes["pump-emc"].counts["rate_limit_waits"] == 1 and outcomes["pump-emc"].counts["waited_seconds"] == 0.2
 
 
+def test_a_spent_rate_limit_window_is_waited_out_before_the_next_call(store, setup, edc):
+    edc.faults.add("window_spent")  # X-RateLimit-Remaining: 0, X-RateLimit-Reset: 0.3 on a success
+    outcomes = pull(store, setup[0])
+    assert outcomes["pump-emc"].outcome == "stored"
+    assert outcomes["pump-emc"].counts["rate_limit_waits"] == 1 and outcomes["pump-emc"].counts["waited_seconds"] == 0.3
+
+
+def test_a_castor_site_that_the_study_does_not_have(store, tmp_path, edc, caplog):
+    programme_with_sources(tmp_path, edc.url)
+    data = yaml.safe_load((tmp_path / "programme.yaml").read_text())
+    data["trials"]["PUMP"]["sites"]["EMC"]["source"]["castor"]["site"] = "ROT"
+    (tmp_path / "programme.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    message = failed_alone(store, load_programme(tmp_path / "programme.yaml"), edc, caplog)
+    assert "the study has no site 'ROT' (it has EMC, NKI)" in message
+
+
 def test_a_rate_limit_longer_than_the_bound_fails_in_words(store, setup, edc, caplog):
     edc.faults.add("rate_limited_once")
     edc.retry_after = "120"
@@ -207,6 +223,7 @@ def test_a_pull_that_needs_a_person_waits_and_is_decided(store, setup, edc):
     waiting = pull(store, programme)["pump-emc"]
     assert waiting.outcome == "waiting" and "removes 4 of 5 EMC participants of PUMP" in waiting.message
     assert store.table_counts()["extracts"] == before["extracts"]
+    assert pull(store, programme)["pump-emc"].outcome == "waiting"  # the same again: one waits, not two
     held = store.waiting_pulls("PUMP")
     assert list(held["source"]) == ["pump-emc"] and held["report"].iloc[0]["mass_removal"]["removes"] == 4
     assert "110002" not in held["canonical_csv"].iloc[0]  # only what the extract would hold
@@ -218,6 +235,18 @@ def test_a_pull_that_needs_a_person_waits_and_is_decided(store, setup, edc):
     assert store.waiting_pulls().empty
     # The same data pulled again confirms the decided extract: no copy.
     assert pull(store, programme)["pump-emc"].outcome == "confirmed"
+
+
+def test_a_waiting_pull_overtaken_by_a_clean_one_waits_no_more(store, setup, edc):
+    programme, _ = setup
+    full = list(edc.participants)
+    pull(store, programme)
+    edc.participants = full[:1] + full[5:]
+    assert pull(store, programme)["pump-emc"].outcome == "waiting"
+    edc.participants = full  # the export filter in Castor put right
+    assert pull(store, programme)["pump-emc"].outcome == "confirmed"
+    assert store.waiting_pulls().empty
+    assert store.table_counts()["waiting_pulls"] == 1  # closed, not deleted
 
 
 def test_secrets_come_from_the_secrets_file_and_the_environment_wins(tmp_path):

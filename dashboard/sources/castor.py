@@ -26,7 +26,16 @@ import logging
 
 import httpx
 
-from dashboard.sources.retry import Fetched, PullFailed, Retry, exhausted, extract_name, server_wait, with_retries
+from dashboard.sources.retry import (
+    Fetched,
+    PullFailed,
+    Retry,
+    exhausted,
+    extract_name,
+    pause_for_rate_limit,
+    server_wait,
+    with_retries,
+)
 from dashboard.sources.secrets import where_to_set
 
 log = logging.getLogger(__name__)
@@ -112,11 +121,12 @@ class _Client:
             raise _NotFound(what)
         if response.status_code >= 400:
             raise PullFailed(f"{self.name}: Castor refused the request for {what} ({response.status_code}); nothing was stored.")
+        body = self._json(response, what)
         if exhausted(response.headers):  # the window's calls are spent: wait for the next one, bounded
             wait = server_wait(200, response.headers)
             if wait:
-                with_retries(_raise_wait(wait), self.name, 0, self.source.max_wait_seconds, self.counts)
-        return self._json(response, what)
+                pause_for_rate_limit(wait, self.name, self.source.max_wait_seconds, self.counts)
+        return body
 
     def _json(self, response: httpx.Response, what: str) -> dict:
         try:
@@ -156,17 +166,6 @@ class _NotFound(Exception):
     pass
 
 
-def _raise_wait(wait: float):
-    state = {"waited": False}
-
-    def call():
-        if not state["waited"]:
-            state["waited"] = True
-            raise Retry("Castor's rate limit was reached", wait)
-
-    return call
-
-
 def fetch(source, secrets: dict[str, str]) -> Fetched:
     client = _Client(source, secrets)
     study = source.castor.study_id
@@ -179,6 +178,14 @@ def fetch(source, secrets: dict[str, str]) -> Fetched:
                 "data/programme.yaml (Castor: study settings) and that the API user is a user of the study. Nothing was stored."
             ) from None
         participants = client.pages(f"/api/study/{study}/participant", "participants", "the participants")
+        if not any(_site_of(p) == _fold(source.castor.site) for p in participants):
+            sites = client.pages(f"/api/study/{study}/site", "sites", "the study's sites")
+            known = sorted({str(s.get("abbreviation") or "") for s in sites} - {""})
+            if _fold(source.castor.site) not in {_fold(k) for k in known}:
+                raise PullFailed(
+                    f"{client.name}: the study has no site {source.castor.site!r} (it has {', '.join(known) or 'none'}); "
+                    "correct castor.site in data/programme.yaml to the site's abbreviation in Castor. Nothing was stored."
+                )
         points = client.pages(f"/api/study/{study}/data-points/study", "items", "the study data")
     finally:
         client.close()
@@ -190,14 +197,11 @@ def fetch(source, secrets: dict[str, str]) -> Fetched:
 def export_csv(participants: list[dict], points: list[dict], site: str) -> bytes:
     """The site's participants as Castor's CSV export writes them (archived ones left out,
     as the export leaves them out)."""
-    wanted = " ".join(site.casefold().split())
     rows: dict[str, dict[str, str]] = {}
     for p in participants:
-        embedded = p.get("_embedded") or {}
-        where = embedded.get("site") or embedded.get("institute") or {}
-        abbreviation = str(where.get("abbreviation") or where.get("code") or "")
-        if p.get("archived") or " ".join(abbreviation.casefold().split()) != wanted:
+        if p.get("archived") or _site_of(p) != _fold(site):
             continue
+        abbreviation = _site_abbreviation(p)
         pid = str(p.get("participant_id") or p.get("record_id") or p.get("id") or "")
         rows[pid] = {
             "Participant Id": pid,
@@ -219,6 +223,21 @@ def export_csv(participants: list[dict], points: list[dict], site: str) -> bytes
     writer.writeheader()
     writer.writerows(rows.values())
     return out.getvalue().encode("utf-8")
+
+
+def _fold(text: str) -> str:
+    return " ".join(str(text).casefold().split())
+
+
+def _site_abbreviation(participant: dict) -> str:
+    """The participant's site (`_embedded.site`; older servers: `_embedded.institute`)."""
+    embedded = participant.get("_embedded") or {}
+    where = embedded.get("site") or embedded.get("institute") or {}
+    return str(where.get("abbreviation") or where.get("code") or "")
+
+
+def _site_of(participant: dict) -> str:
+    return _fold(_site_abbreviation(participant))
 
 
 def _castor_date(value) -> str:

@@ -66,6 +66,18 @@ def exhausted(headers: Mapping[str, str]) -> bool:
     return remaining is not None and remaining.strip() == "0"
 
 
+def pause_for_rate_limit(wait: float, name: str, max_wait: float, counts: dict, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait what a rate limit asks, when it is within the source's bound; else fail in words."""
+    if wait > max_wait:
+        raise PullFailed(
+            f"{name}: the server's rate limit asks to wait {wait:.0f} s, longer than this source's "
+            f"limit of {max_wait:g} s; nothing was stored. Pull again later, or raise max_wait_seconds."
+        )
+    counts["rate_limit_waits"] = counts.get("rate_limit_waits", 0) + 1
+    counts["waited_seconds"] = round(counts.get("waited_seconds", 0) + wait, 3)
+    sleep(wait)
+
+
 def with_retries(call: Callable[[], object], name: str, retries: int, max_wait: float, counts: dict,
                  sleep: Callable[[float], None] = time.sleep):
     """`call()`, asked again after a `Retry` within the bounds; PullFailed when they are spent."""
@@ -75,14 +87,7 @@ def with_retries(call: Callable[[], object], name: str, retries: int, max_wait: 
             return call()
         except Retry as exc:
             if exc.wait is not None:  # a rate limit: the server says how long
-                if exc.wait > max_wait:
-                    raise PullFailed(
-                        f"{name}: the server's rate limit asks to wait {exc.wait:.0f} s, longer than this source's "
-                        f"limit of {max_wait:g} s; nothing was stored. Pull again later, or raise max_wait_seconds."
-                    ) from None
-                counts["rate_limit_waits"] = counts.get("rate_limit_waits", 0) + 1
-                counts["waited_seconds"] = round(counts.get("waited_seconds", 0) + exc.wait, 3)
-                sleep(exc.wait)
+                pause_for_rate_limit(exc.wait, name, max_wait, counts, sleep)
                 continue
             if attempt >= retries:
                 raise PullFailed(

@@ -22,6 +22,28 @@ def _issues(report: dict) -> list[Issue]:
                   needs_confirmation=bool(w.get("needs_confirmation"))) for w in report.get("warnings", [])]
 
 
+def _choose_mapping(row, report: dict, programme, store, grants) -> None:
+    """A pull that needs a mapping: pick the column of each field, then pull again with it (the
+    check runs again; the choice is remembered once the pull is stored)."""
+    from dashboard import upload_report
+
+    st.warning("Some fields the dashboard needs have no column it recognises in the pulled data. Pick the column that "
+               "holds each one and pull again.", icon=":material/rule:")
+    offered = ["(choose a column)", *report.get("columns", [])]
+    chosen = {}
+    for name in report.get("unmapped", []):
+        pick = st.selectbox(f"`{name}`: {upload_report.field_meaning(name)}", offered, key=f"pull-map-{row.pull_id}-{name}")
+        if pick != offered[0]:
+            chosen[name] = pick
+    if st.button("Pull again with these columns", key=f"pull-remap-{row.pull_id}", disabled=len(chosen) < len(report.get("unmapped", []))):
+        source = programme.trials[row.trial].sites[row.site].source
+        with st.spinner(f"Pulling {source.name}…"), common.internal_errors(f"pulling {source.name}"):
+            outcome = pull.pull_one(store, programme, row.trial, row.site, source, source_secrets(source.name), access=grants,
+                                    mapping={**report.get("mapping", {}), **chosen})
+        st.session_state["pull_done"] = f"{outcome.outcome.capitalize()}: {outcome.message}"
+        st.rerun()
+
+
 def show(who, programme, store, grants, user: str) -> None:
     """The sources section; nothing when no source of the grant is configured."""
     from dashboard import upload_report
@@ -40,9 +62,7 @@ def show(who, programme, store, grants, user: str) -> None:
             st.markdown(f"#### A pull waiting for your decision: {row.trial} {row.site}, from {row.source}")
             st.caption(f"Pulled {row.pulled_at:%d %b %Y %H:%M}; nothing of it is stored until you decide.")
             if row.canonical_csv is None:
-                st.warning("A field the dashboard needs is not mapped to a column of the pulled data: "
-                           + ", ".join(e["column"] or e["message"] for e in report["errors"])
-                           + ". Map it in data/programme.yaml (mappings) and pull again.", icon=":material/rule:")
+                _choose_mapping(row, report, programme, store, grants)
                 continue
             common.change_counts(report["diff"])
             issues = _issues(report)

@@ -71,8 +71,10 @@ def pull_all(store: Store, programme: Programme, trial: str | None = None, site:
 
 
 def pull_one(store: Store, programme: Programme, trial: str, site: str, source: Source, secrets: dict[str, str],
-             access: Access | None = None) -> PullOutcome:
-    """Fetch one source and store, confirm, hold or refuse what it brings; audited."""
+             access: Access | None = None, mapping: dict[str, str] | None = None) -> PullOutcome:
+    """Fetch one source and store, confirm, hold or refuse what it brings; audited. `mapping` (canonical
+    field -> column of the pulled data) is a coordinator's choice for a pull that waited for one: it is
+    remembered for the trial and format once the pull is stored, as an upload's is."""
     outcome = PullOutcome(source.name, trial, site, "failed", "")
     try:
         fetched = sources.fetch(source, secrets)
@@ -83,14 +85,15 @@ def pull_one(store: Store, programme: Programme, trial: str, site: str, source: 
         outcome.message = f"{source.name}: an internal error stopped the pull; nothing was stored (the details are in the log)."
     else:
         outcome.counts = fetched.counts
-        return _settle(store, programme, outcome, fetched, source, access)
+        return _settle(store, programme, outcome, fetched, source, access, mapping)
     log.warning("%s", outcome.message)
     store.record(source.service_user, "pull", outcome.audit_detail(), trial=trial)
     return outcome
 
 
-def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, access) -> PullOutcome:
-    checked = check_file(store, programme, fetched.data, fetched.file_name, outcome.trial, site=outcome.site, fmt=fetched.format)
+def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, access, mapping: dict[str, str] | None) -> PullOutcome:
+    checked = check_file(store, programme, fetched.data, fetched.file_name, outcome.trial, site=outcome.site, fmt=fetched.format,
+                         mapping=mapping)
     checked.source = source.name
     outcome.diff = checked.diff.counts() if checked.diff else None
     needs_mapping = any(i.code in MAPPING_CODES for i in checked.errors)
@@ -101,10 +104,10 @@ def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, acc
                            "nothing was stored. Correct it in the EDC (the upload page shows every error for a file); "
                            "the next pull checks it again.")
     elif checked.already_loaded is None and (needs_mapping or checked.needs_confirmation or checked.mass_removal is not None):
-        return _hold(store, outcome, checked, source, needs_mapping)
+        return _hold(store, outcome, checked, source, needs_mapping, mapping)
     else:
         try:
-            outcome.extract_id = commit(store, checked, actor, access=access)
+            outcome.extract_id = commit(store, checked, actor, access=access, mapping=mapping)
         except AlreadyLoaded as exc:
             outcome.extract_id = commit(store, dataclasses.replace(checked, already_loaded=exc.extract_id), actor, access=access)
         except Refused as exc:
@@ -124,7 +127,8 @@ def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, acc
     return outcome
 
 
-def _hold(store: Store, outcome: PullOutcome, checked: Checked, source: Source, needs_mapping: bool) -> PullOutcome:
+def _hold(store: Store, outcome: PullOutcome, checked: Checked, source: Source, needs_mapping: bool,
+          mapping: dict[str, str] | None) -> PullOutcome:
     if needs_mapping:
         why = "a required field is not mapped to a column of the data (" + ", ".join(checked.unmapped or ["see the report"]) + ")"
     elif checked.mass_removal is not None:
@@ -134,7 +138,9 @@ def _hold(store: Store, outcome: PullOutcome, checked: Checked, source: Source, 
     outcome.outcome = "waiting"
     outcome.message = f"{source.name}: {why}; nothing was stored. It waits on the upload page for a coordinator's decision."
     pull = {"source": source.name, "trial": outcome.trial, "site": outcome.site, "sha256": checked.sha256,
-            "format": checked.format, "report": checked.to_json(),
+            # The column names (no values) to map from, and the mapping chosen so far.
+            "format": checked.format, "report": {**checked.to_json(), "columns": checked.columns, "unmapped": checked.unmapped,
+                                                 "mapping": mapping or {}},
             "canonical_csv": None if checked.participants is None else canonical_csv(checked.participants)}
     outcome.pull_id = store.hold_pull(source.service_user, pull, outcome.audit_detail())
     return outcome
@@ -160,13 +166,14 @@ def decide(store: Store, programme: Programme, pull_id: int, actor: str, confirm
         raise Refused(f"there is no pull #{pull_id} waiting for a decision")
     pull = row.iloc[0]
     if pull["canonical_csv"] is None:
-        raise Refused(f"pull #{pull_id} needs a mapping first: map the field in data/programme.yaml (mappings) and pull again")
+        raise Refused(f"pull #{pull_id} needs a mapping first: choose the column of each field and pull again")
     checked = check_file(store, programme, pull["canonical_csv"].encode("utf-8"), f"pull {pull['source']}", pull["trial"],
                          site=pull["site"], fmt="template")
     # Stored under the pulled data's fingerprint, so that the same data pulled again confirms it.
     checked = dataclasses.replace(checked, sha256=pull["sha256"], format=pull["format"], file_name=pull["report"]["file"],
                                   already_loaded=None, source=pull["source"])
-    extract_id = commit(store, checked, actor, accept_warnings=True, confirm_removals=confirm_removals, access=access)
+    extract_id = commit(store, checked, actor, accept_warnings=True, confirm_removals=confirm_removals, access=access,
+                        mapping=pull["report"].get("mapping") or None)
     store.decide_pull(pull_id, actor, "stored", extract_id, {"source": pull["source"], "site": pull["site"]})
     return extract_id
 

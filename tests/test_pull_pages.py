@@ -93,3 +93,24 @@ def test_pull_now_on_the_upload_page_and_how_the_data_came_on_the_overview(world
     assert came[("PUMP-2", "EMC")] == "no data yet"
     for secret in (CLIENT_ID, CLIENT_SECRET, REDCAP_TOKEN):
         assert secret not in str([e.value for e in [*at.markdown, *at.success, *at.error]])
+
+
+def test_a_pull_that_needs_a_mapping_is_mapped_on_the_upload_page_and_remembered(world):
+    store, programme, edc = world
+    for row in edc.redcap_rows:
+        row["ic_date"] = row.pop("enrolled_on")  # the study calls its inclusion date ic_date
+    outcomes = {o.source: o for o in pull_all(store, programme, environ=ENV, secrets_path=store.path.parent / "none.toml")}
+    assert outcomes["pump-nki"].outcome == "waiting" and "not mapped" in outcomes["pump-nki"].message
+    at = open_page("upload")
+    assert any("A pull waiting for your decision: PUMP NKI, from pump-nki" in m.value for m in at.markdown)
+    pull_id = int(store.waiting_pulls()["pull_id"].iloc[0])
+    at.selectbox(key=f"pull-map-{pull_id}-enrolled_on").set_value("ic_date")
+    at.run()
+    next(b for b in at.button if b.label == "Pull again with these columns").click()
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("Stored: pump-nki: stored as extract") for s in at.success)
+    assert store.mappings("PUMP")["redcap"]["enrolled_on"] == "ic_date" and store.waiting_pulls().empty
+    # The next scheduled pull uses the remembered column.
+    again = {o.source: o for o in pull_all(store, programme, environ=ENV, secrets_path=store.path.parent / "none.toml")}
+    assert again["pump-nki"].outcome == "confirmed"

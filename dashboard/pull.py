@@ -108,8 +108,9 @@ def _settle(store, programme, outcome: PullOutcome, fetched, source: Source, acc
     else:
         try:
             outcome.extract_id = commit(store, checked, actor, access=access, mapping=mapping)
-        except AlreadyLoaded as exc:
-            outcome.extract_id = commit(store, dataclasses.replace(checked, already_loaded=exc.extract_id), actor, access=access)
+        except AlreadyLoaded as exc:  # the same data landed from elsewhere (a "Pull now") while this one was checked
+            checked = dataclasses.replace(checked, already_loaded=exc.extract_id)
+            outcome.extract_id = commit(store, checked, actor, access=access)
         except Refused as exc:
             outcome.outcome, outcome.message = "refused", f"{source.name}: {exc}"
         if outcome.outcome != "refused":

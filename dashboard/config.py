@@ -90,8 +90,9 @@ class Source(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     castor: CastorSource | None = None
     redcap: RedcapSource | None = None
-    # The pull acts as this user (a coordinator of the trial and site in the access file).
-    service_user: str = "pump-pull"
+    # The pull acts as this user: with an access file, a coordinator of the trial and site there
+    # (the file is keyed by e-mail address, hence the @).
+    service_user: str = "pump-pull@service"
     # Bounds, so a scheduled pull ends: seconds per request, retries of a failed request,
     # and the longest wait a rate limit may ask for.
     timeout_seconds: float = Field(default=30, gt=0, le=300)

@@ -69,7 +69,7 @@ def test_a_clean_pull_is_stored_as_an_upload_is_and_an_unchanged_one_confirms_it
     first = pull(store, programme)
     assert first["pump-emc"].outcome == "stored" and first["pump-nki"].outcome == "stored", first
     extracts = store.extracts().set_index("extract_id")
-    assert set(extracts["uploaded_by"]) == {"pump-pull"}
+    assert set(extracts["uploaded_by"]) == {"pump-pull@service"}
     assert set(extracts["format"]) == {"castor", "redcap"}
     current = store.current_participants("PUMP").set_index("participant_id")
     # Castor's EMC participants only (not its NKI one), paged over 3 pages; REDCap's nki group, folded events.
@@ -334,3 +334,19 @@ def test_a_pull_holding_a_direct_identifier_is_refused_and_the_identifier_is_now
     assert set(store.extracts()["format"]) == {"castor"} and store.waiting_pulls().empty
     assert "j.jansen" not in refused.message + caplog.text + store.audit_log().to_json(date_format="iso")
     assert [d["outcome"] for d in pull_audit(store) if d["source"] == "pump-nki"] == ["refused"]
+
+
+def test_the_pull_acts_as_its_service_user_within_that_users_grant(store, setup, tmp_path):
+    from dashboard.access import load_access
+
+    programme, _ = setup
+    path = tmp_path / "access.toml"
+    path.write_text('[users."pump-pull@service"]\nrole = "coordinator"\ntrials = ["PUMP"]\nsites = ["EMC"]\n')
+    access = load_access(path, programme)
+    outcomes = pull(store, programme, access=access)
+    assert outcomes["pump-emc"].outcome == "stored"
+    refused = outcomes["pump-nki"]
+    assert refused.outcome == "refused" and refused.message.startswith("pump-nki: ") and "NKI" in refused.message
+    assert set(store.extracts()["format"]) == {"castor"}
+    refusals = store.audit_log(action="refused")
+    assert list(refusals["actor"]) == ["pump-pull@service"]

@@ -99,6 +99,20 @@ class Source(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     max_wait_seconds: float = Field(default=60, ge=0, le=900)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data):
+        """A credential written into the configuration is refused (without repeating it)."""
+        if isinstance(data, dict):
+            parts = [data, *(v for v in data.values() if isinstance(v, dict))]
+            found = sorted({k for part in parts for k in part if k in ("token", "client_id", "client_secret", "password")})
+            if found:
+                raise ValueError(
+                    f"{', '.join(found)} must not be in the configuration (it is reviewed and shared): put it in "
+                    f"[sources.{data.get('name', 'NAME')}] of .streamlit/secrets.toml or the environment, and remove it here"
+                )
+        return data
+
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
         if (self.castor is None) == (self.redcap is None):

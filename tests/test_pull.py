@@ -266,6 +266,19 @@ def test_a_bad_source_in_the_configuration_names_the_entry(tmp_path):
         load_programme(path)
 
 
+def test_a_credential_in_the_configuration_is_refused_without_repeating_it(tmp_path):
+    data = yaml.safe_load((ROOT / "data" / "programme.yaml").read_text())
+    data["trials"]["PUMP"]["sites"]["NKI"]["source"] = {
+        "name": "pump-nki", "redcap": {"url": "https://redcap.example.org/api/", "dag": "nki", "token": REDCAP_TOKEN}}
+    path = tmp_path / "programme.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as refused:
+        load_programme(path)
+    assert "trials.PUMP.sites.NKI.source: token must not be in the configuration" in str(refused.value)
+    assert "[sources.pump-nki] of .streamlit/secrets.toml" in str(refused.value)
+    assert REDCAP_TOKEN not in str(refused.value)
+
+
 def test_the_command_line_prints_one_json_object_per_source(tmp_path, setup, edc):
     _, config = setup
     edc.faults.add("bad_credentials")

@@ -18,6 +18,16 @@ REDCAP_TOKEN = "0123456789ABCDEF0123456789ABCDEF"
 STUDY = "8A4F2C1E-0000-4B5C-9D3E-112233445566"
 
 
+FIELDS = [
+    {"id": "F1", "field_variable_name": "status", "field_type": "dropdown", "option_group": None},
+    {"id": "F2", "field_variable_name": "fail_reasons", "field_type": "checkbox",
+     "option_group": {"id": "G1", "name": "Reasons", "options": [
+         {"id": "O1", "name": "No consent", "value": "1", "groupOrder": 0},
+         {"id": "O2", "name": "Metastases elsewhere", "value": "2", "groupOrder": 1},
+         {"id": "O3", "name": "Other", "value": "3", "groupOrder": 2}]}},
+]
+
+
 def castor_participant(pid: str, site: str, randomized: str | None, group: str | None, created: str) -> dict:
     def moment(day):
         return None if day is None else {"date": f"{day} 10:15:00.000000", "timezone_type": 3, "timezone": "Europe/Amsterdam"}
@@ -39,6 +49,7 @@ class EDC:
         ] + [castor_participant("110090", "NKI", "2020-05-05", "Arm A", "2020-05-01")]
         self.data_points = [{"participant_id": "110001", "field_variable_name": "status", "field_id": "F1", "value": "on_treatment",
                              "updated_on": "2020-02-01 10:00:00"}]
+        self.fields = list(FIELDS)
         self.redcap_rows = [
             {"record_id": "NKI-001", "redcap_event_name": "baseline_arm_1", "redcap_data_access_group": "nki",
              "enrolled_on": "2020-03-02", "arm": "haip"},
@@ -146,6 +157,8 @@ class EDC:
                 if parsed.path == f"/api/study/{STUDY}/site":
                     sites = [{"id": f"site-{a}", "abbreviation": a, "name": a, "code": a} for a in ("EMC", "NKI")]
                     return self._page(sites, "sites", parsed.path, int(query.get("page", 1)))
+                if parsed.path == f"/api/study/{STUDY}/field":
+                    return self._page(edc.fields, "fields", parsed.path, int(query.get("page", 1)))
                 if parsed.path == f"/api/study/{STUDY}/data-points/study":
                     return self._page(edc.data_points, "items", parsed.path, int(query.get("page", 1)))
                 self._send(404, {"status": 404, "detail": "Entity not found."})

@@ -363,3 +363,20 @@ def test_the_pull_acts_as_its_service_user_within_that_users_grant(store, setup,
     assert set(store.extracts()["format"]) == {"castor"}
     refusals = store.audit_log(action="refused")
     assert list(refusals["actor"]) == ["pump-pull@service"]
+
+
+def test_a_castor_checkbox_is_read_as_the_exports_option_columns_and_mapped_like_them():
+    from dashboard.readers.castor import read_castor
+    from dashboard.readers.reading import read_table
+    from dashboard.sources.castor import export_csv
+    from edc_server import FIELDS, castor_participant
+
+    participants = [castor_participant("110001", "EMC", "2020-01-11", "Arm B", "2020-01-01"),
+                    castor_participant("110002", "EMC", "2020-02-12", "Arm A", "2020-02-02")]
+    points = [{"participant_id": "110001", "field_variable_name": "fail_reasons", "value": "1;3"}]
+    table = read_table(export_csv(participants, points, "EMC", FIELDS))
+    assert [c for c in table.frame.columns if c.startswith("fail_reasons")] == [
+        "fail_reasons#No consent", "fail_reasons#Metastases elsewhere", "fail_reasons#Other"]
+    extract = read_castor(table, {"screen_fail_reason": "fail_reasons"})
+    assert list(extract.fields["screen_fail_reason"]) == ["No consent; Other", ""]
+    assert extract.columns["screen_fail_reason"] == "fail_reasons"

@@ -10,6 +10,8 @@ as the `castoredc-api` package no longer imports on Python 3.11.
 - GET /api/study/{study_id}/data-points/study: HAL pages of `_embedded.items`, one study
   variable of one participant each (`participant_id` or `record_id`, `field_variable_name`,
   `value`).
+- GET /api/study/{study_id}/field?include=optiongroup: the fields (`_embedded.fields`), for
+  the options of checkbox variables, whose data points hold the ticked values ("1;3").
 
 The result is the site's rows written as Castor's own CSV export (`;`, day-first dates,
 one column per study variable), so the Castor reader and the trial's mapping read it
@@ -140,13 +142,13 @@ class _Client:
             )
         return body
 
-    def pages(self, path: str, key: str, what: str) -> list[dict]:
+    def pages(self, path: str, key: str, what: str, params: dict | None = None) -> list[dict]:
         """Every item of a HAL-paged list, page by page until `page_count`."""
         items: list[dict] = []
         page, count = 1, 1
         while page <= count:
             try:
-                body = self.get(path, f"page {page} of {what}", {"page": page, "page_size": PAGE_SIZE})
+                body = self.get(path, f"page {page} of {what}", {**(params or {}), "page": page, "page_size": PAGE_SIZE})
             except _NotFound:
                 raise PullFailed(
                     f"{self.name}: page {page} of {what} is missing (Castor said it has {count} pages); nothing was stored. "
@@ -187,16 +189,19 @@ def fetch(source, secrets: dict[str, str]) -> Fetched:
                     "correct castor.site in data/programme.yaml to the site's abbreviation in Castor. Nothing was stored."
                 )
         points = client.pages(f"/api/study/{study}/data-points/study", "items", "the study data")
+        fields = client.pages(f"/api/study/{study}/field", "fields", "the study's fields", {"include": "optiongroup"})
     finally:
         client.close()
-    data = export_csv(participants, points, source.castor.site)
+    data = export_csv(participants, points, source.castor.site, fields)
     log.info("pulled %s: %s", client.name, json.dumps(client.counts))
     return Fetched(data, "castor", extract_name(source.name, "Castor"), client.counts)
 
 
-def export_csv(participants: list[dict], points: list[dict], site: str) -> bytes:
+def export_csv(participants: list[dict], points: list[dict], site: str, fields: list[dict] | None = None) -> bytes:
     """The site's participants as Castor's CSV export writes them (archived ones left out,
-    as the export leaves them out)."""
+    as the export leaves them out; a checkbox variable as one `variable#Option` column per
+    option, 1 when ticked, as the export spreads it)."""
+    boxes = checkbox_options(fields or [])
     rows: dict[str, dict[str, str]] = {}
     for p in participants:
         if p.get("archived") or _site_of(p) != _fold(site):
@@ -214,15 +219,31 @@ def export_csv(participants: list[dict], points: list[dict], site: str) -> bytes
     for point in points:
         pid = str(point.get("participant_id") or point.get("record_id") or "")
         variable = str(point.get("field_variable_name") or "")
-        if pid in rows and variable:
-            if variable not in variables:
-                variables.append(variable)
-            rows[pid][variable] = "" if point.get("value") is None else str(point["value"])
+        if pid not in rows or not variable:
+            continue
+        value = "" if point.get("value") is None else str(point["value"])
+        if variable in boxes:  # "1;3": the values of the ticked options
+            ticked = set(value.split(";"))
+            cells = {f"{variable}#{name}": "1" if code in ticked else "0" for code, name in boxes[variable]}
+        else:
+            cells = {variable: value}
+        variables += [c for c in cells if c not in variables]
+        rows[pid].update(cells)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[*COLUMNS, *variables], delimiter=";", restval="", lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows.values())
     return out.getvalue().encode("utf-8")
+
+
+def checkbox_options(fields: list[dict]) -> dict[str, list[tuple[str, str]]]:
+    """{variable: [(option value, option name), ...]} of the study's checkbox fields."""
+    boxes: dict[str, list[tuple[str, str]]] = {}
+    for field in fields:
+        group = field.get("option_group") or {}
+        if field.get("field_type") == "checkbox" and field.get("field_variable_name") and group.get("options"):
+            boxes[str(field["field_variable_name"])] = [(str(o.get("value")), str(o.get("name"))) for o in group["options"]]
+    return boxes
 
 
 def _fold(text: str) -> str:

@@ -175,7 +175,9 @@ def decide(store: Store, programme: Programme, pull_id: int, actor: str, confirm
                                   already_loaded=None, source=pull["source"])
     extract_id = commit(store, checked, actor, accept_warnings=True, confirm_removals=confirm_removals, access=access,
                         mapping=pull["report"].get("mapping") or None)
-    store.decide_pull(pull_id, actor, "stored", extract_id, {"source": pull["source"], "site": pull["site"]})
+    store.decide_pull(pull_id, actor, "stored", extract_id, {
+        "source": pull["source"], "site": pull["site"],
+        "reason": f"{pull['source']}: the pull waiting for a decision was stored as extract #{extract_id} by {actor.strip()}"})
     return extract_id
 
 

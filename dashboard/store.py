@@ -948,7 +948,10 @@ class Store:
         return self.write(actor, "pull_decision", change)["pulls"]
 
     def decide_pull(self, pull_id: int, actor: str, decision: str, extract_id: int | None = None, detail: dict | None = None) -> None:
-        """Record what became of a waiting pull (`stored` as `extract_id`, or `dismissed`), audited."""
+        """Record what became of a waiting pull (`stored` as `extract_id`), audited as a `pull` entry whose
+        outcome is the decision: the pull's final outcome, as the digest reads it."""
+
+        trial = self.scalar("SELECT trial FROM waiting_pulls WHERE pull_id = ?", [pull_id])
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             row = con.execute("SELECT trial, decided_at FROM waiting_pulls WHERE pull_id = ?", [pull_id]).fetchone()
@@ -960,9 +963,9 @@ class Store:
                 "UPDATE waiting_pulls SET decided_at = ?, decided_by = ?, decision = ?, extract_id = ? WHERE pull_id = ?",
                 [_now(), actor.strip(), decision, extract_id, pull_id],
             )
-            return {**(detail or {}), "pull_id": pull_id, "decision": decision, "extract_id": extract_id}
+            return {**(detail or {}), "outcome": decision, "pull_id": pull_id, "extract_id": extract_id}
 
-        self.write(actor, "pull_decision", change)
+        self.write(actor, "pull", change, trial=trial)
 
     # ---- queries ---------------------------------------------------------------------
 

@@ -233,6 +233,8 @@ def test_a_pull_that_needs_a_person_waits_and_is_decided(store, setup, edc):
     assert sorted(store.current_participants("PUMP").query("site == 'EMC'")["participant_id"]) == ["110001"]
     assert store.extracts().set_index("extract_id").loc[extract_id, "uploaded_by"] == "coordinator EMC"
     assert store.waiting_pulls().empty
+    # The decision is the pull's last outcome in the audit log (what the digest reads).
+    assert [d["outcome"] for d in pull_audit(store) if d["source"] == "pump-emc"][:3] == ["stored", "waiting", "waiting"]
     # The same data pulled again confirms the decided extract: no copy.
     assert pull(store, programme)["pump-emc"].outcome == "confirmed"
 

@@ -382,3 +382,23 @@ def test_a_castor_checkbox_is_read_as_the_exports_option_columns_and_mapped_like
     extract = read_castor(table, {"screen_fail_reason": "fail_reasons"})
     assert list(extract.fields["screen_fail_reason"]) == ["No consent; Other", ""]
     assert extract.columns["screen_fail_reason"] == "fail_reasons"
+
+
+def test_the_digest_reads_the_pulls_outcomes_from_the_audit_log(store, setup, edc):
+    """What `pull` audits is what the weekly digest reports: a failed pull with its sentence, a
+    waiting pull until it is decided on the upload page."""
+    import datetime as dt
+
+    from dashboard import digest, service
+
+    programme, _ = setup
+    pull(store, programme)
+    edc.participants = edc.participants[:1] + edc.participants[5:]
+    env = {k: v for k, v in ENV.items() if "NKI" not in k}  # pump-nki has no token now: it fails
+    pull(store, programme, env=env)
+    entries = service.audit_entries(store, action="pull")
+    assert [(p["source"], p["site"]) for p in digest.waiting_pulls(entries)] == [("pump-emc", "EMC")]
+    failed = digest.failed_pulls(entries, dt.datetime(2000, 1, 1))
+    assert [(p["source"], p["count"]) for p in failed] == [("pump-nki", 1)] and "no API token" in failed[0]["reason"]
+    decide(store, programme, int(store.waiting_pulls()["pull_id"].iloc[0]), "coordinator EMC", confirm_removals=4)
+    assert digest.waiting_pulls(service.audit_entries(store, action="pull")) == []

@@ -98,6 +98,19 @@ def snapshot(version: int, as_of: dt.date) -> tuple[pd.DataFrame, dict]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def data_arrivals(version: int, as_of: dt.date, minute: str) -> dict[str, dict[str, str]]:
+    """Per trial and site, how its data came ("pulled from Castor today 06:00"); `minute` keeps "today"
+    and "3 days ago" true as the clock moves."""
+    return service.data_arrivals(get_store(), as_of)
+
+
+def arrival(version: int, as_of: dt.date, trial: str, site: str) -> str:
+    from dashboard import clock
+
+    return data_arrivals(version, as_of, f"{clock.now():%Y-%m-%d %H:%M}").get(trial, {}).get(site, "no data yet")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def trial_rows(version: int, as_of: dt.date, code: str) -> pd.DataFrame:
     """One trial's participants current at `as_of`, every field (the trial page's charts read them all)."""
     return service.trial_rows(get_store(), as_of, code)

@@ -196,6 +196,7 @@ def trial_step(t: dict) -> None:
         plot(report.accrual_figure(programme, t, participants, as_of, height=275), f"meeting-accrual-{code}")
     with right:
         st.table(site_rows(table))
+        st.caption("Data: " + " · ".join(f"{site} {common.arrival(version, as_of, code, site)}" for site in table["Site"]))
         if block and block["corrections"]:
             st.caption(
                 "Corrected (not counted as new): "

@@ -175,6 +175,7 @@ rows = [
         "Last enrolment": pd.Timestamp(site["last_enrolment_on"]) if site["last_enrolment_on"] else pd.NaT,
         "Days since enrolment": site["days_since_last_enrolment"],
         "Data": "stale" if site["stale"] else "fresh",
+        "How it came": common.arrival(version, as_of, s["trial"], site["site"]),
     }
     for s in summaries.values()
     for site in s["sites"]

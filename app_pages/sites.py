@@ -45,6 +45,7 @@ rows = pd.DataFrame(
             "Last enrolment": site["days_since_last_enrolment"],
             "Screen-fail": None if site["screen_fail_rate"] is None else 100 * site["screen_fail_rate"],
             "Last extract": extract_text(site),
+            "How it came": common.arrival(version, as_of, s["trial"], site["site"]),
         }
         for s in summaries
         for site in s["sites"]

@@ -4,11 +4,11 @@ until the coordinator confirms, and then it lands whole in one transaction."""
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, pulls
 from dashboard import templates, upload_report
 from dashboard.ingest import Checked, check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.reading import sha256_of
+from dashboard.readers.reading import sha256_of
 from dashboard.store import Refused
 
 FORMAT_LABELS = {None: "Detect from the file", "template": "Project template", "castor": "Castor EDC export", "redcap": "REDCap export"}
@@ -42,6 +42,7 @@ site = None if site_choice == FROM_FILE else site_choice
 if not (who.grant.local or who.grant.role == "director"):
     st.caption(f"You may upload for {', '.join(who.grant.trials)} at site {', '.join(who.grant.sites)}.")
 user = common.actor_name(who, key="uploader_name")
+pulls.show(who, programme, store, grants, user)
 
 with st.expander("Template and data dictionaries"):
     st.markdown("Not exporting from Castor or REDCap? Use the project's template. Its data dictionary lists every field.")

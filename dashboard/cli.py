@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--out", type=Path, metavar="FILE.html", help="write the director's digest to this file, send nothing")
     sub.add_argument("--force", action="store_true", help="with --out: overwrite the file if it exists")
     sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("pull", help="pull each configured Castor/REDCap source through the upload's checks")
+    sub.add_argument("--trial", help="only this trial's sources")
+    sub.add_argument("--site", help="only this site's sources")
+    sub.add_argument("--json", action="store_true", help="one JSON object per source, one per line")
     sub = commands.add_parser("forecast", help="the completion forecast on its own (a what-if calculator)")
     sub.add_argument("--target", type=int, required=True)
     sub.add_argument("--enrolled", type=int, required=True)
@@ -519,6 +523,25 @@ def _bench(args) -> int:
     return DONE
 
 
+def _pull(args, store: Store, programme) -> int:
+    """Exit 0 when every source was stored or confirmed, 1 when one was refused or waits for a
+    person, 3 when one could not be pulled (the worst wins); the others are pulled regardless."""
+    from dashboard.pull import chosen_sources, pull_all
+
+    if (args.trial and programme.trial_code(args.trial) is None) or (args.site and programme.site_code(args.site) is None):
+        return _fail(args, USAGE, f"bad usage: no trial {args.trial!r} or site {args.site!r} in the programme")
+    if not chosen_sources(programme, args.trial, args.site):
+        return _fail(args, USAGE, "bad usage: no source is configured for this choice (sources sit on a trial's site in data/programme.yaml)")
+    outcomes = pull_all(store, programme, args.trial, args.site)
+    for outcome in outcomes:
+        if args.json:
+            print(json.dumps(outcome.to_json(), default=str), flush=True)
+        else:
+            print(f"{outcome.trial} {outcome.site} {outcome.outcome}: {outcome.message}", flush=True)
+    worst = {o.outcome for o in outcomes}
+    return FAILED if "failed" in worst else REFUSED if worst & {"refused", "waiting"} else DONE
+
+
 def _audit(args, store: Store, programme) -> int:
     entries = service.audit_entries(store, args.actor, args.action, args.since)
     if args.json:
@@ -547,4 +570,5 @@ COMMANDS = {
     "changes": _changes,
     "audit": _audit,
     "digest": _digest,
+    "pull": _pull,
 }

@@ -65,12 +65,73 @@ class Arm(_Strict):
     aliases: list[str] = []
 
 
+class CastorSource(_Strict):
+    study_id: str = Field(min_length=1)
+    site: str = Field(min_length=1)  # the site's abbreviation in the Castor study
+    api: str = "https://data.castoredc.com"  # Castor's EU server; a test points it at a local one
+
+
+class RedcapSource(_Strict):
+    url: str  # the project's API address, ending in /api/
+    dag: str | None = None  # the data access group's unique name; None: every record of the project
+
+    @field_validator("url")
+    @classmethod
+    def _api_address(cls, url: str) -> str:
+        if not re.match(r"https?://", url) or not url.endswith("/api/"):
+            raise ValueError(f"{url!r} is not a REDCap API address (http(s)://.../api/)")
+        return url
+
+
+class Source(_Strict):
+    """Where a trial's data at a site comes from, when not only from uploads (DESIGN.md 3).
+    Credentials are never here: they are in .streamlit/secrets.toml or the environment."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    castor: CastorSource | None = None
+    redcap: RedcapSource | None = None
+    # The pull acts as this user: with an access file, a coordinator of the trial and site there
+    # (the file is keyed by e-mail address, hence the @).
+    service_user: str = "pump-pull@service"
+    # Bounds, so a scheduled pull ends: seconds per request, retries of a failed request,
+    # and the longest wait a rate limit may ask for.
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+    retries: int = Field(default=3, ge=0, le=10)
+    max_wait_seconds: float = Field(default=60, ge=0, le=900)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data):
+        """A credential written into the configuration is refused (without repeating it)."""
+        if isinstance(data, dict):
+            parts = [data, *(v for v in data.values() if isinstance(v, dict))]
+            found = sorted({k for part in parts for k in part if k in ("token", "client_id", "client_secret", "password")})
+            if found:
+                raise ValueError(
+                    f"{', '.join(found)} must not be in the configuration (it is reviewed and shared): put it in "
+                    f"[sources.{data.get('name', 'NAME')}] of .streamlit/secrets.toml or the environment, and remove it here"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        if (self.castor is None) == (self.redcap is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of castor: {{study_id, site}} or redcap: {{url, dag}}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "castor" if self.castor else "redcap"
+
+
 class TrialSite(_Strict):
     activated_on: dt.date | None = None
     closed_on: dt.date | None = None
     # The site's planned share of the trial's accrual (its target is share x the trial's target); when no
     # site of a trial has one, the sites share equally.
     share: float | None = Field(default=None, gt=0, le=1)
+    # Where its data is pulled from (Castor or REDCap); None: uploads only.
+    source: Source | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> TrialSite:
@@ -182,6 +243,12 @@ class Programme(_Strict):
                 if arm not in ("control", "haip"):
                     raise ValueError(f"trials.{code}.arms: {arm!r} is not an arm code (control, haip)")
             _check_unique_aliases(f"trials.{code}.arms", {a: [a, arm.label, *arm.aliases] for a, arm in trial.arms.items()})
+        names = [(trial, site, ts.source.name) for trial, t in self.trials.items() for site, ts in t.sites.items() if ts.source]
+        seen: dict[str, str] = {}
+        for trial, site, name in names:
+            if name in seen:
+                raise ValueError(f"trials.{trial}.sites.{site}.source: the name {name!r} is used by {seen[name]} too; give each source its own")
+            seen[name] = f"trials.{trial}.sites.{site}"
         _check_unique_aliases("sites", {s: [s, site.name, *site.aliases] for s, site in self.sites.items()})
         _check_unique_aliases("trials", {t: [t, *trial.aliases] for t, trial in self.trials.items()})
         return self
@@ -200,6 +267,10 @@ class Programme(_Strict):
 
     def trial_code(self, label: str) -> str | None:
         return self.trial_lookup.get(_fold(label))
+
+    def sources(self) -> list[tuple[str, str, Source]]:
+        """(trial, site, source) of every configured source, in configuration order."""
+        return [(t, s, ts.source) for t, trial in self.trials.items() for s, ts in trial.sites.items() if ts.source]
 
     def trial(self, code_or_alias: str) -> Trial:
         code = self.trial_code(code_or_alias)

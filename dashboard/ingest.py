@@ -22,7 +22,7 @@ from dashboard.fields import DATE_FIELDS
 from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
-from dashboard.reading import Table, UnreadableFile, read_table, sha256_of
+from dashboard.readers.reading import Table, UnreadableFile, read_table, sha256_of
 from dashboard.removals import MassRemoval, check_confirmation, mass_removal
 from dashboard.store import Refused, Store, extract_per_site
 from dashboard.validation import Diff, compare, validate
@@ -47,6 +47,7 @@ class Checked:
     # The extract current per site when the file was checked: the preview is against them,
     # so the commit refuses if another extract of these sites landed in between.
     based_on: dict[str, int] | None = None
+    source: str | None = None  # the configured source it was pulled from (None: a dropped file)
 
     @property
     def errors(self) -> list[Issue]:
@@ -268,6 +269,7 @@ def commit(
         "warnings_accepted": len(checked.warnings) if accept_warnings else 0,
         "diff": json.dumps({"counts": checked.diff.counts(), **_diff_json(checked.diff)}),
         "uploaded_at": uploaded_at,
+        "source": checked.source,
     }
     return store.add_extract(
         extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on,

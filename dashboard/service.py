@@ -89,6 +89,19 @@ def last_extract_at(store: Store, moment: dt.datetime) -> dict[str, dict[str, dt
     return last_extract
 
 
+def data_arrivals(store: Store, as_of: dt.date) -> dict[str, dict[str, str]]:
+    """Per trial and site, how its current data came, in words (freshness.how_data_came)."""
+    from dashboard.freshness import how_data_came
+
+    moment = end_of(as_of) if as_of < clock.today() else clock.now()
+    came: dict[str, dict[str, str]] = {}
+    for row in store.data_arrivals(as_of=end_of(as_of)).itertuples():
+        source = None if pd.isna(row.source) else row.source  # an uploaded extract has none
+        text = how_data_came(source, row.format, row.data_by, row.data_at.to_pydatetime(), moment)
+        came.setdefault(row.trial, {})[row.site] = text
+    return came
+
+
 def trial_rows(store: Store, as_of: dt.date, code: str) -> pd.DataFrame:
     """One trial's participants of the extracts current at the end of `as_of`, every field."""
     return store.current_participants(trial=code, as_of=end_of(as_of))

@@ -221,6 +221,30 @@ MIGRATIONS: tuple[str, ...] = (
     FROM runs GROUP BY trial, site, participant_id, run;
     DROP TABLE participants;
     """,
+    # 6: pulls from an EDC that wait for a person's decision (warnings to accept, a mass removal,
+    # a mapping): what the report showed and the participants as canonical rows (the template's
+    # CSV, no more than an extract holds), kept after the decision (nothing is deleted). An
+    # extract names the source it was pulled from (NULL: uploaded), for "how the data came".
+    """
+    CREATE SEQUENCE pull_ids START 1;
+    CREATE TABLE waiting_pulls (
+        pull_id INTEGER PRIMARY KEY DEFAULT nextval('pull_ids'),
+        source VARCHAR NOT NULL,
+        trial VARCHAR NOT NULL,
+        site VARCHAR NOT NULL,
+        pulled_at TIMESTAMP NOT NULL,
+        pulled_by VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        report JSON NOT NULL,
+        canonical_csv VARCHAR,
+        decided_at TIMESTAMP,
+        decided_by VARCHAR,
+        decision VARCHAR,
+        extract_id INTEGER
+    );
+    ALTER TABLE extracts ADD COLUMN source VARCHAR;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -718,11 +742,12 @@ class Store:
                 raise Refused(refusal)
             extract_id = con.execute(
                 """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
-                       uploaded_at, row_count, participant_count, warnings_accepted, diff)
+                       uploaded_at, row_count, participant_count, warnings_accepted, diff, source)
                    VALUES ($trial, $file_name, $sha256, $format, $encoding, $delimiter, $actor, $uploaded_at,
-                       $row_count, $participant_count, $warnings_accepted, $diff)
+                       $row_count, $participant_count, $warnings_accepted, $diff, $source)
                    RETURNING extract_id""",
-                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now()},
+                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now(),
+                 "source": extract.get("source")},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
             _store_versions(con, extract["trial"], sites, extract_id, participants)
@@ -861,6 +886,87 @@ class Store:
 
         return self.write(actor, "meeting", change)
 
+    # ---- pulls that wait for a person ------------------------------------------------
+
+    def hold_pull(self, actor: str, pull: dict, detail: dict) -> int:
+        """Keep a pull that needs a person's decision, and audit it (action `pull`, `detail`), in one
+        transaction; an earlier undecided pull of the same source is superseded by it."""
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            at = _now()
+            con.execute(
+                """UPDATE waiting_pulls SET decided_at = $at, decided_by = $actor, decision = 'superseded'
+                   WHERE source = $source AND decided_at IS NULL""",
+                {"at": at, "actor": actor.strip(), "source": pull["source"]},
+            )
+            pull_id = con.execute(
+                """INSERT INTO waiting_pulls (source, trial, site, pulled_at, pulled_by, sha256, format, report, canonical_csv)
+                   VALUES ($source, $trial, $site, $at, $actor, $sha256, $format, $report, $canonical_csv) RETURNING pull_id""",
+                {**pull, "at": at, "actor": actor.strip(), "report": json.dumps(pull["report"], default=str)},
+            ).fetchone()[0]
+            return {**detail, "pull_id": pull_id}
+
+        return self.write(actor, "pull", change, trial=pull["trial"])["pull_id"]
+
+    def data_arrivals(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
+        """Per (trial, site): how its current data came: the extract's source (NULL: uploaded), format
+        and uploader, and the last moment it was stored or confirmed, by whom."""
+        sql = f"""
+            SELECT c.trial, c.site, e.extract_id, e.source, e.format, e.uploaded_by, e.uploaded_at,
+                   coalesce(k.confirmed_at, e.uploaded_at) AS data_at, coalesce(k.confirmed_by, e.uploaded_by) AS data_by
+            FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
+            LEFT JOIN (SELECT extract_id, max(confirmed_at) AS confirmed_at, arg_max(confirmed_by, confirmed_at) AS confirmed_by
+                       FROM extract_confirmations WHERE confirmed_at <= $as_of GROUP BY extract_id) k USING (extract_id)
+            ORDER BY c.trial, c.site
+        """
+        return self.query(sql, {"as_of": as_of or _now()})
+
+    def waiting_pulls(self, trial: str | None = None) -> pd.DataFrame:
+        """The pulls that wait for a decision, oldest first (report as parsed JSON)."""
+        frame = self.query(
+            """SELECT pull_id, source, trial, site, pulled_at, pulled_by, sha256, format, report, canonical_csv
+               FROM waiting_pulls WHERE decided_at IS NULL AND ($trial IS NULL OR trial = $trial) ORDER BY pull_id""",
+            {"trial": trial},
+        )
+        frame["report"] = frame["report"].map(json.loads)
+        return frame
+
+    def supersede_pulls(self, source: str, actor: str) -> int:
+        """Close the undecided pulls of a source that a later pull has overtaken (stored or confirmed
+        its data): they no longer wait for anyone. Returns how many; audited when there were any."""
+        if not self.scalar("SELECT count(*) FROM waiting_pulls WHERE source = ? AND decided_at IS NULL", [source]):
+            return 0
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            closed = con.execute(
+                """UPDATE waiting_pulls SET decided_at = $at, decided_by = $actor, decision = 'superseded'
+                   WHERE source = $source AND decided_at IS NULL""",
+                {"at": _now(), "actor": actor.strip(), "source": source},
+            ).fetchone()[0]
+            return {"source": source, "decision": "superseded", "pulls": closed}
+
+        return self.write(actor, "pull_decision", change)["pulls"]
+
+    def decide_pull(self, pull_id: int, actor: str, decision: str, extract_id: int | None = None, detail: dict | None = None) -> None:
+        """Record what became of a waiting pull (`stored` as `extract_id`), audited as a `pull` entry whose
+        outcome is the decision: the pull's final outcome, as the digest reads it."""
+
+        trial = self.scalar("SELECT trial FROM waiting_pulls WHERE pull_id = ?", [pull_id])
+
+        def change(con: duckdb.DuckDBPyConnection) -> dict:
+            row = con.execute("SELECT trial, decided_at FROM waiting_pulls WHERE pull_id = ?", [pull_id]).fetchone()
+            if row is None:
+                raise Refused(f"there is no waiting pull #{pull_id}")
+            if row[1] is not None:
+                raise Refused(f"pull #{pull_id} was decided already, on {row[1]:%d-%m-%Y %H:%M}")
+            con.execute(
+                "UPDATE waiting_pulls SET decided_at = ?, decided_by = ?, decision = ?, extract_id = ? WHERE pull_id = ?",
+                [_now(), actor.strip(), decision, extract_id, pull_id],
+            )
+            return {**(detail or {}), "outcome": decision, "pull_id": pull_id, "extract_id": extract_id}
+
+        self.write(actor, "pull", change, trial=trial)
+
     # ---- queries ---------------------------------------------------------------------
 
     def data_version(self) -> int:
@@ -982,7 +1088,7 @@ class Store:
     def table_counts(self) -> dict[str, int]:
         """Rows per table; tests use it to show that a refused write changed nothing."""
         tables = ["extracts", "extract_sites", "participant_versions", "audit_log", "column_mappings", "extract_confirmations",
-                  "meetings", "meeting_cuts"]
+                  "meetings", "meeting_cuts", "waiting_pulls"]
         with self.connect() as con:
             return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from dashboard.config import Programme, Trial, _fold
 from dashboard.fields import BY_NAME, COMPARED_FIELDS, DATE_FIELDS, FIELD_NAMES, OUTCOME_ALIASES, STATUS_ALIASES
 from dashboard.issues import Issue, located
-from dashboard.readers import CanonicalExtract, missing_required
+from dashboard.readers.mapping import CanonicalExtract, missing_required
 from dashboard.textnorm import ascii_digits
 
 TIME = r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"

@@ -27,7 +27,7 @@ from dashboard.fields import FIELD_NAMES
 from dashboard.identifiers import find_identifiers
 from dashboard.ingest import check_extract
 from dashboard.readers import READERS, detect_format
-from dashboard.reading import read_table
+from dashboard.readers.reading import read_table
 from dashboard.validation import validate
 
 TODAY = dt.date(2026, 11, 21)

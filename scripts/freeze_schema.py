@@ -65,6 +65,7 @@ INSERT INTO meeting_cuts VALUES (1, 'PUMP', 'EMC', 2, TIMESTAMP '2024-02-08 09:0
 INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALUES
   (TIMESTAMP '2024-02-15 16:00:00', 'chair', 'meeting', NULL, NULL, '{"meeting_id": 1}');
 """,
+    5: "",  # participant_versions: migration 5 moved the rows above into it
 }
 
 SCHEMA_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL);\n"
@@ -73,10 +74,19 @@ SCHEMA_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER PRIMARY KEY
 def frozen_sql(version: int) -> str:
     parts = [f"-- A dashboard database of schema version {version}, frozen by scripts/freeze_schema.py.\n",
              SCHEMA_VERSION_TABLE]
+    if version <= 4:  # as these shipped (never regenerated): the migrations, then the history
+        for number in range(1, version + 1):
+            parts.append(f"-- migration {number}\n{MIGRATIONS[number - 1].strip()}\n")
+            parts.append(f"INSERT INTO schema_version VALUES ({number}, TIMESTAMP '2023-09-01 12:00:00');\n")
+        parts.extend(DATA[n].strip() + "\n" for n in range(1, version + 1))
+        return "\n".join(parts)
+    # From version 5 on, a database lived through its migrations: each version's history is
+    # written in its own tables, before the next migration moves it on (5 folds the per-extract
+    # participant rows into versions).
     for number in range(1, version + 1):
         parts.append(f"-- migration {number}\n{MIGRATIONS[number - 1].strip()}\n")
         parts.append(f"INSERT INTO schema_version VALUES ({number}, TIMESTAMP '2023-09-01 12:00:00');\n")
-    parts.extend(DATA[n].strip() + "\n" for n in range(1, version + 1))
+        parts.append(DATA[number].strip() + "\n")
     return "\n".join(parts)
 
 

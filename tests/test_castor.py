@@ -9,11 +9,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from dashboard.castor import read_castor
 from dashboard.fields import FIELD_NAMES
 from dashboard.ingest import check_extract
 from dashboard.readers import detect_format
-from dashboard.reading import read_table
+from dashboard.readers.castor import read_castor
+from dashboard.readers.reading import read_table
 from support import NO_CURRENT, TODAY, iso, messages
 
 FILES = Path(__file__).resolve().parent / "files" / "castor"

@@ -13,7 +13,7 @@ from dashboard import demo, service
 from dashboard.fields import DATE_FIELDS, STATUSES
 from dashboard.ingest import check_file
 from dashboard.readers import detect_format
-from dashboard.reading import Table, read_table
+from dashboard.readers.reading import Table, read_table
 from dashboard.store import Store
 
 STORY = {"PUMP": (150, 175), "PUMP-2": (38, 44), "PUMP-IT": (36, 42)}  # enrolled by DEMO_UNTIL

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from dashboard.ingest import check_extract
-from dashboard.reading import UnreadableFile, read_table
+from dashboard.readers.reading import UnreadableFile, read_table
 from support import NO_CURRENT, TODAY, template_csv
 
 FILES = Path(__file__).resolve().parent / "files"

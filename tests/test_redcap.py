@@ -7,8 +7,8 @@ import pytest
 
 from dashboard.ingest import check_extract
 from dashboard.readers import detect_format
-from dashboard.reading import read_table
-from dashboard.redcap import read_redcap
+from dashboard.readers.reading import read_table
+from dashboard.readers.redcap import read_redcap
 from support import NO_CURRENT, TODAY, iso, messages
 
 FILES = Path(__file__).resolve().parent / "files" / "redcap"

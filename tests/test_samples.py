@@ -6,8 +6,8 @@ import yaml
 
 from dashboard.config import Programme
 from dashboard.ingest import check_extract
-from dashboard.reading import read_table
-from dashboard.redcap import read_redcap
+from dashboard.readers.reading import read_table
+from dashboard.readers.redcap import read_redcap
 from support import NO_CURRENT, ROOT, SAMPLES, TODAY, iso
 
 

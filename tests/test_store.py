@@ -57,7 +57,7 @@ def test_identical_reupload_stores_nothing_new_but_confirms_freshness(store, pro
     after = store.table_counts()
     assert {t: after[t] - before[t] for t in after} == {
         "extracts": 0, "extract_sites": 0, "participant_versions": 0, "column_mappings": 0,
-        "extract_confirmations": 1, "audit_log": 1, "meetings": 0, "meeting_cuts": 0,
+        "extract_confirmations": 1, "audit_log": 1, "meetings": 0, "meeting_cuts": 0, "waiting_pulls": 0,
     }
     last = store.last_extract_per_site(as_of=later)
     assert last["uploaded_at"].tolist() == [pd.Timestamp(later)]

@@ -1,31 +1,22 @@
-"""Readers: map a format's columns onto the canonical fields of `fields.py`.
+"""What every reader shares: the canonical extract it returns, how headers are matched,
+checkbox variables, and the mapping of file columns onto canonical fields (defaults, study
+variables named like fields, the trial's mapping on top), with the notes shown at upload.
 
-A reader takes a `Table` (text, the file's own headers) and returns a `CanonicalExtract`:
-the canonical columns as text, the spreadsheet row of each record and, for every
-canonical field, the file column it came from (so messages name the coordinator's
-column). What a value means is decided by `validation.py`, the same for every format.
-
-Formats: the template (here), Castor (`castor.py`) and REDCap (`redcap.py`), registered in
-READERS and recognised by DETECTORS. Every reader takes the trial's `mapping` ({canonical
-field: file column}, from the configuration and the choices remembered at upload), which
-overrides its defaults; a mapped column the file lacks is an error naming the columns on
-offer, and a field mapped to "" is not read from the file.
+The format readers (template.py, castor.py, redcap.py) import this module; it imports none
+of them, so the package has no import circle.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from dashboard import castor, redcap
 from dashboard.fields import BY_NAME, FIELD_NAMES, REQUIRED_COLUMNS
 from dashboard.issues import Issue
-from dashboard.reading import Table
+from dashboard.readers.reading import Table
 
-FORMATS = ("template", "castor", "redcap")
 # Values of a checkbox option column that mean "ticked" (Castor and REDCap raw: 1; REDCap labels: Checked).
 TICKED = ("1", "checked", "true", "yes", "ja")
 # How many names a note lists before it says "and N more".
@@ -55,84 +46,9 @@ def normalise_header(header: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", header.strip().casefold()).strip("_")
 
 
-def read_template(table: Table, mapping: dict[str, str] | None = None) -> CanonicalExtract:
-    """The project's own CSV template: one column per canonical field, by name."""
-    sources, issues = map_columns(table, {}, mapping, {}, "template")
-    columns = {name: src for name, src in sources.items() if isinstance(src, str)}
-    extract = _select(table, columns, "template")
-    extract.issues += issues
-    if table.duplicate_headers:
-        extract.issues.append(
-            Issue.error(
-                "duplicate_header",
-                f"the header names these columns twice: {', '.join(table.duplicate_headers)}; "
-                "give each column its own name, or remove the extra one",
-                column=", ".join(table.duplicate_headers),
-            )
-        )
-    unknown = [c for c in table.frame.columns if c not in columns.values()]
-    if unknown:
-        extract.issues.append(
-            Issue.warning(
-                "ignored_columns",
-                f"these columns are not template fields and are not stored: {', '.join(unknown)}",
-                needs_confirmation=False,
-            )
-        )
-    return extract
-
-
-def _select(table: Table, columns: dict[str, str], fmt: str) -> CanonicalExtract:
-    frame = pd.DataFrame({name: table.frame[col] for name, col in columns.items()}, index=table.frame.index)
-    rows = pd.Series(table.frame.index + 2, index=table.frame.index)
-    return CanonicalExtract(frame, rows, dict(columns), fmt, list(table.frame.columns))
-
-
 def missing_required(extract: CanonicalExtract, site_given: bool) -> list[str]:
     required = list(REQUIRED_COLUMNS) + ([] if site_given else ["site"])
     return [name for name in required if name not in extract.columns]
-
-
-Reader = Callable[[Table, dict[str, str] | None], CanonicalExtract]
-READERS: dict[str, Reader] = {
-    "template": read_template,
-    "castor": castor.read_castor,
-    "redcap": redcap.read_redcap,
-}
-
-
-def detect_format(table: Table) -> str | None:
-    """The format a file is in, judged from its headers; None when it is not clear."""
-    for fmt, looks_like in DETECTORS:
-        if looks_like(table):
-            return fmt
-    return None
-
-
-def looks_like_template(table: Table) -> bool:
-    normal = {normalise_header(c) for c in table.frame.columns}
-    return "participant_id" in normal and "enrolled_on" in normal
-
-
-def has_participant_id(table: Table) -> bool:
-    return "participant_id" in {normalise_header(c) for c in table.frame.columns}
-
-
-# (format, predicate on the table), tried in order: an EDC's own bookkeeping columns are
-# unmistakable and come first; the template's two headers next (a template never has
-# those bookkeeping columns); then the weaker signs of each EDC.
-DETECTORS: list[tuple[str, Callable[[Table], bool]]] = [
-    ("castor", castor.has_castor_bookkeeping),
-    ("redcap", redcap.has_redcap_bookkeeping),
-    ("template", looks_like_template),
-    ("redcap", redcap.looks_like_redcap),
-    ("castor", castor.looks_like_castor),
-    ("template", has_participant_id),
-]
-
-
-# Shared by the EDC readers (castor.py, redcap.py): from defaults, study variables named
-# like canonical fields and the trial's mapping to the file columns each field is read from.
 
 
 def header_key(header: str) -> str:

@@ -15,6 +15,8 @@ import datetime as dt
 import hashlib
 import io
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,6 +29,16 @@ MAX_COLUMNS = 3_000
 MAX_LINE_CHARS = 2_000_000
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 XLSX_MAGIC = b"PK\x03\x04"
+# A workbook is a zip: these are checked from its directory and by counting as it unpacks,
+# before the spreadsheet library reads it, so a small file that unpacks to gigabytes (a
+# "zip bomb") or to millions of cells is refused in words instead of exhausting the server.
+MAX_XLSX_UNPACKED_BYTES = 100 * 1024 * 1024
+MAX_XLSX_PARTS = 500
+MAX_SHARED_STRINGS = 1_000_000
+MAX_CELLS = 5_000_000  # 100,000 participants x 50 columns
+# Control characters have no place in an extract (tab, line feed and carriage return aside):
+# a NUL or an escape is a damaged file, or one built to confuse what reads it.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Castor's Excel export keeps the participants on this sheet.
 PREFERRED_SHEETS = ("Study results",)
 
@@ -73,9 +85,11 @@ def read_table(data: bytes) -> Table:
     if len(data) > MAX_FILE_BYTES:
         raise UnreadableFile(f"the file is {len(data) / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB")
     if data.startswith(XLSX_MAGIC):
+        _check_workbook(data)
         (frame, duplicates), encoding, delimiter = _read_xlsx(data), "xlsx", "xlsx"
     else:
         text, encoding = decode(data)
+        _check_control_characters(text)
         _check_line_lengths(text)
         text, delimiter = _separator_line(text)
         delimiter = delimiter or detect_delimiter(text)
@@ -128,6 +142,64 @@ def decode(data: bytes) -> tuple[str, str]:
             f"the file's characters cannot be read (byte {exc.start} is neither UTF-8 nor Windows-1252); "
             "save it as 'CSV UTF-8' from Excel and upload it again"
         ) from exc
+
+
+def _control_name(char: str) -> str:
+    return "NUL" if char == "\x00" else f"U+{ord(char):04X}"
+
+
+def _check_control_characters(text: str) -> None:
+    """Refuse a control character anywhere in the text, naming its row (its line: the header is row 1)."""
+    found = CONTROL.search(text)
+    if found:
+        row = text.count("\n", 0, found.start()) + 1
+        raise UnreadableFile(
+            f"row {row} holds a control character ({_control_name(found.group())}), which no export writes: the file "
+            "is damaged or was not saved as text. Export it from the EDC again.",
+            row=row,
+        )
+
+
+def _check_workbook(data: bytes) -> None:
+    """Limits of an .xlsx checked before any spreadsheet library unpacks it: the sizes its zip
+    directory declares, then the shared strings and cells counted while unpacking (the counting
+    stops at the limit, so a bomb costs no more than the limit)."""
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+        parts = book.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise UnreadableFile(f"the Excel workbook cannot be read ({exc}); export the data as CSV instead") from exc
+    unpacked = sum(part.file_size for part in parts)
+    if len(parts) > MAX_XLSX_PARTS or unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise UnreadableFile(
+            f"the workbook is {len(data) / 1e6:.1f} MB but unpacks to {unpacked / 1e6:,.0f} MB in {len(parts):,} parts "
+            f"(the limit is {MAX_XLSX_UNPACKED_BYTES / 1e6:.0f} MB in {MAX_XLSX_PARTS} parts): it is not an enrolment "
+            "extract, or it is built to exhaust the server. Export the data as CSV instead."
+        )
+    for part in parts:
+        name = part.filename
+        if name == "xl/sharedStrings.xml":
+            _count_within(book, part, (b"<si>", b"<si "), MAX_SHARED_STRINGS, "distinct texts")
+        elif name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            _count_within(book, part, (b"<c>", b"<c "), MAX_CELLS, "cells")
+
+
+def _count_within(book: zipfile.ZipFile, part: zipfile.ZipInfo, marks: tuple[bytes, ...], limit: int, what: str) -> None:
+    count, tail = 0, b""
+    try:
+        with book.open(part) as stream:
+            while chunk := stream.read(1 << 20):
+                window = tail + chunk
+                count += sum(window.count(mark) for mark in marks)
+                tail = window[-4:]
+                count -= sum(tail.count(mark) for mark in marks)  # counted again with the next chunk
+                if count > limit:
+                    raise UnreadableFile(
+                        f"the workbook holds more than {limit:,} {what} ({part.filename}); an enrolment extract holds far "
+                        "fewer. Export only the participants' enrolment data, as CSV."
+                    )
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise UnreadableFile(f"the Excel workbook cannot be read ({exc}); export the data as CSV instead") from exc
 
 
 def _check_line_lengths(text: str) -> None:
@@ -238,7 +310,21 @@ def _read_xlsx(data: bytes) -> tuple[pd.DataFrame, tuple[str, ...]]:
         raise UnreadableFile(f"the Excel workbook cannot be read ({exc}); export the data as CSV instead") from exc
     frame = frame.map(_cell_text)
     _check_shape(frame)
+    _check_cells_for_control(frame)
     return _promote_header(frame)
+
+
+def _check_cells_for_control(frame: pd.DataFrame) -> None:
+    """A workbook's cells hold no control character either (row as in the spreadsheet)."""
+    bad = frame.apply(lambda col: col.str.contains(CONTROL, regex=True))
+    if bad.to_numpy().any():
+        row, column = next(zip(*bad.to_numpy().nonzero(), strict=True))
+        char = CONTROL.search(frame.iat[row, column]).group()
+        raise UnreadableFile(
+            f"row {row + 1}, column {column + 1}, holds a control character ({_control_name(char)}), which no export "
+            "writes: the workbook is damaged or was made to confuse what reads it. Export it from the EDC again.",
+            row=int(row) + 1,
+        )
 
 
 def _cell_text(value: object) -> str:

@@ -19,19 +19,13 @@ Dates are ISO; decimal commas come quoted and multi-line values are quoted, whic
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dashboard.issues import Issue, located
-from dashboard.reading import Table
-
-if TYPE_CHECKING:
-    from dashboard.readers import CanonicalExtract, Checkbox
-
-# readers.py imports this module to register it, so this module imports readers.py only
-# inside its functions (at call time, when both are loaded).
+from dashboard.readers.mapping import CanonicalExtract, Checkbox, extract_from, header_key, map_columns, reader_notes
+from dashboard.readers.reading import Table
 
 DAG_COLUMNS = ("redcap_data_access_group", "Data Access Group")
 ROW_COLUMNS = (  # the columns that make several rows of one record
@@ -93,7 +87,6 @@ def is_label_export(table: Table) -> bool:
 
 def checkboxes(columns, labels: bool) -> dict[str, Checkbox]:
     """Checkbox fields by folded name: `field___code` columns, or "Label (choice=Option)"."""
-    from dashboard.readers import Checkbox, header_key
 
     pattern, part = (LABEL_CHECKBOX, "label") if labels else (RAW_CHECKBOX, "code")
     groups: dict[str, list[tuple[str, str]]] = {}
@@ -109,7 +102,6 @@ def checkboxes(columns, labels: bool) -> dict[str, Checkbox]:
 
 def read_redcap(table: Table, mapping: dict[str, str] | None = None) -> CanonicalExtract:
     """A REDCap export as canonical fields (text), one participant per record."""
-    from dashboard.readers import extract_from, map_columns, reader_notes
 
     labels = is_label_export(table)
     defaults = {"participant_id": (str(table.frame.columns[0]),), "site": DAG_COLUMNS}

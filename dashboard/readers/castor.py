@@ -22,15 +22,8 @@ time) and user-missing codes (-95 ... -99, years 2995-2999) are judged by `valid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from dashboard.reading import Table
-
-if TYPE_CHECKING:
-    from dashboard.readers import CanonicalExtract, Checkbox
-
-# readers.py imports this module to register it, so this module imports readers.py only
-# inside its functions (at call time, when both are loaded).
+from dashboard.readers.mapping import CanonicalExtract, Checkbox, extract_from, header_key, map_columns, reader_notes
+from dashboard.readers.reading import Table
 
 # Headers are matched without regard to case, spaces or underscores, so the API and R
 # package exports (`record_id`, `institute`, `randomized_on`) read like the CSV exports.
@@ -89,7 +82,6 @@ def looks_like_castor(table: Table) -> bool:
 
 def checkboxes(columns) -> dict[str, Checkbox]:
     """Checkbox variables: `variable#Option label` columns, by folded variable name."""
-    from dashboard.readers import Checkbox, header_key
 
     groups: dict[str, list[tuple[str, str]]] = {}
     names: dict[str, str] = {}
@@ -104,7 +96,6 @@ def checkboxes(columns) -> dict[str, Checkbox]:
 
 def read_castor(table: Table, mapping: dict[str, str] | None = None) -> CanonicalExtract:
     """A Castor study export as canonical fields (text), one participant per row."""
-    from dashboard.readers import extract_from, map_columns, reader_notes
 
     boxes = checkboxes(table.frame.columns)
     sources, issues = map_columns(table, DEFAULTS, mapping, boxes, "castor")

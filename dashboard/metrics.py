@@ -37,12 +37,16 @@ from dashboard.config import Programme, Trial
 from dashboard.fields import DATE_FIELDS, STATUSES
 from dashboard.forecast import (
     Forecast,
+    Outlook,
+    Site,
     SitePlan,
+    centres_needed,
     day_after,
     exposure_ahead,
     forecast_fan,
     forecast_multicentre,
     forecast_recent,
+    forecast_sites,
     predict_enrolled,
     probability_reaching,
     recent_posterior,
@@ -109,16 +113,16 @@ def _first_enrolment(enrolled: pd.DataFrame) -> dt.date | None:
     return dates.min().date() if len(dates) else None
 
 
-def site_activation(trial: Trial, site: str, first_enrolment: dt.date | None) -> dt.date | None:
-    """The configured activation, else the first enrolment; the earlier when both exist."""
-    plan = trial.sites.get(site)
+def site_activation(trial: Trial, site: str, first_enrolment: dt.date | None, as_of: dt.date | None = None) -> dt.date | None:
+    """The configured activation (as known on `as_of`), else the first enrolment; the earlier when both exist."""
+    plan = trial.site_on(site, as_of)
     known = [d for d in ((plan.activated_on if plan else None), first_enrolment) if d is not None]
     return min(known) if known else None
 
 
 def site_end(trial: Trial, site: str, as_of: dt.date) -> dt.date:
     """The as-of date, or the site's closure when it closed before."""
-    plan = trial.sites.get(site)
+    plan = trial.site_on(site, as_of)
     return min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
 
 
@@ -411,7 +415,7 @@ def _site_rows(trial: Trial, accrual: Accrual, last_extract: dict[str, dt.date],
     rows = []
     for site in trial.sites:
         enrolled = accrual.enrolled(site)
-        activated = site_activation(trial, site, accrual.first(site))
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         end = site_end(trial, site, as_of)
         months = months_between(activated, end)
         last_enrolment = accrual.last(site)
@@ -445,7 +449,7 @@ def aligned_site_curves(trial: Trial, participants: pd.DataFrame, as_of: dt.date
     parts = []
     for site in trial.sites:
         at_site = enrolled[enrolled["site"] == site]
-        activated = site_activation(trial, site, _first_enrolment(at_site))
+        activated = site_activation(trial, site, _first_enrolment(at_site), as_of)
         if activated is None or activated > as_of:
             continue
         daily = _dates(at_site, "enrolled_on").value_counts().sort_index()
@@ -471,8 +475,9 @@ def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list
 def _site_plans(trial: Trial, accrual: Accrual) -> list[SitePlan]:
     as_of = accrual.as_of
     plans = []
-    for site, plan in trial.sites.items():
-        activated = site_activation(trial, site, accrual.first(site))
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         opens = (activated - as_of).days if activated else math.inf
         closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
         plans.append(SitePlan(opens_in_days=opens, share=trial.site_share(site), closes_in_days=max(closes, opens)))
@@ -581,9 +586,10 @@ def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_mon
     planned = (planned_end - trial.opened_on).days
     expected = expected_by(trial, as_of)
     out = {}
-    for site, plan in trial.sites.items():
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
         share = trial.site_share(site)
-        activated = site_activation(trial, site, accrual.first(site))
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         m = accrual.enrolled(site)
         row = {
             "share": round(share, 4),
@@ -619,6 +625,89 @@ def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_mon
             p_target_by_end=round(probability_reaching(m, math.ceil(share * target - 1e-9), shape, rate, ahead), 4),
         )
     return out
+
+
+# ---- the multi-centre forecast of Jiang et al. 2015: a rate per site, planned sites from their dates ----
+
+
+def multicentre_sites(trial: Trial, accrual: Accrual, planned: bool = True) -> list[Site]:
+    """The trial's sites for forecast.forecast_sites as of the accrual's day: an open (or closed) site with
+    its days open and enrolments; a site whose activation (configured or `planned_activation`) is still
+    ahead as planned (left out with `planned` False); a site with no date at all left out."""
+    as_of = accrual.as_of
+    out = []
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
+        activated = site_activation(trial, site, accrual.first(site), as_of)
+        share = trial.site_share(site)
+        if activated is not None and activated <= as_of:
+            closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
+            days = max((site_end(trial, site, as_of) - activated).days, 0)
+            out.append(Site(days, accrual.enrolled(site), share, closes, site))
+            continue
+        opens = activated or plan.planned_activation
+        if planned and opens is not None:
+            closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
+            out.append(Site(min(-(opens - as_of).days, -1e-9), 0, share, closes, site))
+    return out
+
+
+def planned_site_names(trial: Trial, as_of: dt.date, accrual: Accrual | None = None) -> list[str]:
+    """The sites not open by as_of with an opening date ahead (planned)."""
+    accrual = accrual or Accrual(as_of)
+    return [s.name for s in multicentre_sites(trial, accrual) if s.planned]
+
+
+def _outlook_args(trial: Trial, accrual: Accrual) -> tuple[int, int, int, int]:
+    as_of = accrual.as_of
+    target = trial.target_on(as_of)
+    return target, accrual.enrolled(), (as_of - trial.opened_on).days, (trial.planned_end_on(as_of) - trial.opened_on).days
+
+
+def trial_outlook(trial: Trial, accrual: Accrual, certainty: float, planned: bool = True, dates: bool = True) -> Outlook | None:
+    """Jiang et al.'s forecast of the trial with (or without) its planned sites; None before it opens or
+    without any site that recruits."""
+    sites = multicentre_sites(trial, accrual, planned)
+    if accrual.as_of < trial.opened_on or not sites:
+        return None
+    target, enrolled, elapsed, planned_days = _outlook_args(trial, accrual)
+    return forecast_sites(target, enrolled, elapsed, planned_days, sites, certainty, dates=dates)
+
+
+def trial_centres_needed(trial: Trial, accrual: Accrual, certainty: float, opens_on: dt.date, chance: float = 0.8) -> int | None:
+    """forecast.centres_needed for the trial, its planned sites counted, extra sites opening on `opens_on`."""
+    sites = multicentre_sites(trial, accrual)
+    if accrual.as_of < trial.opened_on or not sites:
+        return None
+    target, enrolled, elapsed, planned_days = _outlook_args(trial, accrual)
+    return centres_needed(target, enrolled, elapsed, planned_days, sites, (opens_on - accrual.as_of).days, certainty, chance)
+
+
+MULTICENTRE_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95", "p_on_time")
+
+
+def _multicentre(trial: Trial, accrual: Accrual, certainty: float, has_data: bool) -> dict | None:
+    """The summary's `multicentre` block: the per-site model's number by the planned end and chance on time,
+    with the sites open (or closed) now, and again with the planned ones when there are any."""
+    if not has_data:
+        return None
+    now = trial_outlook(trial, accrual, certainty, planned=False, dates=False)
+    planned = planned_site_names(trial, accrual.as_of, accrual)
+    later = trial_outlook(trial, accrual, certainty, planned=True, dates=False) if planned else None
+
+    def numbers(outlook: Outlook | None) -> dict | None:
+        return None if outlook is None else {k: round(v, 4) if k == "p_on_time" else v for k, v in outlook.as_dict().items() if k in MULTICENTRE_KEYS}
+
+    return {"model": MULTICENTRE_MODEL, "planned_sites": planned, **(numbers(now) or dict.fromkeys(MULTICENTRE_KEYS)), "with_planned": numbers(later)}
+
+
+MULTICENTRE_MODEL = "per-site rates (Jiang et al. 2015)"
+
+
+def forecast_model(trial: Trial) -> str:
+    """Which model gives a trial's headline forecast and status: one rate for the trial, with more than one
+    site split over them by their planned shares and following their opening dates."""
+    return "multi-centre" if len(trial.sites) > 1 else "single-rate"
 
 
 STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so
@@ -750,6 +839,8 @@ def _trial_summary(programme: Programme, trial_code: str, accrual: Accrual, last
         "forecast_recent": _forecast_dict(recent, as_of),
         "status_recent": status_of(recent),
         **by_end,
+        "forecast_model": forecast_model(trial),
+        "multicentre": _multicentre(trial, accrual, certainty, has_data),
     }
 
 

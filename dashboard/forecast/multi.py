@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dashboard.forecast.distributions import PROBS, TAIL, negbin_quantiles, negbin_reaching, time_quantiles
+from dashboard.forecast.distributions import PROBS, TAIL, negbin_quantiles, negbin_reaching, stats, time_quantiles
 
 MOST_CENTRES = 200  # beyond this many extra centres the answer is "none is enough"
 LONGEST_DAYS = 100 * 366  # a completion date later than this is "never" (None)
@@ -49,6 +49,9 @@ class Site:
     share: float = 1.0
     closes_in_days: float = math.inf
     name: str = ""
+    # An extra site of a what-if: it recruits at this many a day (a Poisson process, no prior), as centres
+    # needed assumes; its share and enrolled are unused.
+    known_rate: float | None = None
 
     @property
     def planned(self) -> bool:
@@ -61,6 +64,8 @@ def _check(target: int, enrolled: int, planned_days: float, certainty: float, si
     if not sites:
         raise ValueError("sites: give at least one site")
     for s in sites:
+        if s.known_rate is not None and not (s.known_rate >= 0 and s.days_open <= 0):
+            raise ValueError(f"site {s.name or '?'}: a known rate >= 0 is for a site opening now or later")
         if not (s.share > 0 and s.enrolled >= 0 and math.isfinite(s.days_open)) or (s.planned and s.enrolled):
             raise ValueError(f"site {s.name or '?'}: share must be > 0, enrolled >= 0 (0 for a planned site), days open a number")
     if enrolled < sum(s.enrolled for s in sites):
@@ -74,11 +79,28 @@ def site_parameters(target: int, planned_days: float, certainty: float, sites: l
     days_open = np.array([s.days_open for s in sites], dtype=float)
     closes = np.array([s.closes_in_days for s in sites], dtype=float)
     m = np.array([s.enrolled for s in sites], dtype=float)
-    size = target * certainty * share + m
+    known = np.array([s.known_rate is not None for s in sites], dtype=bool)
+    size = np.where(known, 0.0, target * certainty * share + m)  # size 0: no negative binomial part
     rate = planned_days * certainty + np.maximum(days_open, 0.0)
     start = np.maximum(-days_open, 0.0)
     ahead = np.maximum(np.minimum(horizon, closes) - start, 0.0)
     return size, rate, ahead
+
+
+def poisson_mean(sites: list[Site], horizon: float) -> float:
+    """The expected enrolments of the known-rate sites from now to `horizon` days ahead."""
+    return sum(s.known_rate * max(min(horizon, s.closes_in_days) - max(-s.days_open, 0.0), 0.0)
+               for s in sites if s.known_rate is not None)
+
+
+def poisson_pmf(mean: float, last: int | None = None) -> np.ndarray:
+    """Poisson(mean) pmf from 0 to `last` (default: where less than TAIL is left), in logs."""
+    if mean <= 0:
+        return np.ones(1)
+    if last is None:
+        last = int(mean + 12 * math.sqrt(mean) + 30)
+    k = np.arange(1, last + 1, dtype=float)
+    return np.exp(-mean + np.concatenate(([0.0], np.cumsum(np.log(mean / k)))))
 
 
 def negbin_pmf(size: float, p: float, last: int | None = None) -> np.ndarray:
@@ -94,15 +116,16 @@ def negbin_pmf(size: float, p: float, last: int | None = None) -> np.ndarray:
     return np.exp(logs)
 
 
-def total_pmf(size: np.ndarray, rate: np.ndarray, ahead: np.ndarray, last: int | None = None) -> np.ndarray:
-    """The pmf of sum_j NegBin(size_j, rate_j/(rate_j + ahead_j)): sites with one probability merged
-    exactly (their sizes add), the others convolved; cut at `last` when given (the counts below it exact)."""
+def total_pmf(size: np.ndarray, rate: np.ndarray, ahead: np.ndarray, last: int | None = None, poisson: float = 0.0) -> np.ndarray:
+    """The pmf of sum_j NegBin(size_j, rate_j/(rate_j + ahead_j)) + Poisson(poisson): sites with one
+    probability merged exactly (their sizes add), the others convolved; cut at `last` when given (the
+    counts below it exact)."""
     merged: dict[float, float] = {}
     for a, b, h in zip(size, rate, ahead, strict=True):
         if h > 0 and a > 0:
             p = float(b / (b + h))
             merged[p] = merged.get(p, 0.0) + float(a)
-    pmf = np.ones(1)
+    pmf = poisson_pmf(poisson, last)
     for p, a in merged.items():
         pmf = np.convolve(pmf, negbin_pmf(a, p, last))
         if last is not None:
@@ -145,7 +168,7 @@ def chance_by(target: int, enrolled: int, planned_days: float, certainty: float,
     if need <= 0:
         return 1.0
     size, rate, ahead = site_parameters(target, planned_days, certainty, sites, days)
-    return chance_at_least(total_pmf(size, rate, ahead, last=need), need)
+    return chance_at_least(total_pmf(size, rate, ahead, last=need, poisson=poisson_mean(sites, days)), need)
 
 
 def completion_days(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], q: float) -> float | None:
@@ -170,17 +193,21 @@ def site_outlook(target: int, planned_days: float, certainty: float, sites: list
     size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
     m = np.array([s.enrolled for s in sites], dtype=float)
     own = np.array([math.ceil(s.share * target - 1e-9) for s in sites], dtype=float)
-    by_end = negbin_quantiles(m, size, rate, ahead)
-    chance = negbin_reaching(m, own, size, rate, ahead)
+    known = np.array([s.known_rate is not None for s in sites])
+    mean = np.array([poisson_mean([s], left) if s.known_rate is not None else 0.0 for s in sites])
+    # A known-rate site is the limit of a negative binomial with a certain rate: Poisson(mean).
+    by_end = np.where(known[:, None], stats().poisson.ppf(PROBS, mean[:, None]), negbin_quantiles(m, size, rate, ahead))
+    chance = np.where(known, stats().poisson.sf(own - 1, mean), negbin_reaching(m, own, size, rate, ahead))
     start = np.array([max(-s.days_open, 0.0) for s in sites])
     k = np.maximum(own - m, 1)
-    median = time_quantiles(size, rate, k, (0.5,))[:, 0] + start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        median = np.where(known, np.nan, time_quantiles(size, rate, k, (0.5,))[:, 0] + start)
     rows = []
     for j, s in enumerate(sites):
         never = s.closes_in_days < math.inf and (m[j] < own[j])
         rows.append({
             "site": s.name,
-            "planned": s.planned,
+            "planned": s.planned or s.known_rate is not None,
             "enrolled_by_end_median": int(by_end[j, 1]),
             "enrolled_by_end_p05": int(by_end[j, 0]),
             "enrolled_by_end_p95": int(by_end[j, 2]),
@@ -198,10 +225,9 @@ def forecast_sites(
     _check(target, enrolled, planned_days, certainty, sites)
     left = max(planned_days - elapsed_days, 0.0)
     size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
-    pmf = total_pmf(size, rate, ahead)
+    pmf = total_pmf(size, rate, ahead, poisson=poisson_mean(sites, left))
     p05, median, p95 = (enrolled + q for q in quantiles_of(pmf))
-    need = target - enrolled
-    p_on_time = 1.0 if need <= 0 else chance_at_least(total_pmf(size, rate, ahead, last=need), need)
+    p_on_time = chance_by(target, enrolled, planned_days, certainty, sites, left)
     days = [completion_days(target, enrolled, planned_days, certainty, sites, q) for q in PROBS] if dates else [None] * 3
     return Outlook(median, p05, p95, p_on_time, days[1], days[0], days[2], site_outlook(target, planned_days, certainty, sites, left))
 
@@ -222,24 +248,26 @@ def centres_needed(
     """The fewest extra sites opening in `opens_in_days` at the median site rate (a Poisson process each)
     that give `chance` of the target by the planned end; 0 when the sites there are suffice; None when no
     number up to MOST_CENTRES does (the planned end comes before they open, or too soon after)."""
-    from scipy.special import pdtr  # the Poisson cdf, a ufunc: no argument checking per call
-
     _check(target, enrolled, planned_days, certainty, sites)
-    need = target - enrolled
-    if need <= 0:
-        return 0
     left = max(planned_days - elapsed_days, 0.0)
-    size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
-    pmf = np.zeros(need)
-    part = total_pmf(size, rate, ahead, last=need - 1)
-    pmf[: len(part)] = part[:need]
-    exposure = median_site_rate(target, planned_days, sites) * max(left - max(opens_in_days, 0.0), 0.0)
-    counts = np.arange(need)
+    extra = extra_site(median_site_rate(target, planned_days, sites), opens_in_days)
     for k in range(MOST_CENTRES + 1):
-        # P(X + Y < need) = sum_x P(X = x) P(Y <= need - 1 - x), Y ~ Poisson(k * exposure)
-        short = float(np.dot(pmf, pdtr(need - 1 - counts, k * exposure))) if k else float(pmf.sum())
-        if 1 - short >= chance:
+        if chance_by(target, enrolled, planned_days, certainty, [*sites, *[extra] * k], left) >= chance:
             return k
-        if exposure <= 0:
+        if poisson_mean([extra], left) <= 0:
             return None
     return None
+
+
+def extra_site(rate_per_day: float, opens_in_days: float, name: str = "extra") -> Site:
+    """An extra site of a what-if: opening in `opens_in_days` (now when <= 0), recruiting at a known rate."""
+    return Site(-opens_in_days if opens_in_days > 0 else 0.0, 0, 1.0, name=name, known_rate=rate_per_day)
+
+
+def enrolled_path(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], horizons) -> np.ndarray:
+    """m + the 5%, 50% and 95% quantiles of the number enrolled by each horizon (days from now): rows."""
+    rows = []
+    for h in horizons:
+        size, rate, ahead = site_parameters(target, planned_days, certainty, sites, h)
+        rows.append([enrolled + q for q in quantiles_of(total_pmf(size, rate, ahead, poisson=poisson_mean(sites, h)))])
+    return np.array(rows, dtype=float).reshape(-1, 3)

@@ -219,17 +219,20 @@ def site_outlook(target: int, planned_days: float, certainty: float, sites: list
 
 def forecast_sites(
     target: int, enrolled: int, elapsed_days: float, planned_days: float, sites: list[Site], certainty: float = 0.5,
-    dates: bool = True,
+    dates: bool = True, per_site: bool = True,
 ) -> Outlook:
-    """Jiang et al.'s forecast for the trial (enrolled: every enrolment, those of unlisted sites too)."""
+    """Jiang et al.'s forecast for the trial (enrolled: every enrolment, those of unlisted sites too);
+    without `dates` no completion date (a bisection: the page's, not the programme summary's), without
+    `per_site` no rows per site."""
     _check(target, enrolled, planned_days, certainty, sites)
     left = max(planned_days - elapsed_days, 0.0)
     size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
     pmf = total_pmf(size, rate, ahead, poisson=poisson_mean(sites, left))
     p05, median, p95 = (enrolled + q for q in quantiles_of(pmf))
-    p_on_time = chance_by(target, enrolled, planned_days, certainty, sites, left)
+    p_on_time = chance_at_least(pmf, target - enrolled)  # the pmf is whole but for less than TAIL beyond its end
     days = [completion_days(target, enrolled, planned_days, certainty, sites, q) for q in PROBS] if dates else [None] * 3
-    return Outlook(median, p05, p95, p_on_time, days[1], days[0], days[2], site_outlook(target, planned_days, certainty, sites, left))
+    rows = site_outlook(target, planned_days, certainty, sites, left) if per_site else []
+    return Outlook(median, p05, p95, p_on_time, days[1], days[0], days[2], rows)
 
 
 def median_site_rate(target: int, planned_days: float, sites: list[Site]) -> float:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dashboard.forecast.distributions import PROBS, time_quantiles
+from dashboard.forecast.distributions import PROBS, time_cdf, time_quantiles
 from dashboard.forecast.single import (
     Forecast,
-    _closed_form,
     _draw_remaining,
     _is_whole,
     _posterior,
@@ -121,6 +120,14 @@ def forecast_multicentre(
     R = H^-1(G/lambda) is drawn piece by piece (Monte-Carlo, the same for a seed). Forecast.shape/rate
     are lambda's posterior.
     """
+    return resolve([multicentre_pending(target, enrolled, elapsed_days, planned_days, sites, certainty, draws, seed)])[0]
+
+
+def multicentre_pending(
+    target: int, enrolled: int, elapsed_days: float, planned_days: float, sites: list[SitePlan], certainty: float = 0.5,
+    draws: int = 20_000, seed: int = 0,
+) -> Forecast | ClosedForm:
+    """forecast_multicentre, its closed form left to `resolve` (many trials' at once)."""
     _validate(target, enrolled, elapsed_days, planned_days, certainty)
     _check_sites(sites, enrolled, elapsed_days)
     if not draws >= 1:
@@ -129,13 +136,44 @@ def forecast_multicentre(
     return _from_posterior(a, b, k, planned_days - elapsed_days, sites, draws, seed)
 
 
-def _from_posterior(a: float, b: float, k: int, left: float, sites: list[SitePlan], draws: int, seed: int) -> Forecast:
-    """The time to k more enrolments when lambda ~ Gamma(a, b) and the sites recruit as planned ahead."""
+@dataclass(frozen=True)
+class ClosedForm:
+    """A forecast whose closed form is still to be evaluated: R = scale*B/(1-B), B ~ Beta(k, a), with
+    lambda ~ Gamma(shape, rate) and scale = rate / the share open ahead (resolve: many at once)."""
+
+    shape: float
+    rate: float
+    scale: float
+    remaining: int
+    left: float
+
+
+def resolve(items: list[Forecast | ClosedForm | None]) -> list[Forecast | None]:
+    """The forecasts, every closed form among them evaluated by one array call per distribution function
+    (scipy's argument checking once, not once per trial); the others as they are."""
+    pending = [x for x in items if isinstance(x, ClosedForm)]
+    if not pending:
+        return list(items)
+    a, scale, k, left = (np.array([getattr(x, f) for x in pending], dtype=float) for f in ("shape", "scale", "remaining", "left"))
+    quantiles, p_on_time = time_quantiles(a, scale, k), time_cdf(a, scale, k, left)
+    done = iter(range(len(pending)))
+    out: list[Forecast | None] = []
+    for x in items:
+        if isinstance(x, ClosedForm):
+            i = next(done)
+            out.append(Forecast(float(quantiles[i, 1]), float(quantiles[i, 0]), float(quantiles[i, 2]), float(p_on_time[i]), x.shape, x.rate, x.remaining))
+        else:
+            out.append(x)
+    return out
+
+
+def _from_posterior(a: float, b: float, k: int, left: float, sites: list[SitePlan], draws: int, seed: int) -> Forecast | ClosedForm:
+    """The time to k more enrolments when lambda ~ Gamma(a, b) and the sites recruit as planned ahead:
+    the closed form (pending) when nobody opens or closes later, else drawn."""
     if k == 0:
         return _reached(a, b)
     if _constant_ahead(sites):
-        p05, median, p95, p_on_time = _closed_form(a, b / open_share(sites, 0.0), k, left)
-        return Forecast(median, p05, p95, p_on_time, a, b, k)
+        return ClosedForm(a, b, b / open_share(sites, 0.0), k, left)
     days = _days_needed(_draw_remaining(k, a, b, draws, seed), sites)
     return _summarise(days, left, a, b, k)
 
@@ -169,6 +207,14 @@ def forecast_recent(
     `window_days` (shortened to the time open) instead of the whole history (recent_posterior). Every site
     open throughout the window gives E = window: a = nP*W/T + m_w, b = (1 + P)*W, and the remaining time
     R = b*B/(1 - B), B ~ Beta(n - m, a), exactly as in forecast_completion."""
+    return resolve([recent_pending(target, enrolled, recent_enrolled, elapsed_days, planned_days, sites, window_days, certainty, draws, seed)])[0]
+
+
+def recent_pending(
+    target: int, enrolled: int, recent_enrolled: int, elapsed_days: float, planned_days: float, sites: list[SitePlan],
+    window_days: float, certainty: float = 0.5, draws: int = 20_000, seed: int = 0,
+) -> Forecast | ClosedForm:
+    """forecast_recent, its closed form left to `resolve`."""
     _validate(target, enrolled, elapsed_days, planned_days, certainty)
     _check_sites(sites, enrolled, elapsed_days)
     if not (_is_whole(recent_enrolled) and 0 <= recent_enrolled <= enrolled):

@@ -740,6 +740,16 @@ def forecast_model(trial: Trial) -> str:
     return "multi-centre" if len(trial.sites) > 1 else "single-rate"
 
 
+def model_text(summary: dict) -> str:
+    """Which model and basis the status and the headline forecast come from, in one sentence for every page
+    and the pack."""
+    months = summary.get("recent_months")
+    basis = (f"at the pace of the last {months} months (blended with the plan's pace)" if summary.get("status_basis") == "recent"
+             else "at the pace since the trial opened")
+    return (f"Forecast model: one accrual rate per trial (Gajewski, Simon & Carlson 2008), in a multi-centre trial split over "
+            f"its sites by their planned shares from their opening dates; status basis: {basis}.")
+
+
 STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so
 
 

@@ -32,26 +32,27 @@ trial = programme.trials[code]
 plan = whatif.default_scenario(programme, trial, as_of)
 mine = common.trial_rows(version, as_of, code)
 
-first, second, third = st.columns(3)
-target = first.number_input("Target", min_value=1, max_value=100_000, value=plan.target, step=1, key="target", bind="query-params")
-planned_end = second.date_input(
-    "Planned end", value=plan.planned_end, min_value=trial.opened_on + dt.timedelta(days=1), format="DD/MM/YYYY",
-    key="end", bind="query-params",
-)
-certainty = third.slider(
-    "Prior certainty", 0.05, 1.0, value=float(plan.certainty), step=0.05, key="certainty", bind="query-params",
-    help="How much the plan's rate weighs against the data: like this fraction of the planned trial's worth of data.",
-)
-first, second = st.columns([1, 2])
-chance = first.slider("Certainty wanted", 0.5, 0.99, value=0.8, step=0.01, key="chance", bind="query-params",
-                      help="The chance of the target by the planned end that the centres needed aim for.")
-extra = second.number_input(f"Extra sites (up to {whatif.MOST_EXTRA})", min_value=0, max_value=whatif.MOST_EXTRA, value=0, step=1,
+# The answer on the left (first on a phone), what to change on the right.
+answer, choices = st.columns([2, 1], gap="medium")
+with choices:
+    target = st.number_input("Target", min_value=1, max_value=100_000, value=plan.target, step=1, key="target", bind="query-params")
+    planned_end = st.date_input(
+        "Planned end", value=plan.planned_end, min_value=trial.opened_on + dt.timedelta(days=1), format="DD/MM/YYYY",
+        key="end", bind="query-params",
+    )
+    certainty = st.slider(
+        "Prior certainty", 0.05, 1.0, value=float(plan.certainty), step=0.05, key="certainty", bind="query-params",
+        help="How much the plan's rate weighs against the data: like this fraction of the planned trial's worth of data.",
+    )
+    chance = st.slider("Certainty wanted", 0.5, 0.99, value=0.8, step=0.01, key="chance", bind="query-params",
+                       help="The chance of the target by the planned end that the centres needed aim for.")
+    extra = st.number_input(f"Extra sites (up to {whatif.MOST_EXTRA})", min_value=0, max_value=whatif.MOST_EXTRA, value=0, step=1,
                             key="extra", bind="query-params", help="Each recruits at the trial's median site rate from its opening day.")
-opens = []
-if extra:
-    for i, column in enumerate(st.columns(int(extra))):
-        opens.append(column.date_input(f"Site {i + 1} opens", value=as_of + dt.timedelta(days=91 * (i + 1)), min_value=as_of,
-                                       format="DD/MM/YYYY", key=f"open{i + 1}", bind="query-params"))
+    opens = [
+        st.date_input(f"Extra site {i + 1} opens", value=as_of + dt.timedelta(days=91 * (i + 1)), min_value=as_of, format="DD/MM/YYYY",
+                      key=f"open{i + 1}", bind="query-params")
+        for i in range(int(extra))
+    ]
 
 scenario = whatif.Scenario(int(target), planned_end, float(certainty), float(chance), tuple(opens))
 accrual = metrics.accrual_of(mine, as_of)
@@ -59,32 +60,33 @@ with st.spinner("Redrawing the forecast…"):
     result = whatif.what_if(trial, accrual, scenario)
 
 phrase = whatif.sites_phrase(result.sites)
-st.markdown(f"### {code} {phrase}")
 end = f"{planned_end:%b %Y}"
-with st.container(horizontal=True, gap="small"):
-    for label, outlook in (("Sites there now", result.now), ("With planned sites", result.planned), ("With extra sites", result.extra)):
-        if outlook is None:
-            continue
-        common.metric(
-            f"{label}: chance by {end}", f"{outlook.p_on_time:.0%}",
-            f"{outlook.enrolled_by_end_median} by {end} ({outlook.enrolled_by_end_p05}–{outlook.enrolled_by_end_p95})",
-            delta_color="off", delta_arrow="off",
-            help=whatif.outlook_line(outlook, scenario.target, planned_end, as_of),
-        )
-    needed = result.centres_needed
-    common.metric(
-        "Centres needed", "none is enough" if needed is None else str(needed),
-        f"opening {result.centres_from:%b %Y}, for {chance:.0%}", delta_color="off", delta_arrow="off",
-        help=f"The fewest extra sites, opening {result.centres_from:%d %b %Y} and each recruiting at the median site rate "
-        f"({result.rate_per_month:.1f}/month), that give a {chance:.0%} chance of {scenario.target} by {end}, besides the "
-        "sites configured (planned ones included).",
-    )
-
 headline = result.headline
 finish = ""
 if headline and headline.median_days is not None:
     finish = f": {scenario.target} by {as_of + dt.timedelta(days=int(headline.median_days)):%b %Y}"
-common.plot(whatif.figure(f"{code} {phrase}{finish}", trial, result), key="whatif-paths")
+with answer:
+    st.markdown(f"### {code} {phrase}")
+    with st.container(horizontal=True, gap="small"):
+        for label, outlook in (("sites now", result.now), ("with planned", result.planned), ("with extras", result.extra)):
+            if outlook is None:
+                continue
+            common.metric(
+                f"Chance, {label}", f"{outlook.p_on_time:.0%}",
+                f"{outlook.enrolled_by_end_median} by {end} ({outlook.enrolled_by_end_p05}–{outlook.enrolled_by_end_p95})",
+                delta_color="off", delta_arrow="off",
+                help=f"The chance of {scenario.target} by {end}, and the number enrolled by then (median, 90% interval): "
+                + whatif.outlook_line(outlook, scenario.target, planned_end, as_of),
+            )
+        needed = result.centres_needed
+        common.metric(
+            "Centres needed", "none is enough" if needed is None else str(needed),
+            f"opening {result.centres_from:%b %Y}, for {chance:.0%}", delta_color="off", delta_arrow="off",
+            help=f"The fewest extra sites, opening {result.centres_from:%d %b %Y} and each recruiting at the median site rate "
+            f"({result.rate_per_month:.1f}/month), that give a {chance:.0%} chance of {scenario.target} by {end}, besides the "
+            "sites configured (planned ones included).",
+        )
+    common.plot(whatif.figure(f"{code} {phrase}{finish}", trial, result, height=420), key="whatif-paths")
 st.caption(
     "A rate per site (Jiang, Simon, Mayo & Gajewski 2015, as the R package accrual's accrual.multi.n): each site learns its "
     "own rate from its enrolments since it opened, its prior the plan's rate times its share; a planned site counts from its "

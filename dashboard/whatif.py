@@ -155,8 +155,8 @@ def figure(title: str, trial: Trial, result: WhatIfResult, height: int = 460) ->
                   annotation_text=f"planned end {result.scenario.planned_end:%b %Y}", annotation_position="top right",
                   annotation_font_size=16)
     charts.base_layout(fig, title, result.as_of, height=height, subtitle="median and 90% interval, a rate per site",
-                       wrap=charts.FULL)
-    fig.update_yaxes(title=dict(text="enrolled", font=dict(size=16)))
+                       wrap=charts.HALF + 12)
+    fig.update_yaxes(title=dict(text="enrolled", font=dict(size=16)), rangemode="normal")  # the change ahead, not from 0
     return fig
 
 

@@ -5,9 +5,11 @@ import datetime as dt
 import shutil
 
 import pytest
+import yaml
 from test_pages import chart_titles, run_app
 
 from dashboard import metrics, service, whatif
+from dashboard.config import load_programme
 from dashboard.demo import load_demo
 from dashboard.store import Store
 
@@ -74,3 +76,26 @@ def test_the_trial_page_shows_the_sites_and_the_centres_needed(monkeypatch, demo
     end = f"{trial.planned_end_on(AS_OF):%b %Y}"
     assert values[f"Sites there now: by {end}"] == str(want.now.enrolled_by_end_median)
     assert any("with EMC and NKI" in m.value for m in at.markdown)
+
+
+def test_the_trial_page_forecasts_with_and_without_the_planned_sites(monkeypatch, demo_copy, programme, tmp_path):
+    # PUMP negotiates two more centres, opening in spring and autumn 2027 (the shares re-planned over four).
+    data = programme.model_dump(mode="json", exclude={"source_sha256"})
+    data["sites"].update({"UMCU": {"name": "UMC Utrecht"}, "AMC": {"name": "Amsterdam UMC"}})
+    pump = data["trials"]["PUMP"]["sites"]
+    pump["EMC"]["share"] = pump["NKI"]["share"] = 0.35
+    pump["UMCU"] = {"planned_activation": "2027-03-01", "share": 0.15}
+    pump["AMC"] = {"planned_activation": "2027-09-01", "share": 0.15}
+    config = tmp_path / "programme.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("PUMP_CONFIG", str(config))
+    planned = load_programme(config)
+    at = run_app(monkeypatch, demo_copy, page="trial")
+    assert not at.exception
+    assert any(m.value == "#### PUMP with EMC, NKI and 2 planned sites" for m in at.markdown)
+    want = expected(demo_copy, planned, "PUMP", whatif.default_scenario(planned, planned.trials["PUMP"], AS_OF))
+    values = {m.label: m.value for m in at.metric}
+    assert values["Sites there now: by Dec 2027"] == str(want.now.enrolled_by_end_median)
+    assert values["With planned sites: by Dec 2027"] == str(want.planned.enrolled_by_end_median)
+    assert want.planned.enrolled_by_end_median > want.now.enrolled_by_end_median
+    assert values["Centres needed"] == str(want.centres_needed)

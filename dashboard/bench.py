@@ -177,7 +177,7 @@ def _page_figures(store: Store, programme: Programme, today: dt.date, runs: int)
             figures[f"{name}_page_ms"] = round(1000 * _median_seconds(runs, page), 1)
         except Exception as exc:  # a page that crashes at this scale is a finding, not the end of the benchmark
             figures[f"{name}_page_ms"] = None
-            figures.setdefault("page_errors", {})[name] = f"{type(exc).__name__}: {exc}"
+            figures.setdefault("page_errors", {})[name] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     return figures
 
 

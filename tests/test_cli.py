@@ -252,9 +252,11 @@ def test_bench_measures_a_generated_programme_and_says_which_targets_are_met(tmp
     # N = 2: three trials of two sites, 1,000 participants each, known by the last of two extracts.
     assert (scale["scale"], scale["trials"], scale["trial_sites"], scale["extracts"]) == (2, 3, 6, 12)
     assert 5_000 < scale["participants"] <= 6_000
-    for key in ("summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb", "load_s"):
+    pages = ("overview_page_ms", "trial_page_ms", "sites_page_ms", "whatif_page_ms")  # what each page computes, figures included
+    for key in ("summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", *pages, "peak_memory_mb", "load_s"):
         assert scale[key] > 0
-    assert set(out["targets_met"]) == {"summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb"}
+    assert "page_errors" not in scale  # three trials: no page crashes
+    assert set(out["targets_met"]) == {"summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", *pages, "peak_memory_mb"}
 
 
 def test_forecast_with_sites_gives_the_multi_centre_number_by_the_end_and_the_centres_needed(capsys):

@@ -473,7 +473,7 @@ def status_legend(overview: dict) -> None:
         f":green-badge[On track] {green:.0%} or more · :orange-badge[At risk] {amber:.0%} to {green:.0%} · "
         f":red-badge[Off track] below {amber:.0%}. **Finish**: the forecast's median date, 90% interval in brackets "
         "(Bayesian accrual model, Gajewski, Simon & Carlson 2008). "
-        f"Site data older than {overview['stale_after_days']} days is flagged stale."
+        f"Site data older than {overview['stale_after_days']} days is flagged stale. {metrics.model_text(overview)}"
     )
 
 

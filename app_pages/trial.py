@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from dashboard import charts, metrics
+from dashboard import charts, metrics, whatif
 
 MONTHS_SHOWN = 24
 
@@ -195,6 +195,48 @@ st.dataframe(
     },
 )
 common.csv_download(site_table, f"PUMP_{code}_sites_{as_of.isoformat()}.csv", key="csv-trial-sites")
+
+
+# ---- the sites it has and plans: the multi-centre forecast, with and without the planned ones --------
+@st.cache_data(max_entries=64, show_spinner=False)
+def sites_outlook(version: int, as_of: dt.date, code: str) -> whatif.WhatIfResult:
+    trial = programme.trials[code]
+    scenario = whatif.default_scenario(programme, trial, as_of)
+    return whatif.what_if(trial, metrics.accrual_of(common.trial_rows(version, as_of, code), as_of), scenario)
+
+
+def sites_section(outlook: whatif.WhatIfResult) -> None:
+    """The sites it has and plans, the forecast with the ones open now and with the planned ones, the centres needed."""
+    end = common.month(s["planned_end_on"])
+    st.markdown(f"#### {code} {whatif.sites_phrase(outlook.sites)}")
+    with st.container(horizontal=True, gap="small"):
+        for label, o in (("Sites there now", outlook.now), ("With planned sites", outlook.planned)):
+            if o is not None:
+                common.metric(
+                    f"{label}: by {end}", str(o.enrolled_by_end_median), f"{o.enrolled_by_end_p05} – {o.enrolled_by_end_p95}",
+                    delta_color="off", delta_arrow="off", help=whatif.outlook_line(o, s["target"], outlook.scenario.planned_end, as_of),
+                )
+        needed = outlook.centres_needed
+        common.metric(
+            "Centres needed", "none is enough" if needed is None else str(needed),
+            f"opening {outlook.centres_from:%b %Y}, for {outlook.scenario.chance:.0%}", delta_color="off", delta_arrow="off",
+            help=f"The fewest extra sites, opening {outlook.centres_from:%d %b %Y} at the median site rate "
+            f"({outlook.rate_per_month:.1f}/month), for a {outlook.scenario.chance:.0%} chance of {s['target']} by {end}.",
+        )
+    lines = [f"{label}: {whatif.outlook_line(o, s['target'], outlook.scenario.planned_end, as_of)}"
+             for label, o in (("Sites there now", outlook.now), ("with the planned sites", outlook.planned)) if o is not None]
+    st.caption(
+        "; ".join(lines) + ". A rate per site (Jiang et al. 2015): each site learns its own rate since it opened; a planned "
+        "site counts from its planned opening by its prior alone. The status above keeps "
+        + ("the one-rate model" if s["forecast_model"] == "single-rate" else "the one-rate multi-centre model")
+        + f", {common.basis_text(overview)}."
+    )
+    st.page_link("app_pages/whatif.py", label="What if: another target, end or extra sites", icon=":material/tune:", query_params={"show": code})
+
+
+outlook = sites_outlook(version, as_of, code)
+if outlook.now is not None or outlook.planned is not None:  # else not open yet, or no site with a date
+    sites_section(outlook)
 
 
 

@@ -48,6 +48,7 @@ PAGES = {
     "upload": PageSpec("app_pages/upload.py", "Upload an extract", ":material/upload_file:"),
     "extracts": PageSpec("app_pages/extracts.py", "Extract history", ":material/history:"),
     "meeting": PageSpec("app_pages/meeting.py", "Steering meeting", ":material/co_present:"),
+    "whatif": PageSpec("app_pages/whatif.py", "What if", ":material/tune:"),
     "audit": PageSpec("app_pages/audit.py", "Audit log", ":material/policy:"),
 }
 
@@ -60,9 +61,9 @@ ROLES = {
 DEFAULT_ROLE = "director"
 
 ROLE_PAGES = {
-    "director": ["overview", "trial", "sites", "extracts", "meeting", "upload", "audit"],
-    "coordinator": ["upload", "extracts", "overview", "trial", "sites", "meeting"],
-    "viewer": ["meeting", "overview", "trial", "sites"],
+    "director": ["overview", "trial", "sites", "whatif", "extracts", "meeting", "upload", "audit"],
+    "coordinator": ["upload", "extracts", "overview", "trial", "sites", "whatif", "meeting"],
+    "viewer": ["meeting", "overview", "trial", "sites", "whatif"],
 }
 
 # What each action is called in a refusal, and who may do it at all.

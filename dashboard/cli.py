@@ -12,13 +12,15 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 from dashboard import access, clock, service
 from dashboard.config import ConfigError, load_programme
-from dashboard.forecast import forecast_completion, predict_enrolled_by_end
+from dashboard.forecast import Site, centres_needed, forecast_completion, forecast_sites, predict_enrolled_by_end
+from dashboard.forecast.multi import MOST_CENTRES
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable, lock_wait_from_environment
@@ -110,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--elapsed-days", type=float, required=True)
     sub.add_argument("--planned-days", type=float, required=True)
     sub.add_argument("--certainty", type=float, default=0.5)
+    sub.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        type=_site_spec,
+        metavar="DAYS_OPEN:ENROLLED[:SHARE]",
+        help="a site for the multi-centre model (Jiang et al. 2015), once per site: days open (negative: opens that many days "
+        "from now), its enrolments, its planned share (default: equal)",
+    )
+    sub.add_argument("--extra-sites-from", type=_iso_date, metavar="YYYY-MM-DD",
+                     help="add centres_needed: the fewest extra sites opening then, at the median site rate, for --chance of the target")
+    sub.add_argument("--chance", type=float, default=0.8, help="the chance centres_needed aims for (default 0.8)")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("bench", help="measure the dashboard at scale N (1 is today) in a temporary database")
     sub.add_argument("--scale", type=int, nargs="+", default=[1, 10, 100], metavar="N")
@@ -128,6 +142,32 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from exc
 
 
+def _site_spec(text: str) -> tuple[float, int, float | None]:
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        days, enrolled = float(parts[0]), int(parts[1])
+        share = float(parts[2]) if len(parts) == 3 else None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not DAYS_OPEN:ENROLLED[:SHARE] (e.g. 300:12 or -90:0:0.25)") from exc
+    if not math.isfinite(days) or enrolled < 0 or (share is not None and not 0 < share <= 1) or (days <= 0 and enrolled):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: days open must be a number, enrolled a whole number >= 0 (0 for a site not open yet), the share in (0, 1]"
+        )
+    return days, enrolled, share
+
+
+def _forecast_sites(specs: list[tuple[float, int, float | None]]) -> list[Site]:
+    """The --site values as sites; shares all given or none (equal)."""
+    shares = [share for _, _, share in specs]
+    if any(x is None for x in shares) and any(x is not None for x in shares):
+        raise ValueError("give every --site a share, or none (equal shares)")
+    if shares[0] is not None and abs(sum(shares) - 1) > 1e-6:
+        raise ValueError(f"the --site shares must add up to 1, they add up to {sum(shares):g}")
+    return [Site(days, enrolled, share or 1 / len(specs), name=f"site {i + 1}") for i, (days, enrolled, share) in enumerate(specs)]
+
+
 def _mapping_pair(text: str) -> tuple[str, str]:
     field, sep, column = text.partition("=")
     if not sep or not field.strip():
@@ -135,8 +175,20 @@ def _mapping_pair(text: str) -> tuple[str, str]:
     return field.strip(), column.strip()
 
 
+def _joined_sites(argv: list[str]) -> list[str]:
+    """`--site -90:0` as `--site=-90:0`: argparse takes a value starting with '-' (a site opening in 90 days)
+    for an option."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] == "--site" and word.startswith("-") and word[1:2].isdigit():
+            out[-1] = f"--site={word}"
+        else:
+            out.append(word)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_sites(sys.argv[1:] if argv is None else argv))
     try:  # the environment's settings, checked before any work: a mistake is bad usage, not a crash
         clock.today()
         lock_wait_from_environment()
@@ -488,6 +540,15 @@ def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
         by_end = predict_enrolled_by_end(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
+        sites = _forecast_sites(args.site) if args.site else None
+        outlook = forecast_sites(args.target, args.enrolled, args.elapsed_days, args.planned_days, sites, args.certainty) if sites else None
+        if not 0 < args.chance < 1:
+            raise ValueError(f"--chance must be between 0 and 1, got {args.chance!r}")
+        needed = None
+        if args.extra_sites_from:  # without --site the trial counts as one site
+            counted = sites or [Site(args.elapsed_days, args.enrolled, 1.0, name="the trial")]
+            needed = centres_needed(args.target, args.enrolled, args.elapsed_days, args.planned_days, counted,
+                                    (args.extra_sites_from - service.today()).days, args.certainty, args.chance)
     except ValueError as exc:
         print(f"bad usage: {exc}", file=sys.stderr)
         return USAGE
@@ -496,19 +557,33 @@ def _forecast(args) -> int:
         "p05_days": result.p05_days,
         "p95_days": result.p95_days,
         "p_on_time": result.p_on_time,
-        # The number enrolled by the planned end (negative binomial under the same posterior), not capped.
-        "enrolled_by_end_median": by_end.median,
-        "enrolled_by_end_p05": by_end.p05,
-        "enrolled_by_end_p95": by_end.p95,
+        # The number enrolled by the planned end (negative binomial under the same posterior), not capped;
+        # with --site, the multi-centre model's (the sum over sites).
+        "enrolled_by_end_median": outlook.enrolled_by_end_median if outlook else by_end.median,
+        "enrolled_by_end_p05": outlook.enrolled_by_end_p05 if outlook else by_end.p05,
+        "enrolled_by_end_p95": outlook.enrolled_by_end_p95 if outlook else by_end.p95,
+        "model": "multi-centre" if outlook else "single-rate",
     }
+    if outlook:
+        out["multicentre"] = outlook.as_dict()
+    if args.extra_sites_from:
+        out.update(centres_needed=needed, extra_sites_from=args.extra_sites_from.isoformat(), chance=args.chance)
     if args.json:
         print(json.dumps(out, indent=2))
-    else:
-        print(
-            f"target reached in {result.median_days:.0f} days (90% interval {result.p05_days:.0f} to {result.p95_days:.0f}); "
-            f"probability of reaching it by the planned end: {result.p_on_time:.0%}; "
-            f"enrolled by the planned end: {by_end.median} (90% interval {by_end.p05} to {by_end.p95})"
-        )
+        return DONE
+    print(
+        f"target reached in {result.median_days:.0f} days (90% interval {result.p05_days:.0f} to {result.p95_days:.0f}); "
+        f"probability of reaching it by the planned end: {result.p_on_time:.0%}; "
+        f"enrolled by the planned end: {by_end.median} (90% interval {by_end.p05} to {by_end.p95})"
+    )
+    if outlook:
+        days = f"{outlook.median_days:.0f} days" if outlook.median_days is not None else "not within a century"
+        print(f"multi-centre model ({len(sites)} sites): target reached in {days}; probability by the planned end: "
+              f"{outlook.p_on_time:.0%}; enrolled by the planned end: {outlook.enrolled_by_end_median} "
+              f"(90% interval {outlook.enrolled_by_end_p05} to {outlook.enrolled_by_end_p95})")
+    if args.extra_sites_from:
+        print(f"centres needed from {args.extra_sites_from}: " + (f"{needed}" if needed is not None else f"no number up to {MOST_CENTRES} is enough")
+              + f" (for a {args.chance:.0%} chance)")
     return DONE
 
 

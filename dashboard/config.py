@@ -122,6 +122,15 @@ class Source(_Strict):
     @property
     def kind(self) -> str:
         return "castor" if self.castor else "redcap"
+class SiteChange(_Strict):
+    """A site's dates as changed from `effective_on` on (history, like the amendments of a target): a view
+    as of an earlier day shows the site as it was known then. A date left out stays as it was."""
+
+    effective_on: dt.date
+    activated_on: dt.date | None = None
+    closed_on: dt.date | None = None
+    planned_activation: dt.date | None = None
+    note: str = ""
 
 
 class TrialSite(_Strict):
@@ -132,12 +141,27 @@ class TrialSite(_Strict):
     share: float | None = Field(default=None, gt=0, le=1)
     # Where its data is pulled from (Castor or REDCap); None: uploads only.
     source: Source | None = None
+    # A site being negotiated: the multi-centre forecast counts it from this day on by its prior alone.
+    planned_activation: dt.date | None = None
+    changes: list[SiteChange] = []
 
     @model_validator(mode="after")
     def _ordered(self) -> TrialSite:
-        if self.activated_on and self.closed_on and self.closed_on < self.activated_on:
-            raise ValueError("closed_on is before activated_on")
+        dates = [c.effective_on for c in self.changes]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError("changes must be in order of effective_on, one per date")
+        for site in (self, *(self.on(day) for day in dates)):
+            if site.activated_on and site.closed_on and site.closed_on < site.activated_on:
+                raise ValueError("closed_on is before activated_on")
         return self
+
+    def on(self, day: dt.date) -> TrialSite:
+        """The site as known on `day`: every change in force by then applied, in order."""
+        dates: dict = {}
+        for change in self.changes:
+            if change.effective_on <= day:
+                dates.update(change.model_dump(include={"activated_on", "closed_on", "planned_activation"}, exclude_none=True))
+        return self.model_copy(update=dates) if dates else self
 
 
 class Trial(_Strict):
@@ -204,6 +228,11 @@ class Trial(_Strict):
 
     def planned_end_on(self, day: dt.date) -> dt.date:
         return self.amendment_on(day).planned_end_on
+
+    def site_on(self, site: str, day: dt.date | None) -> TrialSite | None:
+        """The trial's site as known on `day` (its changes by then applied; None: as configured)."""
+        plan = self.sites.get(site)
+        return plan.on(day) if plan and day else plan
 
     @property
     def is_randomised(self) -> bool:

@@ -37,17 +37,20 @@ from dashboard.config import Programme, Trial
 from dashboard.fields import DATE_FIELDS, STATUSES
 from dashboard.forecast import (
     Forecast,
+    Outlook,
+    Site,
     SitePlan,
+    centres_needed,
     day_after,
     exposure_ahead,
     forecast_fan,
-    forecast_multicentre,
-    forecast_recent,
-    predict_enrolled,
-    probability_reaching,
+    forecast_sites,
+    negbin_quantiles,
+    negbin_reaching,
     recent_posterior,
     status_from_probability,
 )
+from dashboard.forecast.pooled import ClosedForm, multicentre_pending, recent_pending, resolve
 
 DAYS_PER_MONTH = 30.44
 RECENT_MONTHS = (3, 6)
@@ -109,16 +112,16 @@ def _first_enrolment(enrolled: pd.DataFrame) -> dt.date | None:
     return dates.min().date() if len(dates) else None
 
 
-def site_activation(trial: Trial, site: str, first_enrolment: dt.date | None) -> dt.date | None:
-    """The configured activation, else the first enrolment; the earlier when both exist."""
-    plan = trial.sites.get(site)
+def site_activation(trial: Trial, site: str, first_enrolment: dt.date | None, as_of: dt.date | None = None) -> dt.date | None:
+    """The configured activation (as known on `as_of`), else the first enrolment; the earlier when both exist."""
+    plan = trial.site_on(site, as_of)
     known = [d for d in ((plan.activated_on if plan else None), first_enrolment) if d is not None]
     return min(known) if known else None
 
 
 def site_end(trial: Trial, site: str, as_of: dt.date) -> dt.date:
     """The as-of date, or the site's closure when it closed before."""
-    plan = trial.sites.get(site)
+    plan = trial.site_on(site, as_of)
     return min(as_of, plan.closed_on) if plan and plan.closed_on else as_of
 
 
@@ -411,7 +414,7 @@ def _site_rows(trial: Trial, accrual: Accrual, last_extract: dict[str, dt.date],
     rows = []
     for site in trial.sites:
         enrolled = accrual.enrolled(site)
-        activated = site_activation(trial, site, accrual.first(site))
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         end = site_end(trial, site, as_of)
         months = months_between(activated, end)
         last_enrolment = accrual.last(site)
@@ -445,7 +448,7 @@ def aligned_site_curves(trial: Trial, participants: pd.DataFrame, as_of: dt.date
     parts = []
     for site in trial.sites:
         at_site = enrolled[enrolled["site"] == site]
-        activated = site_activation(trial, site, _first_enrolment(at_site))
+        activated = site_activation(trial, site, _first_enrolment(at_site), as_of)
         if activated is None or activated > as_of:
             continue
         daily = _dates(at_site, "enrolled_on").value_counts().sort_index()
@@ -471,8 +474,9 @@ def site_plans(trial: Trial, participants: pd.DataFrame, as_of: dt.date) -> list
 def _site_plans(trial: Trial, accrual: Accrual) -> list[SitePlan]:
     as_of = accrual.as_of
     plans = []
-    for site, plan in trial.sites.items():
-        activated = site_activation(trial, site, accrual.first(site))
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         opens = (activated - as_of).days if activated else math.inf
         closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
         plans.append(SitePlan(opens_in_days=opens, share=trial.site_share(site), closes_in_days=max(closes, opens)))
@@ -495,11 +499,15 @@ def trial_forecast(trial: Trial, participants: pd.DataFrame, as_of: dt.date, cer
 
 
 def _trial_forecast(trial: Trial, accrual: Accrual, certainty: float) -> Forecast | None:
+    return resolve([_forecast_pending(trial, accrual, certainty)])[0]
+
+
+def _forecast_pending(trial: Trial, accrual: Accrual, certainty: float) -> Forecast | ClosedForm | None:
     if accrual.as_of < trial.opened_on:
         return None
     target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
     try:
-        return forecast_multicentre(target, enrolled, elapsed, planned, sites, certainty)
+        return multicentre_pending(target, enrolled, elapsed, planned, sites, certainty)
     except ValueError:  # no site will ever recruit: nothing to forecast
         return None
 
@@ -523,12 +531,16 @@ def trial_forecast_recent(
 
 
 def _trial_forecast_recent(trial: Trial, accrual: Accrual, certainty: float, months: int) -> Forecast | None:
+    return resolve([_recent_pending(trial, accrual, certainty, months)])[0]
+
+
+def _recent_pending(trial: Trial, accrual: Accrual, certainty: float, months: int) -> Forecast | ClosedForm | None:
     if accrual.as_of < trial.opened_on:
         return None
     target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
     recent = min(recent_enrolled(accrual, months), enrolled)
     try:
-        return forecast_recent(target, enrolled, recent, elapsed, planned, sites, window_days(months), certainty)
+        return recent_pending(target, enrolled, recent, elapsed, planned, sites, window_days(months), certainty)
     except ValueError:
         return None
 
@@ -576,16 +588,27 @@ def site_forecasts(
 
 
 def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None) -> dict[str, dict]:
+    rows, inputs = _site_forecast_inputs(trial, accrual, certainty, recent_months)
+    _fill_site_forecasts(rows, inputs, *_negbin_at_once([i[1:5] for i in inputs], [i[1:] for i in inputs]))
+    return rows
+
+
+def _site_forecast_inputs(
+    trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None
+) -> tuple[dict[str, dict], list[tuple]]:
+    """site_forecasts's rows with the forecast left blank, and per site that has one the inputs of its
+    negative binomial: (site, m, shape, rate, days ahead, its target rounded up)."""
     as_of = accrual.as_of
     target, planned_end = trial.target_on(as_of), trial.planned_end_on(as_of)
     planned = (planned_end - trial.opened_on).days
     expected = expected_by(trial, as_of)
-    out = {}
-    for site, plan in trial.sites.items():
+    out, inputs = {}, []
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
         share = trial.site_share(site)
-        activated = site_activation(trial, site, accrual.first(site))
+        activated = site_activation(trial, site, accrual.first(site), as_of)
         m = accrual.enrolled(site)
-        row = {
+        out[site] = {
             "share": round(share, 4),
             "target": round(share * target, 1),
             "expected_by_now": round(share * expected, 1),
@@ -594,7 +617,6 @@ def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_mon
             "enrolled_by_end_p95": None,
             "p_target_by_end": None,
         }
-        out[site] = row
         if activated is None or activated > as_of:
             continue
         end = site_end(trial, site, as_of)
@@ -611,14 +633,121 @@ def _site_forecasts(trial: Trial, accrual: Accrual, certainty: float, recent_mon
             continue
         stop = min(planned_end, plan.closed_on) if plan.closed_on else planned_end
         ahead = max(0, (stop - max(as_of, activated)).days)
-        prediction = predict_enrolled(m, shape, rate, ahead)
-        row.update(
-            enrolled_by_end_median=prediction.median,
-            enrolled_by_end_p05=prediction.p05,
-            enrolled_by_end_p95=prediction.p95,
-            p_target_by_end=round(probability_reaching(m, math.ceil(share * target - 1e-9), shape, rate, ahead), 4),
+        inputs.append((site, m, shape, rate, ahead, math.ceil(share * target - 1e-9)))
+    return out, inputs
+
+
+def _negbin_at_once(predictions: list[tuple], chances: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """negbin_quantiles of every (m, shape, rate, ahead) and negbin_reaching of every (m, shape, rate,
+    ahead, needed), one array call each (empty arrays when there are none)."""
+    quantiles = negbin_quantiles(*np.array(predictions, dtype=float).T) if predictions else np.empty((0, 3))
+    reaching = negbin_reaching(*(np.array(chances, dtype=float)[:, [0, 4, 1, 2, 3]].T)) if chances else np.empty(0)
+    return quantiles, reaching
+
+
+def _fill_site_forecasts(rows: dict[str, dict], inputs: list[tuple], quantiles: np.ndarray, reaching: np.ndarray) -> None:
+    for (site, *_), q, p in zip(inputs, quantiles, reaching, strict=True):
+        rows[site].update(
+            enrolled_by_end_median=int(q[1]),
+            enrolled_by_end_p05=int(q[0]),
+            enrolled_by_end_p95=int(q[2]),
+            p_target_by_end=round(float(p), 4),
         )
+
+
+# ---- the multi-centre forecast of Jiang et al. 2015: a rate per site, planned sites from their dates ----
+
+
+def multicentre_sites(trial: Trial, accrual: Accrual, planned: bool = True) -> list[Site]:
+    """The trial's sites for forecast.forecast_sites as of the accrual's day: an open (or closed) site with
+    its days open and enrolments; a site whose activation (configured or `planned_activation`) is still
+    ahead as planned (left out with `planned` False); a site with no date at all left out."""
+    as_of = accrual.as_of
+    out = []
+    for site in trial.sites:
+        plan = trial.site_on(site, as_of)
+        activated = site_activation(trial, site, accrual.first(site), as_of)
+        share = trial.site_share(site)
+        if activated is not None and activated <= as_of:
+            closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
+            days = max((site_end(trial, site, as_of) - activated).days, 0)
+            out.append(Site(days, accrual.enrolled(site), share, closes, site))
+            continue
+        opens = activated or plan.planned_activation
+        if planned and opens is not None:
+            closes = (plan.closed_on - as_of).days if plan.closed_on else math.inf
+            out.append(Site(min(-(opens - as_of).days, -1e-9), 0, share, closes, site))
     return out
+
+
+def planned_site_names(trial: Trial, as_of: dt.date, accrual: Accrual | None = None) -> list[str]:
+    """The sites not open by as_of with an opening date ahead (planned)."""
+    accrual = accrual or Accrual(as_of)
+    return [s.name for s in multicentre_sites(trial, accrual) if s.planned]
+
+
+def _outlook_args(trial: Trial, accrual: Accrual) -> tuple[int, int, int, int]:
+    as_of = accrual.as_of
+    target = trial.target_on(as_of)
+    return target, accrual.enrolled(), (as_of - trial.opened_on).days, (trial.planned_end_on(as_of) - trial.opened_on).days
+
+
+def trial_outlook(
+    trial: Trial, accrual: Accrual, certainty: float, planned: bool = True, dates: bool = True, per_site: bool = True
+) -> Outlook | None:
+    """Jiang et al.'s forecast of the trial with (or without) its planned sites; None before it opens or
+    without any site that recruits."""
+    sites = multicentre_sites(trial, accrual, planned)
+    if accrual.as_of < trial.opened_on or not sites:
+        return None
+    target, enrolled, elapsed, planned_days = _outlook_args(trial, accrual)
+    return forecast_sites(target, enrolled, elapsed, planned_days, sites, certainty, dates=dates, per_site=per_site)
+
+
+def trial_centres_needed(trial: Trial, accrual: Accrual, certainty: float, opens_on: dt.date, chance: float = 0.8) -> int | None:
+    """forecast.centres_needed for the trial, its planned sites counted, extra sites opening on `opens_on`."""
+    sites = multicentre_sites(trial, accrual)
+    if accrual.as_of < trial.opened_on or not sites:
+        return None
+    target, enrolled, elapsed, planned_days = _outlook_args(trial, accrual)
+    return centres_needed(target, enrolled, elapsed, planned_days, sites, (opens_on - accrual.as_of).days, certainty, chance)
+
+
+MULTICENTRE_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95", "p_on_time")
+
+
+def _multicentre(trial: Trial, accrual: Accrual, certainty: float, has_data: bool) -> dict | None:
+    """The summary's `multicentre` block: the per-site model's number by the planned end and chance on time,
+    with the sites open (or closed) now, and again with the planned ones when there are any."""
+    if not has_data:
+        return None
+    now = trial_outlook(trial, accrual, certainty, planned=False, dates=False, per_site=False)
+    planned = planned_site_names(trial, accrual.as_of, accrual)
+    later = trial_outlook(trial, accrual, certainty, planned=True, dates=False, per_site=False) if planned else None
+
+    def numbers(outlook: Outlook | None) -> dict | None:
+        return None if outlook is None else {k: round(v, 4) if k == "p_on_time" else v for k, v in outlook.as_dict().items() if k in MULTICENTRE_KEYS}
+
+    return {"model": MULTICENTRE_MODEL, "planned_sites": planned, **(numbers(now) or dict.fromkeys(MULTICENTRE_KEYS)), "with_planned": numbers(later)}
+
+
+MULTICENTRE_MODEL = "per-site rates (Jiang et al. 2015)"
+
+
+def forecast_model(trial: Trial) -> str:
+    """Which model gives a trial's headline forecast and status: one rate for the trial, with more than one
+    site split over them by their planned shares and following their opening dates."""
+    return "multi-centre" if len(trial.sites) > 1 else "single-rate"
+
+
+def model_text(summary: dict) -> str:
+    """Which model and basis the status and the headline forecast come from, in one sentence for every page
+    and the pack."""
+    months = summary.get("recent_months")
+    basis = (f"at the pace of the last {months} months (blended with the plan's pace)" if summary.get("status_basis") == "recent"
+             else "at the pace since the trial opened")
+    return (f"Forecast model: one accrual rate per trial (Gajewski, Simon & Carlson 2008), in a multi-centre trial split over "
+            f"its sites by their planned shares from their opening dates; status basis: {basis}.")
 
 
 STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so
@@ -693,8 +822,11 @@ def trial_summary(
     return _trial_summary(programme, trial_code, accrual_of(participants[participants["trial"] == trial_code], as_of), last_extract)
 
 
-def _trial_summary(programme: Programme, trial_code: str, accrual: Accrual, last_extract: dict[str, dt.date]) -> dict:
-    """trial_summary of the trial's Accrual."""
+def _trial_summary(
+    programme: Programme, trial_code: str, accrual: Accrual, last_extract: dict[str, dt.date], computed: dict | None = None
+) -> dict:
+    """trial_summary of the trial's Accrual; `computed`: its forecasts from _forecasts_at_once (computed
+    here, for this trial alone, when not given)."""
     trial = programme.trials[trial_code]
     as_of = accrual.as_of
     enrolled = accrual.enrolled()
@@ -702,17 +834,16 @@ def _trial_summary(programme: Programme, trial_code: str, accrual: Accrual, last
     planned_end = trial.planned_end_on(as_of)
     # Without any extract there is nothing to forecast from: say so rather than predict from zero.
     has_data = bool(last_extract)
-    certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
-    since = _trial_forecast(trial, accrual, certainty) if has_data else None
-    recent = _trial_forecast_recent(trial, accrual, certainty, months) if has_data else None
-    forecast = recent if programme.status_basis == "recent" else since
+    if computed is None:
+        [computed] = _forecasts_at_once(programme, [(trial, accrual, has_data)])
+    since, recent, forecast = computed["since"], computed["recent"], computed["forecast"]
+    months = programme.forecast_recent_months
     thresholds = programme.status_thresholds
 
     def status_of(f: Forecast | None) -> str | None:
         return None if f is None else status_from_probability(f.p_on_time, thresholds.green, thresholds.amber)
 
-    by_end = _enrolled_by_end(trial, accrual, forecast)
-    per_site = _site_forecasts(trial, accrual, certainty, months if programme.status_basis == "recent" else None)
+    by_end, per_site = computed["by_end"], computed["per_site"]
     sites = [{**row, **per_site[row["site"]]} for row in _site_rows(trial, accrual, last_extract, programme.stale_after_days)]
     months_open = months_between(trial.opened_on, as_of)
     needed = rate_needed(target, enrolled, as_of, planned_end)
@@ -750,18 +881,44 @@ def _trial_summary(programme: Programme, trial_code: str, accrual: Accrual, last
         "forecast_recent": _forecast_dict(recent, as_of),
         "status_recent": status_of(recent),
         **by_end,
+        "forecast_model": forecast_model(trial),
+        "multicentre": _multicentre(trial, accrual, programme.forecast_prior_certainty, has_data),
     }
 
 
-def _enrolled_by_end(trial: Trial, accrual: Accrual, forecast: Forecast | None) -> dict:
-    """enrolled_by_end_median, _p05, _p95: the number enrolled by the planned end under the forecast's
-    posterior (None without a forecast)."""
-    keys = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
-    if forecast is None:
-        return dict.fromkeys(keys)
-    left = (trial.planned_end_on(accrual.as_of) - accrual.as_of).days
-    p = predict_enrolled(accrual.enrolled(), forecast.shape, forecast.rate, exposure_ahead(_site_plans(trial, accrual), left))
-    return dict(zip(keys, (p.median, p.p05, p.p95), strict=True))
+BY_END_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
+
+
+def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, bool]]) -> list[dict]:
+    """Per (trial, accrual, has data): the forecasts its summary shows (since opening, at the recent pace,
+    the basis's, the number by the planned end, per site), every trial's closed forms and negative
+    binomials evaluated together: one scipy call per distribution function for the whole programme."""
+    certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
+    recent_basis = programme.status_basis == "recent"
+    pending = [_forecast_pending(t, a, certainty) if data else None for t, a, data in items]
+    pending += [_recent_pending(t, a, certainty, months) if data else None for t, a, data in items]
+    resolved = resolve(pending)
+    since, recent = resolved[: len(items)], resolved[len(items):]
+    basis = recent if recent_basis else since
+    by_end_inputs, site_inputs, site_rows = [], [], []
+    for (trial, accrual, _), forecast in zip(items, basis, strict=True):
+        if forecast is not None:
+            left = (trial.planned_end_on(accrual.as_of) - accrual.as_of).days
+            by_end_inputs.append((accrual.enrolled(), forecast.shape, forecast.rate, exposure_ahead(_site_plans(trial, accrual), left)))
+        rows, inputs = _site_forecast_inputs(trial, accrual, certainty, months if recent_basis else None)
+        site_rows.append((rows, inputs))
+        site_inputs += inputs
+    quantiles, reaching = _negbin_at_once(by_end_inputs + [i[1:5] for i in site_inputs], [i[1:] for i in site_inputs])
+    by_end_q, site_q = iter(quantiles[: len(by_end_inputs)]), quantiles[len(by_end_inputs):]
+    out, used = [], 0
+    for k, forecast in enumerate(basis):
+        q = next(by_end_q) if forecast is not None else None
+        rows, inputs = site_rows[k]
+        _fill_site_forecasts(rows, inputs, site_q[used : used + len(inputs)], reaching[used : used + len(inputs)])
+        used += len(inputs)
+        by_end = dict.fromkeys(BY_END_KEYS) if q is None else dict(zip(BY_END_KEYS, (int(q[1]), int(q[0]), int(q[2])), strict=True))
+        out.append({"since": since[k], "recent": recent[k], "forecast": forecast, "by_end": by_end, "per_site": rows})
+    return out
 
 
 # The participant columns trial_summary reads.
@@ -782,6 +939,8 @@ def programme_summary(
     # not filtered once per trial, site and metric.
     by_trial = accruals(participants[[c for c in SUMMARY_COLUMNS if c in participants]], as_of)
     nobody = Accrual(as_of)
+    items = [(programme.trials[code], by_trial.get(code, nobody), bool(last_extract.get(code))) for code in codes]
+    computed = _forecasts_at_once(programme, items)
     return {
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,
@@ -789,5 +948,8 @@ def programme_summary(
         "status_basis": programme.status_basis,
         "recent_months": programme.forecast_recent_months,
         "stale_after_days": programme.stale_after_days,
-        "trials": [_trial_summary(programme, code, by_trial.get(code, nobody), last_extract.get(code, {})) for code in codes],
+        "trials": [
+            _trial_summary(programme, code, accrual, last_extract.get(code, {}), done)
+            for code, (_, accrual, _), done in zip(codes, items, computed, strict=True)
+        ],
     }

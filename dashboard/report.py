@@ -140,7 +140,8 @@ def _summary_section(summary: dict, changes: dict | None, pages: int) -> str:
         + f"<p class='legend'>Status is the forecast's chance of reaching the target by the planned end: on track "
         f"{summary['status_thresholds']['green']:.0%} or more, at risk {summary['status_thresholds']['amber']:.0%} to "
         f"{summary['status_thresholds']['green']:.0%}, off track below. Site data older than {summary['stale_after_days']} "
-        "days is stale. Accrual counts participants with an enrolment date on or before the as-of day.</p>"
+        "days is stale. Accrual counts participants with an enrolment date on or before the as-of day. "
+        f"{html.escape(metrics.model_text(summary))}</p>"
         "</section>"
     )
 

@@ -77,8 +77,9 @@ def snapshot(
 ) -> tuple[pd.DataFrame, dict[str, dict[str, dt.date]]]:
     """Participants of the extracts current at the end of `as_of` (only `columns` when given), and per
     trial the day each site's current extract was accepted."""
-    participants = store.current_participants(as_of=end_of(as_of), columns=columns)
-    return participants, last_extract_at(store, end_of(as_of))
+    with store.connect():  # one use: the file opened and checked once for both queries, not once per query
+        participants = store.current_participants(as_of=end_of(as_of), columns=columns)
+        return participants, last_extract_at(store, end_of(as_of))
 
 
 def last_extract_at(store: Store, moment: dt.datetime) -> dict[str, dict[str, dt.date]]:

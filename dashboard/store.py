@@ -991,7 +991,7 @@ class Store:
         chosen = ", ".join(columns) if columns else "*"
         sql = f"""
             SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
-            ORDER BY trial, site, participant_id
+            {"" if columns else "ORDER BY trial, site, participant_id"}  -- the summary's narrowed snapshot needs no order: it groups
         """
         return self.arrow_query(sql, {"as_of": as_of or _now(), "trial": trial})
 

@@ -252,6 +252,50 @@ def test_bench_measures_a_generated_programme_and_says_which_targets_are_met(tmp
     # N = 2: three trials of two sites, 1,000 participants each, known by the last of two extracts.
     assert (scale["scale"], scale["trials"], scale["trial_sites"], scale["extracts"]) == (2, 3, 6, 12)
     assert 5_000 < scale["participants"] <= 6_000
-    for key in ("summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb", "load_s"):
+    pages = ("overview_page_ms", "trial_page_ms", "sites_page_ms", "whatif_page_ms")  # what each page computes, figures included
+    for key in ("summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", *pages, "peak_memory_mb", "load_s"):
         assert scale[key] > 0
-    assert set(out["targets_met"]) == {"summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", "peak_memory_mb"}
+    assert "page_errors" not in scale  # three trials: no page crashes
+    assert set(out["targets_met"]) == {"summary_ms", "overview_data_ms", "trial_data_ms", "sites_data_ms", *pages, "peak_memory_mb"}
+
+
+def test_forecast_with_sites_gives_the_multi_centre_number_by_the_end_and_the_centres_needed(capsys):
+    # accrual.multi.n's worked example in days (months of 30.44): ten sites open 10 months with 108 in all, to
+    # month 36: 108 + NegBin(258, 28/54), quantiles 313, 347, 384.
+    sites = [a for m in (9, 10, 10, 10, 11, 11, 11, 12, 12, 12) for a in ("--site", f"304.4:{m}")]
+    code = main(["forecast", "--target", "300", "--enrolled", "108", "--elapsed-days", "304.4", "--planned-days", "1095.84", *sites,
+                 "--extra-sites-from", "2027-01-01", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["model"] == "multi-centre"
+    assert (result["enrolled_by_end_p05"], result["enrolled_by_end_median"], result["enrolled_by_end_p95"]) == (313, 347, 384)
+    assert result["centres_needed"] == 0 and len(result["multicentre"]["sites"]) == 10
+    # The single-rate fields stay the single-rate model's.
+    assert result["p_on_time"] == pytest.approx(json.loads(_forecast_json(capsys, "300", "108", "304.4", "1095.84"))["p_on_time"])
+    # A trial far behind, one site closed after 10 in 100 days, a planned one opening in 20 days (written as
+    # `--site -20:0`): extra sites from today are needed, and none is enough from after the planned end.
+    base = ["forecast", "--target", "80", "--enrolled", "10", "--elapsed-days", "100", "--planned-days", "200",
+            "--site", "100:10", "--site", "-20:0", "--json"]
+    code = main([*base, "--extra-sites-from", "2026-11-21"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["centres_needed"] >= 2 and result["multicentre"]["sites"][1]["planned"]
+    main([*base, "--extra-sites-from", "2027-12-01"])
+    assert json.loads(capsys.readouterr().out)["centres_needed"] is None
+
+
+def _forecast_json(capsys, target, enrolled, elapsed, planned) -> str:
+    main(["forecast", "--target", target, "--enrolled", enrolled, "--elapsed-days", elapsed, "--planned-days", planned, "--json"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("site", ["10", "x:3", "10:-1", "10:3:1.5", "-20:4"])
+def test_a_forecast_site_that_is_not_days_open_enrolled_share_is_bad_usage(site, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["forecast", "--target", "10", "--enrolled", "3", "--elapsed-days", "10", "--planned-days", "100", "--site", site])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{site!r}" in err and ("DAYS_OPEN:ENROLLED" in err or "days open must be" in err)
+
+
+def test_forecast_site_shares_all_or_none_adding_to_one(capsys):
+    args = ["forecast", "--target", "10", "--enrolled", "3", "--elapsed-days", "10", "--planned-days", "100"]
+    assert main([*args, "--site", "10:3:0.5", "--site", "10:0"]) == 2 and "every --site a share" in capsys.readouterr().err
+    assert main([*args, "--site", "10:3:0.5", "--site", "10:0:0.2"]) == 2 and "add up to 1" in capsys.readouterr().err

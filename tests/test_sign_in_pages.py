@@ -112,7 +112,7 @@ def test_a_person_not_in_the_access_file_is_asked_to_ask_for_access_and_sees_no_
 
 def test_a_viewer_has_the_meeting_view_first_and_cannot_reach_upload_history_or_audit(site):
     at = open_as(VIEWER.upper())  # the sign-in may report the address in another case
-    assert pages(at) == ["meeting", "overview", "trial", "sites"]
+    assert pages(at) == ["meeting", "overview", "trial", "sites", "whatif"]
     assert "Steering meeting" in at.markdown[2].value
     assert not [p for p in at.get("popover") if "held" in p.proto.label]  # the chair marks it; a viewer does not
     for page in ("upload", "extracts", "audit"):
@@ -130,7 +130,7 @@ def test_a_sign_in_is_audited_once_and_a_reload_is_not_a_new_one(site):
 
 def test_a_coordinator_lands_on_upload_for_their_own_trial_and_site_only(site, programme):
     at = open_as(COORDINATOR)
-    assert pages(at) == ["upload", "extracts", "overview", "trial", "sites", "meeting"]
+    assert pages(at) == ["upload", "extracts", "overview", "trial", "sites", "whatif", "meeting"]
     assert at.title[0].value == "Upload an extract"
     assert at.selectbox[0].options == ["PUMP"]
     assert at.selectbox[1].options == ["From the file's site column", "EMC"]
@@ -164,7 +164,7 @@ def test_a_coordinator_may_retract_their_own_extract_but_is_not_offered_anothers
 
 def test_a_director_has_every_page_and_the_audit_log_with_its_csv(site):
     at = open_as(DIRECTOR)
-    assert pages(at) == ["overview", "trial", "sites", "extracts", "meeting", "upload", "audit"]
+    assert pages(at) == ["overview", "trial", "sites", "whatif", "extracts", "meeting", "upload", "audit"]
     at.switch_page("app_pages/audit.py").run()
     log = at.dataframe[0].value
     assert list(log["actor"][:1]) == [DIRECTOR] and list(log["what"][:1]) == ["Sign-in"]

@@ -1,0 +1,276 @@
+"""The multi-centre model of Jiang, Simon, Mayo & Gajewski (2015; R: accrual::accrual.multi.n): a rate per site.
+
+Site j with planned share s_j has its own rate lambda_j ~ Gamma(n*P*s_j, T*P) a priori (the plan's rate
+n/T split by shares, weighed like P times the planned trial). After m_j enrolments in the dT_j days since
+its own activation, lambda_j ~ Gamma(n*P*s_j + m_j, T*P + dT_j), and its enrolments in the next H_j days
+it is open are negative binomial:
+
+    X_j ~ NegBin(size = n*P*s_j + m_j, p = (T*P + dT_j) / (T*P + dT_j + H_j))
+
+(the package's (TP + dT_j)/(TP + dTpred_j), dTpred_j = dT_j + H_j counted from the site's activation).
+A planned site (activation ahead, u_j days from now) has dT_j = 0, m_j = 0 and H_j = horizon - u_j: its
+prior alone. A closed site has H_j = 0 after its closing: nothing more. The trial's number by a horizon is
+m + sum_j X_j: sites sharing one p add exactly (NegBin(sum of sizes, p)), the others by convolution of
+their pmfs (total_pmf, exact to TAIL). Worked example (the package's): n =
+300, T = 36 months, P = 0.5, ten equal sites open since month 0 with 108 enrolled after 10 months: each
+X_j ~ NegBin(15 + m_j, 28/54), the total by month 36 is 108 + NegBin(258, 28/54), mean 108 + 258*26/28 =
+347.57.
+
+The completion date of the trial (count n): the smallest whole day t with P(m + X(t) >= n) >= q, found by
+bisection (the probability grows with t). Of one site (its own target s_j*n): the time to k more at one
+Gamma-Poisson rate is b*B/(1 - B), B ~ Beta(k, a), exactly as the single-rate model, after its opening.
+
+Centres needed: the fewest extra sites, each opening in u days and recruiting at the trial's median site
+rate r (enrolled/days open over the sites that have opened; the plan's n*s/T when none has) as a Poisson
+process, such that P(m + X + Poisson(k*r*(H - u)) >= n) >= the chance asked for (default 0.8).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dashboard.forecast.distributions import PROBS, TAIL, negbin_quantiles, negbin_reaching, stats, time_quantiles
+
+MOST_CENTRES = 200  # beyond this many extra centres the answer is "none is enough"
+LONGEST_DAYS = 100 * 366  # a completion date later than this is "never" (None)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One site in days relative to now. days_open >= 0: open that many days (since its activation);
+    < 0: planned, opening in -days_open days. closes_in_days <= 0: closed (days_open counts up to its
+    closing); math.inf: stays open. share: its planned fraction of the trial's accrual."""
+
+    days_open: float
+    enrolled: int = 0
+    share: float = 1.0
+    closes_in_days: float = math.inf
+    name: str = ""
+    # An extra site of a what-if: it recruits at this many a day (a Poisson process, no prior), as centres
+    # needed assumes; its share and enrolled are unused.
+    known_rate: float | None = None
+
+    @property
+    def planned(self) -> bool:
+        return self.days_open < 0
+
+
+def _check(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site]) -> None:
+    if not (target > 0 and planned_days > 0 and 0 < certainty <= 1):
+        raise ValueError("target and planned days must be > 0 and certainty in (0, 1]")
+    if not sites:
+        raise ValueError("sites: give at least one site")
+    for s in sites:
+        if s.known_rate is not None and not (s.known_rate >= 0 and s.days_open <= 0):
+            raise ValueError(f"site {s.name or '?'}: a known rate >= 0 is for a site opening now or later")
+        if not (s.share > 0 and s.enrolled >= 0 and math.isfinite(s.days_open)) or (s.planned and s.enrolled):
+            raise ValueError(f"site {s.name or '?'}: share must be > 0, enrolled >= 0 (0 for a planned site), days open a number")
+    if enrolled < sum(s.enrolled for s in sites):
+        raise ValueError("enrolled is less than the sites' enrolments")
+
+
+def site_parameters(target: int, planned_days: float, certainty: float, sites: list[Site], horizon: float) -> tuple[np.ndarray, ...]:
+    """(size, rate, ahead) per site: its posterior Gamma(size, rate) and the days H_j it recruits from now
+    to `horizon` days ahead (0 once closed); its accrual then is NegBin(size, rate/(rate + ahead))."""
+    share = np.array([s.share for s in sites], dtype=float)
+    days_open = np.array([s.days_open for s in sites], dtype=float)
+    closes = np.array([s.closes_in_days for s in sites], dtype=float)
+    m = np.array([s.enrolled for s in sites], dtype=float)
+    known = np.array([s.known_rate is not None for s in sites], dtype=bool)
+    size = np.where(known, 0.0, target * certainty * share + m)  # size 0: no negative binomial part
+    rate = planned_days * certainty + np.maximum(days_open, 0.0)
+    start = np.maximum(-days_open, 0.0)
+    ahead = np.maximum(np.minimum(horizon, closes) - start, 0.0)
+    return size, rate, ahead
+
+
+def poisson_mean(sites: list[Site], horizon: float) -> float:
+    """The expected enrolments of the known-rate sites from now to `horizon` days ahead."""
+    return sum(s.known_rate * max(min(horizon, s.closes_in_days) - max(-s.days_open, 0.0), 0.0)
+               for s in sites if s.known_rate is not None)
+
+
+def poisson_pmf(mean: float, last: int | None = None) -> np.ndarray:
+    """Poisson(mean) pmf from 0 to `last` (default: where less than TAIL is left), in logs."""
+    if mean <= 0:
+        return np.ones(1)
+    if last is None:
+        last = int(mean + 12 * math.sqrt(mean) + 30)
+    k = np.arange(1, last + 1, dtype=float)
+    return np.exp(-mean + np.concatenate(([0.0], np.cumsum(np.log(mean / k)))))
+
+
+def negbin_pmf(size: float, p: float, last: int | None = None) -> np.ndarray:
+    """NegBin(size, p) pmf from 0 to `last` (default: where less than TAIL is left beyond), by the
+    recurrence pmf(k)/pmf(k-1) = (k - 1 + size)/k * (1 - p) in logs: numpy only, no scipy call per site."""
+    if size <= 0 or p >= 1:
+        return np.ones(1)
+    if last is None:
+        mean, sd = size * (1 - p) / p, math.sqrt(size * (1 - p)) / p
+        last = int(mean + (-2 * math.log(TAIL)) ** 0.5 * sd * 1.5 + 30)
+    k = np.arange(1, last + 1, dtype=float)
+    logs = size * math.log(p) + np.concatenate(([0.0], np.cumsum(np.log((k - 1 + size) / k) + math.log1p(-p))))
+    return np.exp(logs)
+
+
+def total_pmf(size: np.ndarray, rate: np.ndarray, ahead: np.ndarray, last: int | None = None, poisson: float = 0.0) -> np.ndarray:
+    """The pmf of sum_j NegBin(size_j, rate_j/(rate_j + ahead_j)) + Poisson(poisson): sites with one
+    probability merged exactly (their sizes add), the others convolved; cut at `last` when given (the
+    counts below it exact)."""
+    merged: dict[float, float] = {}
+    for a, b, h in zip(size, rate, ahead, strict=True):
+        if h > 0 and a > 0:
+            p = float(b / (b + h))
+            merged[p] = merged.get(p, 0.0) + float(a)
+    pmf = poisson_pmf(poisson, last)
+    for p, a in merged.items():
+        pmf = np.convolve(pmf, negbin_pmf(a, p, last))
+        if last is not None:
+            pmf = pmf[: last + 1]
+    return pmf
+
+
+def quantiles_of(pmf: np.ndarray, probs=PROBS) -> list[int]:
+    """The smallest counts whose cdf reaches each prob (as scipy's ppf)."""
+    cdf = np.cumsum(pmf)
+    return [int(min(np.searchsorted(cdf, q * (1 - 1e-12)), len(pmf) - 1)) for q in probs]
+
+
+def chance_at_least(pmf: np.ndarray, count: int) -> float:
+    """P(total >= count) of a pmf that is exact below `count`."""
+    return 1.0 if count <= 0 else float(min(1.0, max(0.0, 1.0 - pmf[:count].sum())))
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """The multi-centre forecast of a trial: the number enrolled by the planned end (median, 90%), the
+    chance of the target by then, and the completion date in days from now (None: not within a century)."""
+
+    enrolled_by_end_median: int
+    enrolled_by_end_p05: int
+    enrolled_by_end_p95: int
+    p_on_time: float
+    median_days: float | None
+    p05_days: float | None
+    p95_days: float | None
+    sites: list[dict]
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def chance_by(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], days: float) -> float:
+    """P(the target is reached within `days` from now)."""
+    need = target - enrolled
+    if need <= 0:
+        return 1.0
+    size, rate, ahead = site_parameters(target, planned_days, certainty, sites, days)
+    return chance_at_least(total_pmf(size, rate, ahead, last=need, poisson=poisson_mean(sites, days)), need)
+
+
+def completion_days(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], q: float) -> float | None:
+    """The smallest whole day t from now with P(target reached by t) >= q; None beyond LONGEST_DAYS."""
+    if enrolled >= target:
+        return 0.0
+    low, high = 0, LONGEST_DAYS
+    if chance_by(target, enrolled, planned_days, certainty, sites, high) < q:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if chance_by(target, enrolled, planned_days, certainty, sites, middle) >= q:
+            high = middle
+        else:
+            low = middle
+    return float(high)
+
+
+def site_outlook(target: int, planned_days: float, certainty: float, sites: list[Site], left: float) -> list[dict]:
+    """Per site: enrolled by the planned end (median, 90%), the chance of its own target (share x target)
+    by then, and the median days to it (after its opening; None when closed or never)."""
+    size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
+    m = np.array([s.enrolled for s in sites], dtype=float)
+    own = np.array([math.ceil(s.share * target - 1e-9) for s in sites], dtype=float)
+    known = np.array([s.known_rate is not None for s in sites])
+    mean = np.array([poisson_mean([s], left) if s.known_rate is not None else 0.0 for s in sites])
+    # A known-rate site is the limit of a negative binomial with a certain rate: Poisson(mean).
+    by_end = np.where(known[:, None], stats().poisson.ppf(PROBS, mean[:, None]), negbin_quantiles(m, size, rate, ahead))
+    chance = np.where(known, stats().poisson.sf(own - 1, mean), negbin_reaching(m, own, size, rate, ahead))
+    start = np.array([max(-s.days_open, 0.0) for s in sites])
+    k = np.maximum(own - m, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        median = np.where(known, np.nan, time_quantiles(size, rate, k, (0.5,))[:, 0] + start)
+    rows = []
+    for j, s in enumerate(sites):
+        never = s.closes_in_days < math.inf and (m[j] < own[j])
+        rows.append({
+            "site": s.name,
+            "planned": s.planned or s.known_rate is not None,
+            "enrolled_by_end_median": int(by_end[j, 1]),
+            "enrolled_by_end_p05": int(by_end[j, 0]),
+            "enrolled_by_end_p95": int(by_end[j, 2]),
+            "p_target_by_end": round(float(chance[j]), 4),
+            "target_median_days": 0.0 if m[j] >= own[j] else None if never or not math.isfinite(median[j]) else float(median[j]),
+        })
+    return rows
+
+
+def forecast_sites(
+    target: int, enrolled: int, elapsed_days: float, planned_days: float, sites: list[Site], certainty: float = 0.5,
+    dates: bool = True, per_site: bool = True,
+) -> Outlook:
+    """Jiang et al.'s forecast for the trial (enrolled: every enrolment, those of unlisted sites too);
+    without `dates` no completion date (a bisection: the page's, not the programme summary's), without
+    `per_site` no rows per site."""
+    _check(target, enrolled, planned_days, certainty, sites)
+    left = max(planned_days - elapsed_days, 0.0)
+    size, rate, ahead = site_parameters(target, planned_days, certainty, sites, left)
+    pmf = total_pmf(size, rate, ahead, poisson=poisson_mean(sites, left))
+    p05, median, p95 = (enrolled + q for q in quantiles_of(pmf))
+    p_on_time = chance_at_least(pmf, target - enrolled)  # the pmf is whole but for less than TAIL beyond its end
+    days = [completion_days(target, enrolled, planned_days, certainty, sites, q) for q in PROBS] if dates else [None] * 3
+    rows = site_outlook(target, planned_days, certainty, sites, left) if per_site else []
+    return Outlook(median, p05, p95, p_on_time, days[1], days[0], days[2], rows)
+
+
+def median_site_rate(target: int, planned_days: float, sites: list[Site]) -> float:
+    """Enrolments per day of the median site among those that have opened (enrolled / days open); the
+    plan's rate of an average site (target x mean share / planned days) when none has."""
+    rates = [s.enrolled / s.days_open for s in sites if s.days_open > 0]
+    if rates:
+        return float(np.median(rates))
+    return target * float(np.mean([s.share for s in sites])) / planned_days
+
+
+def centres_needed(
+    target: int, enrolled: int, elapsed_days: float, planned_days: float, sites: list[Site], opens_in_days: float,
+    certainty: float = 0.5, chance: float = 0.8,
+) -> int | None:
+    """The fewest extra sites opening in `opens_in_days` at the median site rate (a Poisson process each)
+    that give `chance` of the target by the planned end; 0 when the sites there are suffice; None when no
+    number up to MOST_CENTRES does (the planned end comes before they open, or too soon after)."""
+    _check(target, enrolled, planned_days, certainty, sites)
+    left = max(planned_days - elapsed_days, 0.0)
+    extra = extra_site(median_site_rate(target, planned_days, sites), opens_in_days)
+    for k in range(MOST_CENTRES + 1):
+        if chance_by(target, enrolled, planned_days, certainty, [*sites, *[extra] * k], left) >= chance:
+            return k
+        if poisson_mean([extra], left) <= 0:
+            return None
+    return None
+
+
+def extra_site(rate_per_day: float, opens_in_days: float, name: str = "extra") -> Site:
+    """An extra site of a what-if: opening in `opens_in_days` (now when <= 0), recruiting at a known rate."""
+    return Site(-opens_in_days if opens_in_days > 0 else 0.0, 0, 1.0, name=name, known_rate=rate_per_day)
+
+
+def enrolled_path(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], horizons) -> np.ndarray:
+    """m + the 5%, 50% and 95% quantiles of the number enrolled by each horizon (days from now): rows."""
+    rows = []
+    for h in horizons:
+        size, rate, ahead = site_parameters(target, planned_days, certainty, sites, h)
+        rows.append([enrolled + q for q in quantiles_of(total_pmf(size, rate, ahead, poisson=poisson_mean(sites, h)))])
+    return np.array(rows, dtype=float).reshape(-1, 3)

@@ -1,0 +1,92 @@
+"""The programme summary computes every trial's forecasts on arrays at once (metrics._forecasts_at_once): equal to
+the same forecasts computed one by one with scalar scipy calls, to 1e-9, on every demo trial and at N = 100 (150
+trials of 2,000 at two sites each, 300,000 participants, as `python -m dashboard bench` generates them)."""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dashboard import bench, demo, metrics
+from dashboard.config import Programme
+from dashboard.forecast import exposure_ahead, forecast_multicentre, forecast_recent, open_share
+
+AS_OF = dt.date(2026, 11, 21)
+
+
+def scalar_quantiles(a: float, scale: float, k: int) -> tuple[float, float, float]:
+    """p05, median, p95 of scale*B/(1-B), B ~ Beta(k, a), one scalar scipy call per number."""
+    return tuple(scale * stats.beta.ppf(p, k, a) / stats.beta.ppf(1 - p, a, k) for p in (0.05, 0.5, 0.95))
+
+
+def scalar_by_end(m: int, shape: float, rate: float, ahead: float) -> tuple[int, int, int]:
+    if not ahead > 0:
+        return m, m, m
+    return tuple(int(m + stats.nbinom.ppf(p, shape, rate / (rate + ahead))) for p in (0.05, 0.5, 0.95))
+
+
+def close(x: float, y: float) -> bool:
+    return (math.isinf(x) and x == y) or abs(x - y) <= 1e-9 * max(1.0, abs(y))
+
+
+def check_every_trial(programme: Programme, participants: pd.DataFrame) -> int:
+    """Compares every trial's batched forecasts with scalar ones; returns the number of numbers compared."""
+    accruals = metrics.accruals(participants, AS_OF)
+    items = [(programme.trials[c], accruals.get(c, metrics.Accrual(AS_OF)), True) for c in programme.trials]
+    batched = metrics._forecasts_at_once(programme, items)
+    certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
+    compared = 0
+    for (trial, accrual, _), got in zip(items, batched, strict=True):
+        target, enrolled, elapsed, planned, sites = metrics._forecast_args(trial, accrual)
+        recent = min(metrics.recent_enrolled(accrual, months), enrolled)
+        one_by_one = {
+            "since": forecast_multicentre(target, enrolled, elapsed, planned, sites, certainty),
+            "recent": forecast_recent(target, enrolled, recent, elapsed, planned, sites, metrics.window_days(months), certainty),
+        }
+        for key, want in one_by_one.items():
+            have = got[key]
+            assert (have.median_days, have.p05_days, have.p95_days, have.p_on_time) == pytest.approx(
+                (want.median_days, want.p05_days, want.p95_days, want.p_on_time), rel=1e-9, abs=1e-9)
+            if want.remaining and metrics._site_plans(trial, accrual) and all(s.opens_in_days <= 0 for s in sites):
+                scale = want.rate / open_share(sites, 0.0)
+                p05, median, p95 = scalar_quantiles(want.shape, scale, want.remaining)
+                assert all(close(a, b) for a, b in ((have.p05_days, p05), (have.median_days, median), (have.p95_days, p95)))
+                left = planned - elapsed
+                p_on_time = stats.beta.cdf(left / (scale + left), want.remaining, want.shape) if left > 0 else 0.0
+                assert close(have.p_on_time, p_on_time)
+                compared += 4
+        basis = one_by_one["recent" if programme.status_basis == "recent" else "since"]
+        left = (trial.planned_end_on(AS_OF) - AS_OF).days
+        m = accrual.enrolled()
+        want = scalar_by_end(m, basis.shape, basis.rate, exposure_ahead(sites, left))
+        assert (got["by_end"]["enrolled_by_end_p05"], got["by_end"]["enrolled_by_end_median"], got["by_end"]["enrolled_by_end_p95"]) == want
+        _, inputs = metrics._site_forecast_inputs(trial, accrual, certainty, months if programme.status_basis == "recent" else None)
+        for site, m_site, shape, rate, ahead, own in inputs:
+            row = got["per_site"][site]
+            p05, median, p95 = scalar_by_end(m_site, shape, rate, ahead)
+            assert (row["enrolled_by_end_p05"], row["enrolled_by_end_median"], row["enrolled_by_end_p95"]) == (p05, median, p95)
+            chance = 1.0 if m_site >= own else stats.nbinom.sf(own - m_site - 1, shape, rate / (rate + ahead)) if ahead > 0 else 0.0
+            assert row["p_target_by_end"] == round(float(chance), 4)
+            compared += 4
+        compared += 11
+    return compared
+
+
+def test_the_arrays_equal_the_scalar_forecasts_on_every_demo_trial(programme):
+    participants = demo.simulate_programme(programme, AS_OF)
+    assert check_every_trial(programme, participants) >= 3 * 11
+
+
+def test_the_arrays_equal_the_scalar_forecasts_at_national_scale():
+    programme = Programme.model_validate(bench.scaled_config(100))
+    rows = []
+    for code, trial in programme.trials.items():
+        for site, plan in trial.sites.items():
+            rng = np.random.default_rng([2026, len(rows)])
+            rows += [[code, *r] for r in bench._rows(rng, code, site, bench.PER_PAIR, plan.activated_on or trial.opened_on, AS_OF - dt.timedelta(days=30))]
+    participants = pd.DataFrame(rows, columns=["trial", *bench.HEADER.split(",")]).replace("", None)
+    assert len(programme.trials) == 150 and len(participants) == 300_000
+    assert check_every_trial(programme, participants) >= 150 * 11

@@ -162,13 +162,14 @@ def find_identifiers(
     frame: pd.DataFrame,
     id_column: str | None,
     fmt: str | None,
-    date_columns: set[str] = frozenset(),
+    date_columns: dict[str, str] | None = None,
     earliest_enrolment: dt.date | None = None,
 ) -> list[Issue]:
     """One error per column of the file that holds direct identifiers: by its name, by
-    what its values hold, or (a column that is no known date field) by dates that sit
-    decades before any enrolment could be: dates of birth."""
+    what its values hold, or by dates that sit decades before any enrolment could be: dates
+    of birth, whether the column is read as a date field (`date_columns`: column -> field) or not."""
     how_to = HOW_TO_DEIDENTIFY.get(fmt or "", DEFAULT_HOW_TO)
+    fields_of = date_columns or {}
     issues = []
     for column in frame.columns:
         values = frame[column]
@@ -179,10 +180,11 @@ def find_identifiers(
             if found:
                 kind, index = found
                 reason = f"it holds {kind} (row {int(index) + 2})"
-        if reason is None and earliest_enrolment is not None and column not in date_columns:
+        if reason is None and earliest_enrolment is not None:
             index = _birth_dates(values, earliest_enrolment)
             if index is not None:
-                reason = f"it holds dates decades before any enrolment, which are dates of birth (row {int(index) + 2})"
+                read_as = f", read as `{fields_of[column]}`," if column in fields_of else ""
+                reason = f"it{read_as} holds dates decades before any enrolment, which are dates of birth (row {int(index) + 2})"
         if reason:
             issues.append(
                 Issue.error(

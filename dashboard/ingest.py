@@ -176,7 +176,7 @@ def check_extract(
     extract = READERS[checked.format](table, (mappings or {}).get(checked.format))
     progress(f"Read {table.rows:,} row{'s' if table.rows != 1 else ''} as {checked.format}; looking for direct identifiers")
     trial_config = programme.trials[checked.trial]
-    date_columns = {extract.columns[f] for f in DATE_FIELDS if f in extract.columns}
+    date_columns = {extract.columns[f]: f for f in DATE_FIELDS if f in extract.columns}
     identifiers = find_identifiers(
         table.frame, extract.columns.get("participant_id"), checked.format, date_columns, trial_config.opened_on
     )

@@ -163,3 +163,33 @@ def test_the_same_id_at_two_sites_is_an_error_naming_both(store, programme):
     assert store.table_counts() == before
     # The same id in another trial is another participant.
     assert check_file(store, programme, template_csv("P-1,NKI,,2024-03-06,haip"), "it.csv", "PUMP-IT", today=TODAY).ok
+
+
+def test_every_reason_the_demo_writes_is_a_code_of_its_trial(programme):
+    from dashboard.config import reason_key
+    from dashboard.demo import NO_PUMP_REASON, TRAITS, WITHDRAWAL_BEFORE_TREATMENT, WITHDRAWAL_ON_TREATMENT
+
+    for code, traits in TRAITS.items():
+        lookup = programme.trials[code].reason_lookup
+        assert all(lookup["screen_fail_reason"].get(reason_key(r)) not in (None, OTHER_REASON) for r in traits.fail_reasons), code
+        withdrawals = [*WITHDRAWAL_BEFORE_TREATMENT, *WITHDRAWAL_ON_TREATMENT, NO_PUMP_REASON]
+        assert all(lookup["withdrawal_reason"].get(reason_key(r)) not in (None, OTHER_REASON) for r in withdrawals), code
+
+
+def test_the_screen_fail_chart_counts_codes_by_their_labels(programme):
+    import pandas as pd
+
+    from dashboard import metrics
+
+    people = pd.DataFrame(
+        {
+            "participant_id": ["P-1", "P-2", "P-3"],
+            "site": "EMC",
+            "screened_on": pd.to_datetime(["2024-03-01"] * 3),
+            "screening_outcome": ["ineligible", "ineligible", "declined"],
+            "screen_fail_reason": ["extrahepatic_disease", "extrahepatic_disease", OTHER_REASON],
+            "enrolled_on": pd.NaT,
+        }
+    )
+    reasons = metrics.screen_fail_reasons(people, TODAY, programme.trials["PUMP"])
+    assert reasons[["reason", "count"]].values.tolist() == [["extrahepatic disease", 2], ["other", 1]]

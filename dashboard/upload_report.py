@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboard.config import OTHER_REASON, Trial
 from dashboard.downloads import csv_bytes
 from dashboard.fields import BY_NAME, DATE_FIELDS
 from dashboard.ingest import Checked
@@ -115,3 +116,12 @@ def change_table(changed: dict[str, dict]) -> pd.DataFrame:
             old, new = (values["old"], values["new"]) if isinstance(values, dict) else values
             rows.append({"participant": pid, "field": name, "old": old or "", "new": new or ""})
     return pd.DataFrame(rows, columns=["participant", "field", "old", "new"])
+
+
+LEAVE_AS_OTHER = "(leave it as other)"
+
+
+def reason_options(trial: Trial, name: str) -> dict[str, str]:
+    """What a coordinator picks from to map a typed reason: {label shown: code}, `other` last."""
+    codes = [*trial.reasons.get(name, {}), OTHER_REASON]
+    return {trial.reason_label(name, code): code for code in codes}

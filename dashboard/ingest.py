@@ -105,6 +105,7 @@ class Checked:
             "errors": [_issue_json(i) for i in self.errors],
             "warnings": [_issue_json(i) for i in self.warnings],
             "needs_confirmation": self.needs_confirmation,
+            "unmatched_reasons": self.unmatched_reasons,
             "already_loaded": self.already_loaded,
             "diff": self.diff.counts() if self.diff else None,
             "diff_detail": _diff_json(self.diff),

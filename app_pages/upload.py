@@ -205,7 +205,7 @@ if diff.new:
         st.dataframe(upload_report.participant_preview(new_rows), hide_index=True, width="stretch")
 if diff.changed:
     with st.expander(f"Changed participants ({len(diff.changed)})", expanded=True):
-        st.dataframe(upload_report.change_table(diff.changed), hide_index=True, width="stretch")
+        st.dataframe(upload_report.change_table(diff.changed, programme.trials[checked.trial]), hide_index=True, width="stretch")
 if diff.missing:
     with st.expander(f"Participants no longer in the extract ({len(diff.missing)})", expanded=True):
         st.dataframe(pd.DataFrame({"participant": diff.missing}), hide_index=True)

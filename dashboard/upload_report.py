@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.config import OTHER_REASON, Trial
+from dashboard.config import OTHER_REASON, REASON_FIELDS, Trial
 from dashboard.downloads import csv_bytes
 from dashboard.fields import BY_NAME, DATE_FIELDS
 from dashboard.ingest import Checked
@@ -107,13 +107,16 @@ def participant_preview(rows: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def change_table(changed: dict[str, dict]) -> pd.DataFrame:
+def change_table(changed: dict[str, dict], trial: Trial | None = None) -> pd.DataFrame:
     """One row per changed field: participant, field, old value -> new value. `changed` is a
-    Diff's (id -> field -> (old, new)) or its stored JSON form (id -> field -> {old, new})."""
+    Diff's (id -> field -> (old, new)) or its stored JSON form (id -> field -> {old, new}).
+    With the `trial`, a reason's code is shown as its label."""
     rows = []
     for pid, fields in changed.items():
         for name, values in fields.items():
             old, new = (values["old"], values["new"]) if isinstance(values, dict) else values
+            if trial is not None and name in REASON_FIELDS:
+                old, new = trial.reason_label(name, old), trial.reason_label(name, new)
             rows.append({"participant": pid, "field": name, "old": old or "", "new": new or ""})
     return pd.DataFrame(rows, columns=["participant", "field", "old", "new"])
 

@@ -193,3 +193,14 @@ def test_the_screen_fail_chart_counts_codes_by_their_labels(programme):
     )
     reasons = metrics.screen_fail_reasons(people, TODAY, programme.trials["PUMP"])
     assert reasons[["reason", "count"]].values.tolist() == [["extrahepatic disease", 2], ["other", 1]]
+
+
+def test_a_changed_reason_is_shown_by_its_labels_in_the_change_table(programme):
+    from dashboard.upload_report import change_table
+
+    changed = {"P-1": {"screen_fail_reason": {"old": "declined", "new": "extrahepatic_disease"}, "arm": {"old": None, "new": "haip"}}}
+    table = change_table(changed, programme.trials["PUMP"])
+    assert table.values.tolist() == [
+        ["P-1", "screen_fail_reason", "declined participation", "extrahepatic disease"],
+        ["P-1", "arm", "", "haip"],
+    ]

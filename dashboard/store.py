@@ -759,6 +759,8 @@ class Store:
                 _add_mapping(con, extract["trial"], key, chosen, actor)
             return {
                 "mapping": mapping or None,
+                # How many typed reasons were mapped to a code: a count, the words are never stored.
+                "reasons_mapped": sum(len(chosen) for chosen in (reasons or {}).values()) or None,
                 "extract_id": extract_id,
                 "file_name": extract["file_name"],
                 "sha256": extract["sha256"],

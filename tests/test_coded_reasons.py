@@ -63,6 +63,8 @@ def test_a_coordinators_mapping_of_a_typed_reason_is_remembered_for_the_trial_by
     assert checked.unmatched_reasons == {}
     commit(store, checked, "coordinator", reason_mapping=chosen)
     assert store.current_participants("PUMP")["screen_fail_reason"].tolist() == ["travel_distance"]
+    entry = store.audit_log().iloc[0]
+    assert entry["action"] == "ingest" and '"reasons_mapped": 1' in entry["detail"] and UNMATCHED not in entry["detail"]
 
     # Next week the same words, typed a little differently, need no mapping: remembered per trial.
     again = reasons_file(f"P-1,EMC,2024-03-01,declined,{UNMATCHED.upper()}.,,,,,", f"P-2,EMC,2024-03-02,declined,{UNMATCHED},,,,,")

@@ -205,7 +205,10 @@ FIRST_NAMES = ["Jan", "Piet", "Kees", "Henk", "Klaas", "Gerrit", "Willem", "Hend
 # with a capital or in capitals, is taken for a person. Those that are also ordinary words or places
 # (Bos, Post, Bosch, Maas, Groen, Vink) are left out.
 SURNAMES = ["de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "de Wit", "Dijkstra", "Smits", "de Graaf", "van der Meer", "van der Linden", "Jacobs", "de Haan", "Vermeulen", "van den Heuvel", "van der Veen", "van den Broek", "de Bruijn", "de Bruin", "van der Heijden", "Schouten", "van Beek", "Willems", "van Vliet", "van de Ven", "Hoekstra", "Verhoeven", "Koster", "van Dam", "van der Wal", "Huisman", "Peeters", "Pietersen", "Pieterse", "Kuipers", "Veenstra", "Kramer", "van Wijk", "Postma", "Timmermans", "Hermans", "Jonker", "van Rijn", "Martens", "Yilmaz", "Kaya", "Demir", "Sahin", "Celik", "Yildiz", "Öztürk", "El Amrani", "Bouzid", "Aerts", "Claes", "Goossens", "Wouters", "Maes", "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson"]
-_TITLES = r"(?i:dhr|mevr|mw|meneer|mevrouw|de heer|dr|drs|prof|huisarts|zr|zuster|fam|familie|pt|patient|patiënt)"
+# A capitalised word after one of these is a name ("pt. Bakker"), and so is a listed surname in any case
+# ("mw. jansen"); "mevrouw wil niet" and "fam. belast" are not. Never after "patient": "Patient Declined"
+# is an EDC label, not a person.
+_TITLES = r"(?i:dhr|mevr|mw|meneer|mevrouw|de heer|dr|drs|prof|zr|zuster|fam|familie|huisarts|pt\.)"
 _RELATIONS = r"(?i:zoon|dochter|vrouw|echtgenote|echtgenoot|partner|broer|zus|zuster|moeder|vader|schoonzoon|schoondochter|kleinzoon|kleindochter|buurman|buurvrouw|mantelzorger|son|daughter|wife|husband|brother|sister|mother|father|neighbour|neighbor)"
 _FIRST_NAME_WORDS = "|".join([*FIRST_NAMES, *(name.upper() for name in FIRST_NAMES)])
 _SURNAME_WORDS = "|".join(sorted({form for name in SURNAMES for form in (name, name[0].upper() + name[1:], name.upper())}, key=len, reverse=True))
@@ -257,11 +260,12 @@ VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
         NAMES_KIND,
         re.compile(
             r"\b(?:" + _TITLES + r"\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
+            + r"|" + _TITLES + r"\.?\s{1,3}(?i:" + _SURNAME_WORDS + r")\b"
             + r"|(?:Mr|Mrs|Ms|Miss)\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
             + r"|(?:" + "|".join(FIRST_NAMES) + r")\s{1,3}" + _SURNAME
-            + r"|" + _RELATIONS + r"\s{1,3}(?:" + _FIRST_NAME_WORDS + r"|[A-Z][a-z\u00e0-\u00ff]{1,30}\s{1,3}[A-Z][a-z\u00e0-\u00ff'-]{1,40})\b"
+            + r"|" + _RELATIONS + r"\s{1,3}(?:(?i:" + "|".join(FIRST_NAMES) + r")|[A-Z][a-z\u00e0-\u00ff]{1,30}\s{1,3}[A-Z][a-z\u00e0-\u00ff'-]{1,40})\b"
             + r"|[A-Z]\.(?:\s{0,3}[A-Z]\.){0,3}\s{1,3}" + _SURNAME
-            + r"|(?i:naam|name|achternaam|surname|contact|contactpersoon)\s{0,3}[:=]?\s{0,3}(?:[A-Z][a-z\u00e0-\u00ff'-]{1,40}|(?:" + _SURNAME_WORDS + r")\b)"
+            + r"|(?i:naam|name|achternaam|surname|contact|contactpersoon)\s{0,3}[:=]?\s{0,3}(?:[A-Z][a-z\u00e0-\u00ff'-]{1,40}|(?i:" + _SURNAME_WORDS + r")\b)"
             + r"|(?:" + _SURNAME_WORDS + r")(?![\w-]))"
         ),
     ),
@@ -273,7 +277,13 @@ VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
         ),
     ),
     # Not a dose: 1000 MG, 1250 MG/M2, 30 ML are units, never postcode letters here.
-    ("postcodes", re.compile(r"\b[1-9][0-9]{3} {0,2}(?!SA|SD|SS|MG|ML|GY|KG|CM|MM|IE|IU|CC|UL|DL)[A-Z]{2}\b")),
+    (
+        "postcodes",
+        re.compile(
+            r"\b[1-9][0-9]{3} {0,2}(?!SA|SD|SS|MG|ML|GY|KG|CM|MM|IE|IU|CC|UL|DL)[A-Z]{2}\b"
+            r"|(?i:\b(?:postcode|post code|zip code|zip)\s{0,3}:?\s{0,3}[1-9][0-9]{3} {0,2}[a-z]{2}\b)"
+        ),
+    ),
 )
 # Any of them: one pass over a column finds the few values worth trying each pattern on.
 ANY_VALUE_PATTERN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in VALUE_PATTERNS))

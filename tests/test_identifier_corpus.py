@@ -1,5 +1,5 @@
-"""The identifier screen against issue 19's test set (tests/files/identifier_screen.yaml): 52
-planted identifiers and 54 harmless values of realistic Dutch trial data, each in generated
+"""The identifier screen against issue 19's test set (tests/files/identifier_screen.yaml): the
+issue's 52 planted identifiers and 54 harmless values and a few more of realistic Dutch trial data, each in generated
 variants (capitals, spacing, a full stop, a Dutch or English lead-in, other id and date forms).
 Every identifier is refused, every harmless value passes. scripts/identifier_screen_bench.py
 prints the same as recall and false-alarm counts."""
@@ -19,10 +19,10 @@ for case in CASES:
     BY_ORIGINAL[(case.identifier, case.place, case.original)].append(case)
 
 
-def test_the_set_holds_the_issues_52_identifiers_and_54_harmless_values_in_variants():
+def test_the_set_holds_at_least_the_issues_52_identifiers_and_54_harmless_values_in_variants():
     originals = {key for key in BY_ORIGINAL}
-    assert sum(identifier for identifier, _, _ in originals) == 52
-    assert sum(not identifier for identifier, _, _ in originals) == 54
+    assert sum(identifier for identifier, _, _ in originals) >= 52
+    assert sum(not identifier for identifier, _, _ in originals) >= 54
     assert len(CASES) > 600
 
 

@@ -225,7 +225,11 @@ class Trial(_Strict):
                     raise ValueError(f"reasons.{name}: {code!r} is not a code (lower case letters, digits and _)")
                 if not labels:
                     raise ValueError(f"reasons.{name}.{code}: give at least its label")
-            _check_unique_aliases(f"reasons.{name}", {c: [c, *labels] for c, labels in {**codes, OTHER_REASON: OTHER_LABELS}.items()})
+            owner: dict[str, str] = {}
+            for code, labels in {**codes, OTHER_REASON: OTHER_LABELS}.items():
+                for label in [code, *labels]:  # matched as reason_key matches: punctuation aside
+                    if owner.setdefault(reason_key(label), code) != code:
+                        raise ValueError(f"reasons.{name}: alias {label!r} is used by both {owner[reason_key(label)]} and {code}")
         return reasons
 
     @field_validator("participant_id_pattern")

@@ -2,6 +2,8 @@
 vocabulary, never as text; every date field is checked against the trial's window; a hospital
 record number is no study number; one participant belongs to one site."""
 
+import re
+
 import duckdb
 import pytest
 
@@ -206,3 +208,24 @@ def test_a_changed_reason_is_shown_by_its_labels_in_the_change_table(programme):
         ["P-1", "screen_fail_reason", "declined participation", "extrahepatic disease"],
         ["P-1", "arm", "", "haip"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("reasons", "message"),
+    [
+        ({"remarks": {"x": ["x"]}}, "reasons: 'remarks' is not a reason field (screen_fail_reason, withdrawal_reason)"),
+        ({"screen_fail_reason": {"Extra Hepatic": ["x"]}}, "reasons.screen_fail_reason: 'Extra Hepatic' is not a code"),
+        ({"screen_fail_reason": {"a": ["declined"], "b": ["Declined."]}}, "reasons.screen_fail_reason: alias 'Declined.' is used by both a and b"),
+        ({"screen_fail_reason": {"a": ["overig"]}}, "reasons.screen_fail_reason: alias 'overig' is used by both a and other"),
+    ],
+)
+def test_a_wrong_vocabulary_is_named_at_start(reasons, message):
+    import yaml
+
+    from dashboard.config import Programme
+    from support import ROOT
+
+    config = yaml.safe_load((ROOT / "data" / "programme.yaml").read_text())
+    config["trials"]["PUMP"]["reasons"] = reasons
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Programme.model_validate(config)

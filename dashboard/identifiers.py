@@ -210,8 +210,33 @@ SURNAMES = ["de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker
 # is an EDC label, not a person.
 _TITLES = r"(?i:dhr|mevr|mw|meneer|mevrouw|de heer|dr|drs|prof|zr|zuster|fam|familie|huisarts|pt\.)"
 _RELATIONS = r"(?i:zoon|dochter|vrouw|echtgenote|echtgenoot|partner|broer|zus|zuster|moeder|vader|schoonzoon|schoondochter|kleinzoon|kleindochter|buurman|buurvrouw|mantelzorger|son|daughter|wife|husband|brother|sister|mother|father|neighbour|neighbor)"
-_FIRST_NAME_WORDS = "|".join([*FIRST_NAMES, *(name.upper() for name in FIRST_NAMES)])
-_SURNAME_WORDS = "|".join(sorted({form for name in SURNAMES for form in (name, name[0].upper() + name[1:], name.upper())}, key=len, reverse=True))
+
+
+def word_list_pattern(words: list[str]) -> str:
+    """One regular expression for a list of words, shared beginnings said once (a trie:
+    "Jans(?:en|sen)"): Python's re tries an alternation's words one by one at every place
+    of the text, and a cell of 100,000 characters has many places."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        ends_here = "" in node
+        if len(branches) == 1 and not ends_here:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")" + ("?" if ends_here else "")
+
+    return "(?:" + build(trie) + ")"
+
+
+_FIRST_NAME_WORDS = word_list_pattern(FIRST_NAMES)
+_SURNAME_WORDS = word_list_pattern(sorted({form for name in SURNAMES for form in (name, name[0].upper() + name[1:], name.upper())}))
 # Text that looks like a person and is not: institutions and their places ("St. Anna Ziekenhuis",
 # "Maria Middelares Gent", "AZ Sint-Jan Brugge"), and abbreviations read as initials ("N.B. Patiënt").
 # It is blanked before names are looked for.
@@ -262,8 +287,8 @@ VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
             r"\b(?:" + _TITLES + r"\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
             + r"|" + _TITLES + r"\.?\s{1,3}(?i:" + _SURNAME_WORDS + r")\b"
             + r"|(?:Mr|Mrs|Ms|Miss)\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
-            + r"|(?:" + "|".join(FIRST_NAMES) + r")\s{1,3}" + _SURNAME
-            + r"|" + _RELATIONS + r"\s{1,3}(?:(?i:" + "|".join(FIRST_NAMES) + r")|[A-Z][a-z\u00e0-\u00ff]{1,30}\s{1,3}[A-Z][a-z\u00e0-\u00ff'-]{1,40})\b"
+            + r"|" + _FIRST_NAME_WORDS + r"\s{1,3}" + _SURNAME
+            + r"|" + _RELATIONS + r"\s{1,3}(?:(?i:" + _FIRST_NAME_WORDS + r")|[A-Z][a-z\u00e0-\u00ff]{1,30}\s{1,3}[A-Z][a-z\u00e0-\u00ff'-]{1,40})\b"
             + r"|[A-Z]\.(?:\s{0,3}[A-Z]\.){0,3}\s{1,3}" + _SURNAME
             + r"|(?i:naam|name|achternaam|surname|contact|contactpersoon)\s{0,3}[:=]?\s{0,3}(?:[A-Z][a-z\u00e0-\u00ff'-]{1,40}|(?i:" + _SURNAME_WORDS + r")\b)"
             + r"|(?:" + _SURNAME_WORDS + r")(?![\w-]))"

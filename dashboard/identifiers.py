@@ -404,13 +404,17 @@ def _birth_dates(values: pd.Series, earliest_enrolment: dt.date) -> object | Non
     from dashboard.validation import parse_dates  # validation imports readers; keep this module light
 
     filled = values[values.str.strip() != ""]
-    if filled.empty or not filled.str.contains(r"[0-9]{4}", regex=True).any():
+    if filled.empty:
+        return None
+    cutoff = pd.Timestamp(earliest_enrolment) - pd.DateOffset(years=18)
+    # Dates are parsed only where a year that early is written: most columns, event dates among them, have none.
+    years = pd.to_numeric(filled.str.extract(r"(?<![0-9])((?:1[89]|20)[0-9]{2})(?![0-9])", expand=False), errors="coerce")
+    if not (years <= cutoff.year).any():
         return None
     dates, _, _ = parse_dates(filled)
     dates = dates.dropna()
     if dates.empty:
         return None
-    cutoff = pd.Timestamp(earliest_enrolment) - pd.DateOffset(years=18)
     early = dates < cutoff
     return early.idxmax() if early.mean() >= 0.5 else None
 

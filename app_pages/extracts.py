@@ -83,7 +83,7 @@ if diff:
     if diff["missing"]:
         st.markdown(f"**No longer in the extract:** {common.plain(', '.join(diff['missing']))}")
     if diff["changed"]:
-        st.dataframe(upload_report.change_table(diff["changed"]), hide_index=True, width="stretch")
+        st.dataframe(upload_report.change_table(diff["changed"], programme.trials.get(extract["trial"])), hide_index=True, width="stretch")
 
 
 def _stop_retracting() -> None:

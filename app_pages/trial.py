@@ -260,7 +260,7 @@ common.plot(figure("monthly", monthly_figure), key="trial-monthly")
 
 # ---- screening -----------------------------------------------------------------------------------
 stages = metrics.screening_funnel(mine, as_of)
-reasons = metrics.screen_fail_reasons(mine, as_of)
+reasons = metrics.screen_fail_reasons(mine, as_of, trial)
 left, right = st.columns(2)
 with left:
     screened, enrolled = stages[0]["count"], stages[-1]["count"]

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages import common, pulls
 from dashboard import templates, upload_report
+from dashboard.config import reason_fingerprint
 from dashboard.ingest import Checked, check_file, commit
 from dashboard.readers import FORMATS
 from dashboard.readers.reading import sha256_of
@@ -72,11 +73,15 @@ if uploaded is None:
 
 data = uploaded.getvalue()
 mapping = st.session_state.get("column_mapping", {})
-key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), version)
+reason_mapping = st.session_state.get("reason_mapping", {})
+key = (sha256_of(data), trial, site, fmt, tuple(sorted(mapping.items())), repr(sorted(reason_mapping.items())), version)
 if st.session_state.get("check_key") != key:
     with st.status(f"Checking {common.plain(uploaded.name)} ({len(data) / 1024:,.0f} KB)…", expanded=False) as status:
         with common.internal_errors(f"checking {common.plain(uploaded.name)}"):
-            checked = check_file(store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write)
+            checked = check_file(
+                store, programme, data, uploaded.name, trial, site=site, fmt=fmt, mapping=mapping or None, progress=status.write,
+                reason_mapping=reason_mapping or None,
+            )
         status.update(label=f"Checked {common.plain(uploaded.name)}", state="complete")
     st.session_state["check_key"], st.session_state["checked"] = key, checked
 checked: Checked = st.session_state["checked"]
@@ -166,6 +171,29 @@ if checked.issues:
 if errors:
     st.stop()
 
+if checked.unmatched_reasons:
+    trial_config = programme.trials[checked.trial]
+    st.subheader("Reasons to map")
+    st.markdown(
+        f"These reasons are none of {checked.trial}'s: each is stored as *other* and its words are not kept. Pick the "
+        "reason each one means; the check runs again, and the choice is remembered for this trial (by a fingerprint "
+        "of the words, never the words) once you store the extract."
+    )
+    chosen_reasons: dict[str, dict[str, str]] = {}
+    for name, values in checked.unmatched_reasons.items():
+        options = upload_report.reason_options(trial_config, name)
+        for value in values:
+            pick = st.selectbox(
+                f"`{name}`: {common.plain(value)}", [upload_report.LEAVE_AS_OTHER, *options], key=f"reason-{name}-{reason_fingerprint(value)[:16]}"
+            )
+            if pick != upload_report.LEAVE_AS_OTHER:
+                chosen_reasons.setdefault(name, {})[value] = options[pick]
+    if st.button("Apply the reasons", disabled=not chosen_reasons):
+        st.session_state["reason_mapping"] = {
+            name: {**reason_mapping.get(name, {}), **chosen_reasons.get(name, {})} for name in {*reason_mapping, *chosen_reasons}
+        }
+        st.rerun()
+
 st.subheader("What changes")
 diff = checked.diff
 counts = diff.counts()
@@ -177,7 +205,7 @@ if diff.new:
         st.dataframe(upload_report.participant_preview(new_rows), hide_index=True, width="stretch")
 if diff.changed:
     with st.expander(f"Changed participants ({len(diff.changed)})", expanded=True):
-        st.dataframe(upload_report.change_table(diff.changed), hide_index=True, width="stretch")
+        st.dataframe(upload_report.change_table(diff.changed, programme.trials[checked.trial]), hide_index=True, width="stretch")
 if diff.missing:
     with st.expander(f"Participants no longer in the extract ({len(diff.missing)})", expanded=True):
         st.dataframe(pd.DataFrame({"participant": diff.missing}), hide_index=True)
@@ -200,7 +228,8 @@ if st.button("Store the extract", type="primary", disabled=not (confirmed and us
     try:
         with common.internal_errors(f"storing {common.plain(uploaded.name)}"):
             extract_id = commit(
-                store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals, access=grants
+                store, checked, user, accept_warnings=confirmed, mapping=mapping or None, confirm_removals=removals, access=grants,
+                reason_mapping=reason_mapping or None,
             )
     except Refused as exc:
         st.error(f"Not stored: {common.plain(str(exc))}")
@@ -212,4 +241,5 @@ if st.button("Store the extract", type="primary", disabled=not (confirmed and us
     )
     st.session_state["upload_round"] += 1
     st.session_state.pop("column_mapping", None)
+    st.session_state.pop("reason_mapping", None)
     st.rerun()

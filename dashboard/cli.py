@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="read a field from this column of the file, e.g. --map enrolled_on=ic_date (remembered for the trial "
             "and format once the extract is stored, as the upload page does)",
         )
+        sub.add_argument(
+            "--map-reason",
+            action="append",
+            default=[],
+            type=_reason_triple,
+            metavar="FIELD:TEXT=CODE",
+            help="store a typed reason that is none of the trial's as this code, e.g. --map-reason "
+            "'screen_fail_reason:te ver van huis=travel_distance' (remembered for the trial, by a fingerprint of the text)",
+        )
         if name == "ingest":
             sub.add_argument("--by", default=service.current_user(),
                              help="who is uploading (default: your login); with an access file, a user of that file")
@@ -187,6 +196,14 @@ def _joined_sites(argv: list[str]) -> list[str]:
     return out
 
 
+def _reason_triple(text: str) -> tuple[str, str, str]:
+    field, colon, rest = text.partition(":")
+    value, equals, code = rest.rpartition("=")
+    if not (colon and equals and field.strip() and value.strip() and code.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD:TEXT=CODE (e.g. screen_fail_reason:te ver weg=travel_distance)")
+    return field.strip(), value.strip(), code.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_joined_sites(sys.argv[1:] if argv is None else argv))
     try:  # the environment's settings, checked before any work: a mistake is bad usage, not a crash
@@ -259,11 +276,21 @@ def _check(args, store: Store, programme):
     except OSError as exc:
         _fail(args, USAGE, f"cannot read {args.file}: {exc.strerror}")
         return None
-    return check_file(store, programme, data, args.file.name, args.trial, site=args.site, fmt=args.format, mapping=_mapping(args))
+    return check_file(
+        store, programme, data, args.file.name, args.trial, site=args.site, fmt=args.format, mapping=_mapping(args),
+        reason_mapping=_reason_mapping(args),
+    )
 
 
 def _mapping(args) -> dict[str, str] | None:
     return dict(args.map) or None
+
+
+def _reason_mapping(args) -> dict[str, dict[str, str]] | None:
+    chosen: dict[str, dict[str, str]] = {}
+    for field, value, code in args.map_reason:
+        chosen.setdefault(field, {})[value] = code
+    return chosen or None
 
 
 def _validate(args, store: Store, programme) -> int:
@@ -286,7 +313,8 @@ def _ingest(args, store: Store, programme) -> int:
         return _confirm_loaded(args, store, checked, result)
     try:
         result["extract_id"] = commit(
-            store, checked, args.by, accept_warnings=args.accept_warnings, mapping=_mapping(args), confirm_removals=args.confirm_removals
+            store, checked, args.by, accept_warnings=args.accept_warnings, mapping=_mapping(args), confirm_removals=args.confirm_removals,
+            reason_mapping=_reason_mapping(args),
         )
     except AlreadyLoaded as exc:  # the same file landed from elsewhere while this run checked it
         return _confirm_loaded(args, store, dataclasses.replace(checked, already_loaded=exc.extract_id), result)

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "programme.yaml"
 # Another configuration for the app and the command line (a test's generated programme, a staging copy).
 CONFIG_VARIABLE = "PUMP_CONFIG"
+
+
+# The two text fields a person types: stored as codes of the trial's vocabulary (issue 19).
+REASON_FIELDS = ("screen_fail_reason", "withdrawal_reason")
+OTHER_REASON = "other"
+OTHER_LABELS = ["other", "anders", "overig", "overige"]
+
+
+def reason_key(text: str) -> str:
+    """Key for matching a typed reason to a code: case, accents, spacing and punctuation aside
+    ('Extrahepatische  ziekte.' == 'extrahepatische ziekte')."""
+    folded = unicodedata.normalize("NFKD", str(text).casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^0-9a-z<>=+]+", " ", folded).split())
+
+
+def reason_fingerprint(text: str) -> str:
+    """What a coordinator's mapping of a typed reason is remembered by: a hash of its key, so the
+    text itself is never stored, not even as a mapping."""
+    return hashlib.sha256(reason_key(text).encode()).hexdigest()
 
 
 class ConfigError(ValueError):
@@ -51,6 +72,9 @@ class Site(_Strict):
     city: str = ""
     colour: str = "#555555"
     aliases: list[str] = []
+    # Letters the site's hospital puts before its record numbers ("EMC1234567"): an id made of such a
+    # prefix and 6-10 digits is a hospital record number, never a study number.
+    record_number_prefixes: list[str] = []
 
 
 class Amendment(_Strict):
@@ -181,6 +205,32 @@ class Trial(_Strict):
     # What the trial's study numbers look like (a regular expression the whole id must match),
     # so that a hospital record number in the id column is refused: e.g. "PUMP-(EMC|NKI)-[0-9]{4}".
     participant_id_pattern: str | None = None
+    # The codes a reason field (screen_fail_reason, withdrawal_reason) is stored as: {field: {code:
+    # [label, aliases...]}}, the first label shown. A value matching none is stored as `other`, its text
+    # never kept, unless the trial allows free text (then the identifier screen is all that guards it).
+    reasons: dict[str, dict[str, list[str]]] = {}
+    free_text: bool = False
+    # No trial event happens more than this long before the trial opened: an earlier date is an error
+    # (most often a date of birth in the wrong column).
+    earliest_event_years_before_opening: int = Field(default=2, ge=0, le=20)
+
+    @field_validator("reasons")
+    @classmethod
+    def _reason_fields(cls, reasons: dict[str, dict[str, list[str]]]) -> dict[str, dict[str, list[str]]]:
+        for name, codes in reasons.items():
+            if name not in REASON_FIELDS:
+                raise ValueError(f"reasons: {name!r} is not a reason field ({', '.join(REASON_FIELDS)})")
+            for code, labels in codes.items():
+                if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", code):
+                    raise ValueError(f"reasons.{name}: {code!r} is not a code (lower case letters, digits and _)")
+                if not labels:
+                    raise ValueError(f"reasons.{name}.{code}: give at least its label")
+            owner: dict[str, str] = {}
+            for code, labels in {**codes, OTHER_REASON: OTHER_LABELS}.items():
+                for label in [code, *labels]:  # matched as reason_key matches: punctuation aside
+                    if owner.setdefault(reason_key(label), code) != code:
+                        raise ValueError(f"reasons.{name}: alias {label!r} is used by both {owner[reason_key(label)]} and {code}")
+        return reasons
 
     @field_validator("participant_id_pattern")
     @classmethod
@@ -233,6 +283,24 @@ class Trial(_Strict):
         """The trial's site as known on `day` (its changes by then applied; None: as configured)."""
         plan = self.sites.get(site)
         return plan.on(day) if plan and day else plan
+
+    @cached_property
+    def reason_lookup(self) -> dict[str, dict[str, str]]:
+        """Per reason field: folded code, label or alias -> code (`other` always among them)."""
+        return {
+            name: {reason_key(label): code for code, labels in {**codes, OTHER_REASON: OTHER_LABELS}.items() for label in [code, *labels]}
+            for name, codes in self.reasons.items()
+        }
+
+    def reason_label(self, name: str, code: object) -> str:
+        """What a stored reason is shown as: a code's first label; free text (or a code no
+        longer configured) as it is. The one place a chart or a table turns codes into words."""
+        if code is None or (isinstance(code, float) and code != code):
+            return ""
+        if code == OTHER_REASON:
+            return OTHER_LABELS[0]
+        labels = self.reasons.get(name, {}).get(str(code))
+        return labels[0] if labels else str(code)
 
     @property
     def is_randomised(self) -> bool:

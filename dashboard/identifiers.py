@@ -78,6 +78,18 @@ IDENTIFYING_PHRASES = {
     "zip code": "a postcode",
     "post code": "a postcode",
 }
+# Words that say an identifying word is about something else: the drug's name (`chemo_name`), the
+# hospital's, a phone call or an e-mail as an event (`fu_phone_call`, `email_sent`), the place of a
+# metastasis (`plaats_metastase`). A header is judged whole: with one of these it identifies nobody.
+NOT_ABOUT_THE_PATIENT = {
+    "chemo", "drug", "drugs", "medication", "medicatie", "middel", "regimen", "schema", "hospital", "ziekenhuis",
+    "site", "centre", "center", "institute", "instituut", "study", "studie", "trial", "event", "form", "arm",
+    "group", "file", "document", "call", "calls", "sent", "taken", "received", "verstuurd", "gemaakt", "done",
+    "metastase", "metastasen", "metastasis", "metastases", "tumor", "tumour", "lesion", "laesie", "scan", "ct",
+    "mri", "procedure", "operatie", "surgery", "pump", "pomp", "catheter", "katheter", "protocol", "investigator",
+    "physician", "surgeon", "chirurg", "device", "lab", "sample", "variable", "instrument", "report", "complete",
+}
+
 # EDC bookkeeping columns whose headers contain such a word but hold no patient data.
 SAFE_COLUMNS = {
     "redcap_event_name",
@@ -119,6 +131,8 @@ def identifying_header(header: str) -> str | None:
     if header.strip().casefold() in SAFE_COLUMNS:
         return None
     words = header_words(header)
+    if NOT_ABOUT_THE_PATIENT.intersection(words):
+        return None
     joined = f" {' '.join(words)} "
     for phrase, kind in IDENTIFYING_PHRASES.items():
         if f" {phrase} " in joined:
@@ -148,13 +162,14 @@ def find_identifiers(
     frame: pd.DataFrame,
     id_column: str | None,
     fmt: str | None,
-    date_columns: set[str] = frozenset(),
+    date_columns: dict[str, str] | None = None,
     earliest_enrolment: dt.date | None = None,
 ) -> list[Issue]:
     """One error per column of the file that holds direct identifiers: by its name, by
-    what its values hold, or (a column that is no known date field) by dates that sit
-    decades before any enrolment could be: dates of birth."""
+    what its values hold, or by dates that sit decades before any enrolment could be: dates
+    of birth, whether the column is read as a date field (`date_columns`: column -> field) or not."""
     how_to = HOW_TO_DEIDENTIFY.get(fmt or "", DEFAULT_HOW_TO)
+    fields_of = date_columns or {}
     issues = []
     for column in frame.columns:
         values = frame[column]
@@ -165,10 +180,11 @@ def find_identifiers(
             if found:
                 kind, index = found
                 reason = f"it holds {kind} (row {int(index) + 2})"
-        if reason is None and earliest_enrolment is not None and column not in date_columns:
+        if reason is None and earliest_enrolment is not None:
             index = _birth_dates(values, earliest_enrolment)
             if index is not None:
-                reason = f"it holds dates decades before any enrolment, which are dates of birth (row {int(index) + 2})"
+                read_as = f", read as `{fields_of[column]}`," if column in fields_of else ""
+                reason = f"it{read_as} holds dates decades before any enrolment, which are dates of birth (row {int(index) + 2})"
         if reason:
             issues.append(
                 Issue.error(
@@ -183,35 +199,116 @@ def find_identifiers(
 
 # What free text may not hold. Each pattern is linear in the text: bounded repeats and no
 # nested ones, so a 100,000-character cell is searched in milliseconds.
-_SURNAME = r"(?:(?:van|de|der|den|ten|ter|von|le|la|du|el|al)\s){0,3}[A-Z][a-z\u00e0-\u00ff'\u2019-]{1,40}"
-FIRST_NAMES = ["Jan", "Piet", "Kees", "Henk", "Klaas", "Gerrit", "Willem", "Hendrik", "Johannes", "Cornelis", "Jacobus", "Petrus", "Theo", "Daan", "Sem", "Lucas", "Finn", "Noah", "Levi", "Maria", "Anna", "Johanna", "Elisabeth", "Wilhelmina", "Cornelia", "Adriana", "Sanne", "Lisa", "Emma", "Julia", "Sophie", "Eva", "Tess", "Fleur", "Anouk", "Ingrid", "Mohammed", "Mohamed", "Ahmed", "Fatima", "Peter", "John", "James", "Mary", "Robert", "Michael", "David", "William", "Richard", "Thomas", "Elizabeth", "Jennifer", "Linda", "Susan", "Sarah", "Karen", "Nancy", "Joseph", "Charles", "Patricia", "Barbara"]
+_SURNAME = r"(?:(?:van|de|der|den|ten|ter|von|le|la|du|el|al|Van|De)\s{1,3}){0,3}[A-Z][a-z\u00e0-\u00ff'\u2019-]{1,40}"
+FIRST_NAMES = ["Jan", "Piet", "Kees", "Henk", "Klaas", "Gerrit", "Willem", "Hendrik", "Johannes", "Cornelis", "Jacobus", "Petrus", "Theo", "Daan", "Sem", "Lucas", "Finn", "Noah", "Levi", "Maria", "Anna", "Johanna", "Elisabeth", "Wilhelmina", "Cornelia", "Adriana", "Sanne", "Lisa", "Emma", "Julia", "Sophie", "Eva", "Tess", "Fleur", "Anouk", "Ingrid", "Mohammed", "Mohamed", "Ahmed", "Fatima", "Peter", "John", "James", "Mary", "Robert", "Michael", "David", "William", "Richard", "Thomas", "Elizabeth", "Jennifer", "Linda", "Susan", "Sarah", "Karen", "Nancy", "Joseph", "Charles", "Patricia", "Barbara", "Mehmet", "Ahmet", "Mustafa", "Ali", "Fatma", "Ayse", "Hatice", "Emine", "Youssef", "Karim", "Nadia", "Sara", "Mark", "Erik", "Dirk", "Bas", "Joost", "Ruud", "Marieke", "Els", "Ria", "Wim", "Ton", "Joop", "Gert", "Bert", "Hans", "Frank", "Paul", "Marco", "Sandra", "Monique", "Petra", "Bianca", "Esther", "Hélène", "Annemarie", "Gerda", "Truus", "Bep", "Riet", "Mieke", "Karin"]
+# The commonest Dutch surnames (and a few of the Turkish and Moroccan Dutch ones): one alone, written
+# with a capital or in capitals, is taken for a person. Those that are also ordinary words or places
+# (Bos, Post, Bosch, Maas, Groen, Vink) are left out.
+SURNAMES = ["de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "de Wit", "Dijkstra", "Smits", "de Graaf", "van der Meer", "van der Linden", "Jacobs", "de Haan", "Vermeulen", "van den Heuvel", "van der Veen", "van den Broek", "de Bruijn", "de Bruin", "van der Heijden", "Schouten", "van Beek", "Willems", "van Vliet", "van de Ven", "Hoekstra", "Verhoeven", "Koster", "van Dam", "van der Wal", "Huisman", "Peeters", "Pietersen", "Pieterse", "Kuipers", "Veenstra", "Kramer", "van Wijk", "Postma", "Timmermans", "Hermans", "Jonker", "van Rijn", "Martens", "Yilmaz", "Kaya", "Demir", "Sahin", "Celik", "Yildiz", "Öztürk", "El Amrani", "Bouzid", "Aerts", "Claes", "Goossens", "Wouters", "Maes", "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson"]
+# A capitalised word after one of these is a name ("pt. Bakker"), and so is a listed surname in any case
+# ("mw. jansen"); "mevrouw wil niet" and "fam. belast" are not. Never after "patient": "Patient Declined"
+# is an EDC label, not a person.
+_TITLES = r"(?i:dhr|mevr|mw|meneer|mevrouw|de heer|dr|drs|prof|zr|zuster|fam|familie|huisarts|pt\.)"
+_RELATIONS = r"(?i:zoon|dochter|vrouw|echtgenote|echtgenoot|partner|broer|zus|zuster|moeder|vader|schoonzoon|schoondochter|kleinzoon|kleindochter|buurman|buurvrouw|mantelzorger|son|daughter|wife|husband|brother|sister|mother|father|neighbour|neighbor)"
+
+
+def word_list_pattern(words: list[str]) -> str:
+    """One regular expression for a list of words, shared beginnings said once (a trie:
+    "Jans(?:en|sen)"): Python's re tries an alternation's words one by one at every place
+    of the text, and a cell of 100,000 characters has many places."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        ends_here = "" in node
+        if len(branches) == 1 and not ends_here:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")" + ("?" if ends_here else "")
+
+    return "(?:" + build(trie) + ")"
+
+
+_FIRST_NAME_WORDS = word_list_pattern(FIRST_NAMES)
+_SURNAME_WORDS = word_list_pattern(sorted({form for name in SURNAMES for form in (name, name[0].upper() + name[1:], name.upper())}))
+# Text that looks like a person and is not: institutions and their places ("St. Anna Ziekenhuis",
+# "Maria Middelares Gent", "AZ Sint-Jan Brugge"), and abbreviations read as initials ("N.B. Patiënt").
+# It is blanked before names are looked for.
+NOT_A_PERSON = re.compile(
+    r"(?i:\b(?:(?:st|sint|sancta|saint)[.-]?\s{0,3})?(?:[\w'-]{1,30}\s{1,3}){0,2}"
+    r"(?:ziekenhuis|ziekenhuizen|gasthuis|kliniek|hospital|clinic|medisch centrum|medical cent(?:er|re)|umc|mc|"
+    r"middelares|zorggroep|cancer institute|leeuwenhoek)\b(?:\s{1,3}(?:gent|brugge|antwerpen|eindhoven|breda|zwolle|utrecht|rotterdam|amsterdam|leiden|nijmegen|groningen|maastricht|tilburg|den haag|delft|dordrecht))?"
+    r"|\b(?:az|uz|zna|gza)\s{1,3}(?:[\w'-]{1,30}\s{0,3}){1,3}"
+    r"|\b(?:n\.\s?b|i\.v\.m|o\.a|d\.d|t\.z\.t|z\.n|a\.s|e\.g|i\.e|m\.b\.t|i\.o\.m|e\.c\.i)\.?(?!\w))"
+)
+NAMES_KIND = "names of people"
 VALUE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("e-mail addresses", re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,6}\.[A-Za-z]{2,24}")),
     (
-        "phone numbers",
+        "bank account numbers (IBAN)",
+        re.compile(r"\b(?i:NL|BE|DE|FR|GB|LU|ES|IT|TR|PL|AT|CH|PT|IE|DK|SE|NO|FI|MA)[0-9]{2}(?:[ ]{0,2}[A-Za-z0-9]{4}){2,7}(?:[ ]{0,2}[A-Za-z0-9]{1,3})?\b"),
+    ),
+    (
+        "dates of birth",
         re.compile(
-            r"(?<![\w+])(?:(?:\+|00)[1-9][0-9]{0,2}[ .-]?(?:\(0\)[ .-]?)?[0-9](?:[ .-]?[0-9]){6,12}"  # +31 6 1234 5678
-            r"|(?![0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{4})0[1-9](?:[ -]?[0-9]){8}"  # 06-12345678, 010 704 1234; not 05-04-2023 14:00
-            r"|\(0[1-9][0-9]{0,2}\)[ -]?[0-9](?:[ -]?[0-9]){5,7})(?![0-9]|:[0-9])"  # (010) 704 1234
+            r"(?i:\b(?:geb|geboren|born|dob|d\.o\.b|geboortedatum|date of birth|birth date|birthdate)\.?\s{0,3}(?:op\s{1,3}|on\s{1,3})?[:=]?\s{0,3}"
+            r"(?:[0-9]{1,2}[ ./-]{1,3}(?:[0-9]{1,2}|[a-z]{3,9})\.?[ ./-]{1,3}[0-9]{2,4}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|(?:19|20)[0-9]{2})\b)"
         ),
     ),
     (
-        "names of people",
+        "hospital record numbers",
         re.compile(
-            r"\b(?:(?:(?i:dhr|mevr|mw|meneer|mevrouw|de heer)|Mr|Mrs|Ms|Miss)\.?\s+(?:[A-Z]\.\s?){0,3}" + _SURNAME
-            + r"|(?:" + "|".join(FIRST_NAMES) + r")\s+" + _SURNAME
-            + r"|[A-Z]\.(?:\s?[A-Z]\.){0,3}\s" + _SURNAME
-            + r"|(?i:naam|name|achternaam|surname)\s{0,3}[:=]\s{0,3}\w)"
+            r"(?i:\b(?:ziekenhuisnummer|ziekenhuisnr|pati[eë]nt(?:en)?nummer|pati[eë]ntnr|pat\.?\s?nr|patnr|mrn|epd[- ]?nummer|his[- ]?nummer|"
+            r"hospital number|medical record(?: number)?|record number|dossiernummer|dossiernr)\.?\s{0,3}[:=#]?\s{0,3}[A-Za-z]{0,4}[0-9]{5,10}\b)"
+        ),
+    ),
+    (
+        "phone numbers",
+        re.compile(
+            r"(?<![\w+])(?:(?:\+|00)[1-9][0-9]{0,2}[ .-]{0,3}(?:\(0\)[ .-]{0,3})?[0-9](?:[ .-]{0,3}[0-9]){6,12}"  # +31 6 1234 5678
+            r"|(?![0-9]{1,2}\s{0,2}[-/.]\s{0,2}[0-9]{1,2}\s{0,2}[-/.]\s{0,2}[0-9]{4})0[1-9](?:[ .-]{0,5}[0-9]){8}"  # 06 - 1234 5678; not 05-04-2023 14:00
+            r"|\(0[1-9][0-9]{0,2}\)[ -]{0,3}[0-9](?:[ -]{0,3}[0-9]){5,7}"  # (010) 704 1234
+            r"|\([2-9][0-9]{2}\)[ ]{0,3}[0-9]{3}[ .-]{1,3}[0-9]{4}|\b[2-9][0-9]{2}[.-][0-9]{3}[.-][0-9]{4})(?![0-9]|:[0-9])"  # (352) 294-5299
+        ),
+    ),
+    (
+        "BSN numbers",
+        re.compile(r"(?i:\b(?:bsn|burgerservicenummer|sofinummer|sofi-nummer|ssn)\.?\s{0,3}[:=#]?\s{0,3}[0-9](?:[ .]?[0-9]){7,8}\b)"),
+    ),
+    (
+        NAMES_KIND,
+        re.compile(
+            r"\b(?:" + _TITLES + r"\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
+            + r"|" + _TITLES + r"\.?\s{1,3}(?i:" + _SURNAME_WORDS + r")\b"
+            + r"|(?:Mr|Mrs|Ms|Miss)\.?\s{1,3}(?:[A-Z]\.\s?){0,3}" + _SURNAME
+            + r"|" + _FIRST_NAME_WORDS + r"\s{1,3}" + _SURNAME
+            + r"|" + _RELATIONS + r"\s{1,3}(?:(?i:" + _FIRST_NAME_WORDS + r")|[A-Z][a-z\u00e0-\u00ff]{1,30}\s{1,3}[A-Z][a-z\u00e0-\u00ff'-]{1,40})\b"
+            + r"|[A-Z]\.(?:\s{0,3}[A-Z]\.){0,3}\s{1,3}" + _SURNAME
+            + r"|(?i:naam|name|achternaam|surname|contact|contactpersoon)\s{0,3}[:=]?\s{0,3}(?:[A-Z][a-z\u00e0-\u00ff'-]{1,40}|(?i:" + _SURNAME_WORDS + r")\b)"
+            + r"|(?:" + _SURNAME_WORDS + r")(?![\w-]))"
         ),
     ),
     (
         "street addresses",
         re.compile(
-            r"\b[A-Z][a-z\u00e0-\u00ff'-]{0,40}(?:straat|laan|weg|plein|gracht|kade|singel|dijk|dreef|steeg|markt|park)\s{1,3}[0-9]{1,5}"
-            r"|\b[0-9]{1,5}[A-Za-z]?\s{1,3}(?:[A-Z][a-z]{1,30}\s){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Drive|Boulevard|Blvd|Court|Place)\b"
+            r"\b[A-Za-z\u00c0-\u00ff'-]{1,40}(?i:straat|laan|weg|plein|gracht|kade|singel|dijk|dreef|steeg|markt|park)\s{1,3}[0-9]{1,5}"
+            r"|\b[0-9]{1,5}[A-Za-z]?\s{1,3}(?:[A-Za-z]{2,30}\s{1,3}){1,3}(?:(?i:street|road|rd|avenue|ave|lane|drive|boulevard|blvd|court|place)|St|ST)\b"
         ),
     ),
-    ("postcodes", re.compile(r"\b[1-9][0-9]{3} ?(?!SA|SD|SS)[A-Z]{2}\b")),
+    # Not a dose: 1000 MG, 1250 MG/M2, 30 ML are units, never postcode letters here.
+    (
+        "postcodes",
+        re.compile(
+            r"\b[1-9][0-9]{3} {0,2}(?!SA|SD|SS|MG|ML|GY|KG|CM|MM|IE|IU|CC|UL|DL)[A-Z]{2}\b"
+            r"|(?i:\b(?:postcode|post code|zip code|zip)\s{0,3}:?\s{0,3}[1-9][0-9]{3} {0,2}[a-z]{2}\b)"
+        ),
+    ),
 )
 # Any of them: one pass over a column finds the few values worth trying each pattern on.
 ANY_VALUE_PATTERN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in VALUE_PATTERNS))
@@ -226,19 +323,22 @@ def identifying_value(values: pd.Series, bsn_digits: str = "9") -> tuple[str, ob
     """(what kind of identifier, the index of the first value holding one), or None.
     Each distinct value is looked at once; digits of any script count as digits."""
     text = ascii_digits(values.dropna().astype(str))
-    distinct = pd.Series(text.unique())
-    distinct = distinct[distinct.str.len() >= 5]
+    distinct = pd.Series(text.unique(), dtype=object)  # Python's re, not pyarrow's look at each pattern per call
+    # A lone surname ("Bakker") is shorter than five characters at times ("Vos"): keep those that may be one.
+    distinct = distinct[(distinct.str.len() >= 5) | distinct.str.fullmatch(r"\s{0,3}[A-Z][A-Za-z]{2,3}\s{0,3}")]
     if distinct.empty:
         return None
     hits: list[tuple[str, str]] = []
+    bsn = _first_bsn(distinct, BSN_FORMS[bsn_digits])
+    if bsn is not None:  # named first: of one value, the eleven-test is the surer word
+        hits.append((BSN_KIND, bsn))
     suspect = distinct[distinct.str.contains(ANY_VALUE_PATTERN, regex=True)]
     for kind, pattern in VALUE_PATTERNS if len(suspect) else ():
-        matched = suspect[suspect.str.contains(pattern, regex=True)]
+        # Names are looked for with institutions and abbreviations blanked: "St. Anna Ziekenhuis" is no Anna.
+        looked_at = suspect.str.replace(NOT_A_PERSON, " ~ ", regex=True) if kind == NAMES_KIND else suspect
+        matched = looked_at[looked_at.str.contains(pattern, regex=True)]
         if len(matched):
-            hits.append((kind, matched.iloc[0]))
-    bsn = _first_bsn(distinct, BSN_FORMS[bsn_digits])
-    if bsn is not None:
-        hits.append((BSN_KIND, bsn))
+            hits.append((kind, distinct[matched.index[0]]))
     if not hits:
         return None
     # Report the one that comes first in the file.
@@ -304,13 +404,17 @@ def _birth_dates(values: pd.Series, earliest_enrolment: dt.date) -> object | Non
     from dashboard.validation import parse_dates  # validation imports readers; keep this module light
 
     filled = values[values.str.strip() != ""]
-    if filled.empty or not filled.str.contains(r"[0-9]{4}", regex=True).any():
+    if filled.empty:
+        return None
+    cutoff = pd.Timestamp(earliest_enrolment) - pd.DateOffset(years=18)
+    # Dates are parsed only where a year that early is written: most columns, event dates among them, have none.
+    years = pd.to_numeric(filled.str.extract(r"(?<![0-9])((?:1[89]|20)[0-9]{2})(?![0-9])", expand=False), errors="coerce")
+    if not (years <= cutoff.year).any():
         return None
     dates, _, _ = parse_dates(filled)
     dates = dates.dropna()
     if dates.empty:
         return None
-    cutoff = pd.Timestamp(earliest_enrolment) - pd.DateOffset(years=18)
     early = dates < cutoff
     return early.idxmax() if early.mean() >= 0.5 else None
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from dashboard import service
 from dashboard.access import Access
-from dashboard.config import Programme
+from dashboard.config import REASON_FIELDS, Programme, reason_fingerprint
 from dashboard.fields import DATE_FIELDS
 from dashboard.identifiers import find_identifiers
 from dashboard.issues import Issue
@@ -25,7 +25,7 @@ from dashboard.readers import FORMATS, READERS, detect_format
 from dashboard.readers.reading import Table, UnreadableFile, read_table, sha256_of
 from dashboard.removals import MassRemoval, check_confirmation, mass_removal
 from dashboard.store import Refused, Store, extract_per_site
-from dashboard.validation import Diff, compare, validate
+from dashboard.validation import Diff, compare, ids_at_other_sites, validate
 
 
 @dataclass
@@ -67,6 +67,16 @@ class Checked:
         return [f for i in self.errors if i.code == "missing_columns" for f in (i.column or "").split(", ") if f]
 
     @property
+    def unmatched_reasons(self) -> dict[str, list[str]]:
+        """Per reason field, the typed values that match no code (stored as `other`), to be mapped."""
+        found: dict[str, list[str]] = {}
+        for issue in self.warnings:
+            name = issue.code.removeprefix("unmatched_")
+            if name in REASON_FIELDS and issue.row is not None:
+                found.setdefault(name, []).append(issue.value or "")
+        return found
+
+    @property
     def needs_confirmation(self) -> bool:
         return any(i.needs_confirmation for i in self.warnings)
 
@@ -95,6 +105,7 @@ class Checked:
             "errors": [_issue_json(i) for i in self.errors],
             "warnings": [_issue_json(i) for i in self.warnings],
             "needs_confirmation": self.needs_confirmation,
+            "unmatched_reasons": self.unmatched_reasons,
             "already_loaded": self.already_loaded,
             "diff": self.diff.counts() if self.diff else None,
             "diff_detail": _diff_json(self.diff),
@@ -166,7 +177,7 @@ def check_extract(
     extract = READERS[checked.format](table, (mappings or {}).get(checked.format))
     progress(f"Read {table.rows:,} row{'s' if table.rows != 1 else ''} as {checked.format}; looking for direct identifiers")
     trial_config = programme.trials[checked.trial]
-    date_columns = {extract.columns[f] for f in DATE_FIELDS if f in extract.columns}
+    date_columns = {extract.columns[f]: f for f in DATE_FIELDS if f in extract.columns}
     identifiers = find_identifiers(
         table.frame, extract.columns.get("participant_id"), checked.format, date_columns, trial_config.opened_on
     )
@@ -175,9 +186,13 @@ def check_extract(
         checked.issues += identifiers
         return checked
     progress("Checking every rule")
-    validated = validate(extract, checked.trial, programme, today, site_given=site)
+    reasons = {name: (mappings or {}).get(reason_format(name), {}) for name in REASON_FIELDS}
+    validated = validate(extract, checked.trial, programme, today, site_given=site, reason_mappings=reasons)
     checked.issues += validated.issues
-    if validated.errors:
+    if not validated.errors:
+        column = extract.columns.get("participant_id", "participant_id")
+        checked.issues += ids_at_other_sites(validated.participants, current, validated.sites, column)
+    if checked.errors:
         return checked
     checked.participants, checked.sites = validated.participants, validated.sites
     progress("Comparing with the current data")
@@ -205,13 +220,17 @@ def check_file(
     today: dt.date | None = None,
     mapping: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda step: None,
+    reason_mapping: dict[str, dict[str, str]] | None = None,
 ) -> Checked:
     """`check_extract` against what the store holds now, with the trial's remembered
-    mapping; `mapping` (canonical field -> column) is the coordinator's choice on top."""
+    mapping; `mapping` (canonical field -> column) is the coordinator's choice on top, and
+    `reason_mapping` ({reason field: {typed value: code}}) the codes chosen for typed reasons."""
     code = programme.trial_code(trial) or ""
     mappings = trial_mappings(store, programme, code) if code else {}
     if mapping:
-        mappings = {f: {**m, **mapping} for f, m in mappings.items()}
+        mappings = {f: m if f.startswith(REASON_PREFIX) else {**m, **mapping} for f, m in mappings.items()}
+    for name, chosen in (reason_mapping or {}).items():
+        mappings[reason_format(name)] = {**mappings.get(reason_format(name), {}), **reason_keys(chosen)}
     current = store.current_participants(code)
     checked = check_extract(data, file_name, programme, trial, today or service.today(), current, site, fmt, mappings, progress)
     if code:
@@ -220,9 +239,24 @@ def check_file(
 
 
 def trial_mappings(store: Store, programme: Programme, trial: str) -> dict[str, dict[str, str]]:
-    """Per format: the configured mapping, overridden by what a coordinator chose and saved."""
+    """Per format: the configured mapping, overridden by what a coordinator chose and saved;
+    and per reason field (`reason_format`), the codes chosen for typed reasons, by fingerprint."""
     configured, saved = programme.trials[trial].mappings, store.mappings(trial)
-    return {fmt: {**configured.get(fmt, {}), **saved.get(fmt, {})} for fmt in FORMATS}
+    columns = {fmt: {**configured.get(fmt, {}), **saved.get(fmt, {})} for fmt in FORMATS}
+    return {**columns, **{reason_format(name): saved.get(reason_format(name), {}) for name in REASON_FIELDS}}
+
+
+# Remembered reason codes live beside the column mappings, under a format key of their own.
+REASON_PREFIX = "reasons:"
+
+
+def reason_format(name: str) -> str:
+    return REASON_PREFIX + name
+
+
+def reason_keys(chosen: dict[str, str]) -> dict[str, str]:
+    """{typed value: code} as it is remembered: {fingerprint: code}, no text kept."""
+    return {reason_fingerprint(value): code for value, code in chosen.items()}
 
 
 def commit(
@@ -234,10 +268,12 @@ def commit(
     mapping: dict[str, str] | None = None,
     confirm_removals: int | None = None,
     access: Access | None = None,
+    reason_mapping: dict[str, dict[str, str]] | None = None,
 ) -> int:
     """Store a checked extract in one transaction and return its id; raises Refused
     (nothing changed) when it has errors or warnings that were not accepted; `mapping`,
-    the columns the coordinator chose, is remembered in the same transaction; an extract that
+    the columns the coordinator chose, is remembered in the same transaction (and `reason_mapping`,
+    the codes chosen for typed reasons, by fingerprint only); an extract that
     removes many participants needs `confirm_removals`, their number (removals.py). The very
     file that is current already stores nothing new: it only confirms that the data is
     still current (a quiet week), and its extract's id is returned. The actor's grant is
@@ -273,5 +309,5 @@ def commit(
     }
     return store.add_extract(
         extract, checked.sites, checked.participants, actor, mapping=mapping, confirm_removals=confirm_removals, based_on=checked.based_on,
-        access=access,
+        access=access, reasons={reason_format(n): reason_keys(chosen) for n, chosen in (reason_mapping or {}).items()},
     )

@@ -320,11 +320,13 @@ def screen_failures(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return screened[failed]
 
 
-def screen_fail_reasons(participants: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def screen_fail_reasons(participants: pd.DataFrame, as_of: dt.date, trial: Trial | None = None) -> pd.DataFrame:
     """Screen failures by reason, most frequent first (ties alphabetically); columns reason, count, share
-    (of all screen failures)."""
+    (of all screen failures). With the `trial`, each stored code is shown as its label (Trial.reason_label)."""
     failed = screen_failures(participants, as_of)
     reasons = failed.get("screen_fail_reason", pd.Series(index=failed.index, dtype=object))
+    if trial is not None:
+        reasons = reasons.map({code: trial.reason_label("screen_fail_reason", code) for code in reasons.dropna().unique()})
     reasons = reasons.fillna("").astype(str).str.strip().replace("", NO_REASON)
     counts = reasons.value_counts().rename_axis("reason").reset_index(name="count")
     counts = counts.sort_values(["count", "reason"], ascending=[False, True], ignore_index=True)

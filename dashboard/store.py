@@ -702,6 +702,7 @@ class Store:
         confirm_removals: int | None = None,
         based_on: dict[str, int] | None = None,
         access: rules.Access | None = None,
+        reasons: dict[str, dict[str, str]] | None = None,
     ) -> int:
         """Store one accepted extract and its participant rows, and the column mapping the
         coordinator chose for it (remembered for the trial and format), in one transaction;
@@ -709,7 +710,8 @@ class Store:
         identifier, when it removes many current participants and `confirm_removals` is not
         that number, or when the sites' current extracts are no longer `based_on`, those the
         preview was made against (another upload landed in between). Refused and audited when the
-        actor's grant does not cover the trial and every site (check_grant)."""
+        actor's grant does not cover the trial and every site (check_grant). `reasons`, the codes
+        chosen for typed reasons ({"reasons:<field>": {fingerprint: code}}), are added to those remembered."""
         self.check_grant(actor, "ingest", access, trial=extract["trial"], sites=list(sites), detail={"sha256": extract["sha256"]})
         problem = screen_mapping(mapping) or screen_stored(
             {
@@ -753,8 +755,12 @@ class Store:
             _store_versions(con, extract["trial"], sites, extract_id, participants)
             if mapping:
                 _replace_mapping(con, extract["trial"], extract["format"], mapping, actor)
+            for key, chosen in (reasons or {}).items():
+                _add_mapping(con, extract["trial"], key, chosen, actor)
             return {
                 "mapping": mapping or None,
+                # How many typed reasons were mapped to a code: a count, the words are never stored.
+                "reasons_mapped": sum(len(chosen) for chosen in (reasons or {}).values()) or None,
                 "extract_id": extract_id,
                 "file_name": extract["file_name"],
                 "sha256": extract["sha256"],
@@ -1148,8 +1154,14 @@ def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
 
 def _replace_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
     con.execute("DELETE FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
+    _add_mapping(con, trial, fmt, mapping, actor)
+
+
+def _add_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
+    if not mapping:
+        return
     con.executemany(
-        "INSERT INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
         [[trial, fmt, f, c, actor.strip(), _now()] for f, c in mapping.items()],
     )
 

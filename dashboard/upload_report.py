@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboard.config import OTHER_REASON, REASON_FIELDS, Trial
 from dashboard.downloads import csv_bytes
 from dashboard.fields import BY_NAME, DATE_FIELDS
 from dashboard.ingest import Checked
@@ -106,12 +107,24 @@ def participant_preview(rows: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def change_table(changed: dict[str, dict]) -> pd.DataFrame:
+def change_table(changed: dict[str, dict], trial: Trial | None = None) -> pd.DataFrame:
     """One row per changed field: participant, field, old value -> new value. `changed` is a
-    Diff's (id -> field -> (old, new)) or its stored JSON form (id -> field -> {old, new})."""
+    Diff's (id -> field -> (old, new)) or its stored JSON form (id -> field -> {old, new}).
+    With the `trial`, a reason's code is shown as its label."""
     rows = []
     for pid, fields in changed.items():
         for name, values in fields.items():
             old, new = (values["old"], values["new"]) if isinstance(values, dict) else values
+            if trial is not None and name in REASON_FIELDS:
+                old, new = trial.reason_label(name, old), trial.reason_label(name, new)
             rows.append({"participant": pid, "field": name, "old": old or "", "new": new or ""})
     return pd.DataFrame(rows, columns=["participant", "field", "old", "new"])
+
+
+LEAVE_AS_OTHER = "(leave it as other)"
+
+
+def reason_options(trial: Trial, name: str) -> dict[str, str]:
+    """What a coordinator picks from to map a typed reason: {label shown: code}, `other` last."""
+    codes = [*trial.reasons.get(name, {}), OTHER_REASON]
+    return {trial.reason_label(name, code): code for code in codes}

@@ -9,13 +9,14 @@ problems it reports.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dashboard.config import Programme, Trial, _fold
+from dashboard.config import OTHER_LABELS, OTHER_REASON, REASON_FIELDS, Programme, Trial, _fold, reason_fingerprint, reason_key
 from dashboard.fields import BY_NAME, COMPARED_FIELDS, DATE_FIELDS, FIELD_NAMES, OUTCOME_ALIASES, STATUS_ALIASES
 from dashboard.issues import Issue, located
 from dashboard.readers.mapping import CanonicalExtract, missing_required
@@ -115,8 +116,11 @@ def validate(
     programme: Programme,
     today: dt.date,
     site_given: str | None = None,
+    reason_mappings: dict[str, dict[str, str]] | None = None,
 ) -> Validated:
-    """Check every rule at once; the participants are only meaningful when there is no error."""
+    """Check every rule at once; the participants are only meaningful when there is no error.
+    `reason_mappings` holds, per reason field, the codes a coordinator chose for typed reasons
+    that match no code of the trial's vocabulary, by `reason_fingerprint`."""
     trial = programme.trials[trial_code]
     missing = missing_required(extract, site_given is not None)
     if missing:
@@ -136,7 +140,8 @@ def validate(
 
     out["participant_id"] = text["participant_id"]
     issues += _check_ids(text["participant_id"], rows, column_of)
-    issues += _check_study_numbers(text["participant_id"], rows, column_of, trial_code, trial.participant_id_pattern)
+    prefixes = [p for code in trial.sites for p in programme.sites[code].record_number_prefixes]
+    issues += _check_study_numbers(text["participant_id"], rows, column_of, trial_code, trial.participant_id_pattern, prefixes)
     out["site"], site_issues = _sites(text["site"], cells["site"], column_of, programme, trial_code, trial, site_given)
     issues += site_issues
 
@@ -148,7 +153,9 @@ def validate(
     issues += _report(user_missing, text, cells, column_of, "user_missing", "{value!r} is a 'user missing' date; read as empty", warn=True, confirm=False)
     issues += _report(dates > pd.Timestamp(today), text, cells, column_of, "future_date", f"{{value!r}} is in the future (today is {today:%d-%m-%Y})")
 
-    issues += _check_enrolment_window(out, text, cells, column_of, trial, programme)
+    too_early = out[list(DATE_FIELDS)] < _earliest_event(trial)
+    issues += _check_event_window(too_early, out, text, cells, column_of, trial, trial_code)
+    issues += _check_enrolment_window(out, text, cells, column_of, trial, programme, too_early["enrolled_on"])
     out["arm"], arm_issues = _choices(text["arm"], trial.arm_lookup, cells["arm"], column_of, "arm", "unknown_arm", f"is not an arm of {trial_code} ({', '.join(trial.arms)})")
     issues += arm_issues
     out["screening_outcome"], o_issues = _choices(text["screening_outcome"], OUTCOME_ALIASES, cells["screening_outcome"], column_of, "screening_outcome", "unknown_outcome", f"is not a screening outcome ({', '.join(BY_NAME['screening_outcome'].choices)})")
@@ -157,8 +164,9 @@ def validate(
     issues += s_issues
     out["cycles_completed"], c_issues = _cycles(text["cycles_completed"], cells["cycles_completed"], column_of)
     issues += c_issues
-    for name in ("screen_fail_reason", "withdrawal_reason"):
-        out[name] = text[name].where(text[name] != "")
+    for name in REASON_FIELDS:
+        out[name], reason_issues = _reasons(text[name], cells[name], column_of, name, trial, trial_code, (reason_mappings or {}).get(name, {}))
+        issues += reason_issues
 
     out = _derive(out, trial)
     sites = [site_given] if site_given else sorted(out["site"].dropna().unique())
@@ -216,24 +224,44 @@ def _check_ids(ids: pd.Series, rows, column_of) -> list[Issue]:
     return issues
 
 
-def _check_study_numbers(ids: pd.Series, rows, column_of, trial_code: str, pattern: str | None) -> list[Issue]:
+def record_number_pattern(prefixes: list[str]) -> str:
+    """A hospital record number: 6-10 digits, alone or after one of the sites' prefixes (EMC1234567)."""
+    prefix = "|".join(re.escape(p) for p in sorted(set(prefixes), key=len, reverse=True))
+    return (rf"(?i:(?:{prefix})[ ._/-]?)?" if prefix else "") + r"[0-9]{6,10}"
+
+
+def _check_study_numbers(ids: pd.Series, rows, column_of, trial_code: str, pattern: str | None, prefixes: list[str] = ()) -> list[Issue]:
     """Ids that are not the trial's study numbers: most often a hospital record number,
-    a direct identifier that may never be stored."""
-    if not pattern:
-        return []
+    a direct identifier that may never be stored. Without a configured pattern, an id that
+    looks like a record number is refused; with one, whatever does not match it."""
     column = column_of.get("participant_id", "participant_id")
-    wrong = (ids != "") & ~ids.str.fullmatch(pattern).fillna(False)
+    filled = ids != ""
+    if pattern:
+        wrong = filled & ~ids.str.fullmatch(pattern).fillna(False)
+        return [
+            Issue.error(
+                "not_a_study_number",
+                located(int(rows[i]), column)
+                + f"{ids[i]!r} is not a {trial_code} study number (they match {pattern}); a hospital record number "
+                "identifies the patient and may not be stored here: export the study number instead",
+                int(rows[i]),
+                column,
+                ids[i],
+            )
+            for i in ids.index[wrong]
+        ]
+    record = filled & ids.str.strip().str.fullmatch(record_number_pattern(list(prefixes))).fillna(False)
     return [
         Issue.error(
-            "not_a_study_number",
+            "hospital_number",
             located(int(rows[i]), column)
-            + f"{ids[i]!r} is not a {trial_code} study number (they match {pattern}); a hospital record number "
-            "identifies the patient and may not be stored here: export the study number instead",
+            + f"{ids[i]!r} looks like a hospital record number (6 to 10 digits, alone or after a site's prefix); it "
+            f"identifies the patient and may not be stored here: export the {trial_code} study number instead",
             int(rows[i]),
             column,
             ids[i],
         )
-        for i in ids.index[wrong]
+        for i in ids.index[record]
     ]
 
 
@@ -297,12 +325,95 @@ def _cycles(values, rows, column_of):
     return numbers.where(~bad).astype("Int64"), issues
 
 
-def _check_enrolment_window(out, text, rows, column_of, trial: Trial, programme: Programme) -> list[Issue]:
+def _earliest_event(trial: Trial) -> pd.Timestamp:
+    return pd.Timestamp(trial.opened_on) - pd.DateOffset(years=trial.earliest_event_years_before_opening)
+
+
+# A date this many years before the trial opened is asked about as a date of birth.
+BIRTH_DATE_YEARS = 12
+
+
+def _check_event_window(too_early: pd.DataFrame, dates: pd.DataFrame, text, rows, column_of, trial: Trial, trial_code: str) -> list[Issue]:
+    """Every date field: no event of the trial happens long before it opened; such a date is
+    most often a date of birth exported in the wrong column."""
+    found = too_early.stack()
+    issues = []
+    for index, name in found.index[found.to_numpy()]:
+        value, column, row = text.at[index, name], column_of.get(name, name), int(rows.at[index, name])
+        years = int((pd.Timestamp(trial.opened_on) - dates.at[index, name]).days // 365.25)
+        why = (
+            "is this a date of birth?" if years >= BIRTH_DATE_YEARS
+            else f"no event of the trial happens more than {trial.earliest_event_years_before_opening} years before it opened"
+        )
+        plural = "year" if years == 1 else "years"
+        message = f"{value!r} is {years} {plural} before {trial_code} opened ({trial.opened_on:%d-%m-%Y}): {why}"
+        issues.append(Issue.error("before_trial", located(row, column) + message, row, column, value))
+    return issues
+
+
+def _reasons(values: pd.Series, rows, column_of, name: str, trial: Trial, trial_code: str, remembered: dict[str, str]):
+    """A reason field as codes of the trial's vocabulary (or as typed, when the trial allows free text).
+    A value that matches no code, and that the coordinator has not mapped, is stored as `other`,
+    its text not kept; a note lists each such value once so it can be mapped."""
+    filled = values != ""
+    if trial.free_text:
+        return values.where(filled), []
+    lookup = trial.reason_lookup.get(name) or {reason_key(label): OTHER_REASON for label in [OTHER_REASON, *OTHER_LABELS]}
+    known = set(lookup.values())
+    unique = values[filled].unique()
+    keys = [reason_key(v) for v in unique]
+    chosen = [lookup.get(k) or remembered.get(reason_fingerprint(k)) for k in keys]
+    codes = values.map(dict(zip(unique, [c if c in known else None for c in chosen], strict=True))).astype(object)
+    unmatched = filled & codes.isna()
+    column = column_of.get(name, name)
+    first_rows = rows[unmatched].groupby(values[unmatched]).min().sort_values()
+    issues = [
+        Issue.warning(
+            f"unmatched_{name}",
+            located(int(row), column) + f"{value!r} is none of the {trial_code} reasons, so it is stored as `other` and its text "
+            "is not kept; map it to a reason to have it counted as one",
+            int(row),
+            column,
+            value,
+            needs_confirmation=False,
+        )
+        for value, row in first_rows.head(MAX_UNMATCHED_LISTED).items()
+    ]
+    if len(first_rows) > MAX_UNMATCHED_LISTED:
+        more = len(first_rows) - MAX_UNMATCHED_LISTED
+        issues.append(Issue.warning(f"unmatched_{name}", f"`{column}`: {more} more values are none of the reasons and are stored as `other`", column=column, needs_confirmation=False))
+    return codes.mask(unmatched, OTHER_REASON).where(filled), issues
+
+
+MAX_UNMATCHED_LISTED = 50
+
+
+def ids_at_other_sites(new: pd.DataFrame, current: pd.DataFrame, sites: list[str], column: str) -> list[Issue]:
+    """One participant belongs to one site: an id of this extract that is current at another
+    site of the trial is an error naming both (a transfer is not something an export does)."""
+    elsewhere = current[~current["site"].isin(sites)].drop_duplicates("participant_id").set_index("participant_id")["site"]
+    clash = new[new["participant_id"].isin(elsewhere.index)]
+    return [
+        Issue.error(
+            "other_site",
+            located(int(row.source_row), column)
+            + f"{row.participant_id!r} is current at {elsewhere[row.participant_id]}, and this extract has it at {row.site}; "
+            "one participant belongs to one site, so it would be counted twice. Correct the id, or ask the trial office "
+            "to record a transfer",
+            int(row.source_row),
+            column,
+            row.participant_id,
+        )
+        for row in clash.itertuples()
+    ]
+
+
+def _check_enrolment_window(out, text, rows, column_of, trial: Trial, programme: Programme, too_early: pd.Series) -> list[Issue]:
     enrolled = out["enrolled_on"]
-    early = enrolled < pd.Timestamp(trial.opened_on)
+    early = (enrolled < pd.Timestamp(trial.opened_on)) & ~too_early
     issues = _report(early.rename("enrolled_on"), text, rows, column_of, "before_opening", f"{{value!r}} is before the trial opened ({trial.opened_on:%d-%m-%Y})")
     activation = pd.to_datetime(out["site"].map({code: s.activated_on for code, s in trial.sites.items()}))
-    before_site = ~early & (enrolled < activation)
+    before_site = ~early & ~too_early & (enrolled < activation)
     rows = rows["enrolled_on"]
     for i in enrolled.index[before_site]:
         column = column_of.get("enrolled_on", "enrolled_on")

@@ -84,3 +84,9 @@ def meeting_history(store, programme):
     )
     store.retract(wrong, "director", "the export held another study's participant")
     return {"meeting": meeting, "wrong": wrong, "said_then": said_then}
+
+
+def with_trial(programme, trial: str, **changes):
+    """The programme with one trial's settings changed (free_text, participant_id_pattern, ...)."""
+    trials = {**programme.trials, trial: programme.trials[trial].model_copy(update=changes)}
+    return programme.model_copy(update={"trials": trials})

@@ -14,11 +14,15 @@ from dashboard.ingest import check_extract
 from dashboard.readers import detect_format
 from dashboard.readers.castor import read_castor
 from dashboard.readers.reading import read_table
-from support import NO_CURRENT, TODAY, iso, messages
+from support import NO_CURRENT, TODAY, iso, messages, with_trial
 
 FILES = Path(__file__).resolve().parent / "files" / "castor"
+# Castor numbers participants by site (110001: site 11, participant 0001): six digits, which look like a
+# hospital record number (issue 19) unless the trial's study-number format says so, as it does here.
+CASTOR_NUMBERS = r"1[1-4][0-9]{4}|(?![0-9]+$).+"
 
 def check(programme, data: bytes, mapping=None, site=None, fmt=None, trial="PUMP"):
+    programme = with_trial(programme, programme.trial_code(trial) or "PUMP", participant_id_pattern=CASTOR_NUMBERS)
     mappings = {"castor": mapping} if mapping else None
     return check_extract(data, "export.csv", programme, trial, TODAY, NO_CURRENT, site=site, fmt=fmt, mappings=mappings)
 
@@ -56,7 +60,9 @@ def test_current_export_lands_with_participants_sites_arms_and_dates(programme):
 def test_checkbox_variable_is_read_as_the_ticked_option_labels(programme):
     checked = check(programme, (FILES / "castor_pump_export.csv").read_bytes(), {"screen_fail_reason": "reden_exclusie"})
     reasons = checked.participants["screen_fail_reason"].tolist()
-    assert reasons[2:4] == ["Extrahepatische ziekte; CRS boven 2", "Patiënt weigert"]
+    # Stored as codes (issue 19): one ticked option is a reason; two at once match no single one.
+    assert reasons[2:4] == ["other", "declined"]
+    assert checked.unmatched_reasons == {"screen_fail_reason": ["Extrahepatische ziekte; CRS boven 2"]}
     assert pd.isna(reasons[0])
 
 
@@ -111,7 +117,9 @@ def test_old_vocabulary_resaved_by_dutch_excel_lands_with_the_enrolment_mapping(
     assert people["site"].tolist() == ["EMC", "EMC", "NKI", "NKI"]  # ROT and AVL
     assert iso(people["enrolled_on"]) == ["2021-04-12", None, "2021-05-10", None]
     assert iso(people["screened_on"]) == ["2021-04-03", "2021-04-19", "2021-05-02", "2021-05-06"]
-    assert people["screen_fail_reason"].tolist()[1] == "longmetastasen – zie MDO-verslag dr. Hélène Aerts"
+    # cp1252's en dash and accents read right: the text the coordinator is shown to map (stored as `other`).
+    assert checked.unmatched_reasons["screen_fail_reason"][0] == "longmetastasen – zie MDO-verslag (géén HAIP)"
+    assert people["screen_fail_reason"].tolist()[1] == "other"
     assert people["arm"].isna().all()  # PUMP is randomised: no arm is made up
     # Excel's trailing ';;;' columns and its empty last line are not participants or columns
     assert checked.rows == 4 and checked.columns[-1] == "screen_fail_reason"

@@ -234,6 +234,20 @@ def test_the_command_line_maps_a_column_and_remembers_it_like_the_page(tmp_path,
     assert code == 0 and json.loads(out)["diff"]["new"] == 1
 
 
+def test_the_command_line_lists_reasons_that_are_no_code_and_maps_them_like_the_page(tmp_path, db, capsys):
+    header = "participant_id,site,screened_on,enrolled_on,arm,screening_outcome,screen_fail_reason"
+    week = write(tmp_path, "w1.csv", template_csv("P-1,EMC,2024-03-01,,,declined,te ver van huis", header=header))
+    code, out, _ = run(db, "validate", week, "--trial", "PUMP", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["unmatched_reasons"] == {"screen_fail_reason": ["te ver van huis"]}
+    mapped = "--map-reason", "screen_fail_reason:te ver van huis=travel_distance"
+    code, out, _ = run(db, "ingest", week, "--trial", "PUMP", "--by", "anna", *mapped, "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["unmatched_reasons"] == {}
+    assert Store(db).current_participants("PUMP")["screen_fail_reason"].tolist() == ["travel_distance"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", db, "validate", week, "--trial", "PUMP", "--map-reason", "te ver van huis"])
+    assert exit_info.value.code == 2
+
+
 def test_a_bad_map_argument_is_bad_usage(db, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--db", db, "validate", "x.csv", "--trial", "PUMP", "--map", "enrolled_on"])

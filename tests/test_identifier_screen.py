@@ -10,7 +10,7 @@ import yaml
 from dashboard.config import Programme
 from dashboard.ingest import check_file, commit
 from dashboard.store import Refused
-from support import ROOT, TODAY, template_csv
+from support import ROOT, TODAY, template_csv, with_trial
 
 DEIDENTIFY = "Direct identifiers of patients may not be stored here, so the file is refused."
 NEVER = "Direct identifiers of patients may never be stored here, so nothing was stored; remove them and try again."
@@ -176,6 +176,7 @@ def test_a_names_column_mapped_onto_a_field_is_refused_in_the_page_check_and_in_
 
 
 def test_a_director_blanks_free_text_and_the_audit_keeps_who_and_which_fields_never_the_content(store, programme):
+    programme = with_trial(programme, "PUMP", free_text=True)  # only a trial that keeps typed text has any to blank
     first = check_file(store, programme, template_csv("P-1,EMC,2024-03-01,,,declined,te ver weg", header="participant_id,site,screened_on,enrolled_on,arm,screening_outcome,screen_fail_reason"), "a.csv", "PUMP", today=TODAY)
     commit(store, first, "anna")
     second = check_file(store, programme, template_csv("P-1,EMC,2024-03-01,,,declined,woont te ver weg", header="participant_id,site,screened_on,enrolled_on,arm,screening_outcome,screen_fail_reason"), "b.csv", "PUMP", today=TODAY)
@@ -220,7 +221,8 @@ def test_only_free_text_fields_can_be_blanked(store, programme):
         "Geen vast adres",
     ],
 )
-def test_ordinary_free_text_is_stored(store, programme, text):
+def test_ordinary_free_text_is_stored_where_the_trial_allows_free_text(store, programme, text):
+    programme = with_trial(programme, "PUMP", free_text=True)
     data = template_csv(f"P-1,EMC,2024-03-01,,,{text}", header="participant_id,site,screened_on,enrolled_on,arm,screen_fail_reason")
     checked = check_file(store, programme, data, "week.csv", "PUMP", today=TODAY)
     assert checked.ok, [i.message for i in checked.errors]
@@ -231,7 +233,7 @@ def test_ordinary_free_text_is_stored(store, programme, text):
 def test_a_castor_report_exports_custom_name_is_its_title_not_a_person(store, programme):
     data = (
         b"Participant Id;Site Abbreviation;Randomized On;Randomization Group;custom_name\r\n"
-        b"110001;EMC;6-12-2022 13:38;Arm B;Weekly accrual report\r\n"
+        b"PUMP-0001;EMC;6-12-2022 13:38;Arm B;Weekly accrual report\r\n"
     )
     checked = check_file(store, programme, data, "report.csv", "PUMP", today=TODAY)
     assert checked.format == "castor" and checked.ok, [i.message for i in checked.errors]

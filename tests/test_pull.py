@@ -27,6 +27,9 @@ def programme_with_sources(tmp_path, url, **bounds):
     sites = data["trials"]["PUMP"]["sites"]
     sites["EMC"]["source"] = {"name": "pump-emc", "castor": {"study_id": STUDY, "site": "EMC", "api": url}, **limits}
     sites["NKI"]["source"] = {"name": "pump-nki", "redcap": {"url": f"{url}/redcap/api/", "dag": "nki"}, **limits}
+    # Castor numbers the participants by site (110001): six digits, refused as a hospital record number
+    # (issue 19) unless the trial's study-number format says so, as the trial office does here.
+    data["trials"]["PUMP"]["participant_id_pattern"] = r"11[0-9]{4}|(?![0-9]+$).+"
     path = tmp_path / "programme.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_programme(path), path

@@ -146,6 +146,30 @@ def test_a_mapping_is_asked_for_and_remembered_for_next_week(db):
     assert metrics(at)["New participants"] == "1"
 
 
+def test_a_reason_that_is_no_code_is_mapped_on_the_page_and_remembered_without_its_words(db):
+    header = "participant_id,site,screened_on,enrolled_on,arm,screening_outcome,screen_fail_reason"
+    typed = "wil liever dichter bij huis behandeld worden"
+    at = upload(open_app(), template_csv(f"P-1,EMC,2024-03-01,,,declined,{typed}", header=header), name="week1.csv")
+    assert not at.exception
+    [pick] = [s for s in at.selectbox if s.key and s.key.startswith("reason-screen_fail_reason-")]
+    assert pick.label == f"`screen_fail_reason`: {typed}"
+    assert pick.options[0] == "(leave it as other)" and "travel distance too far" in pick.options
+    pick.set_value("travel distance too far")
+    at.run()
+    button(at, "Apply the reasons").click()
+    at.run()
+    assert not [s for s in at.selectbox if s.key and s.key.startswith("reason-")]
+    button(at, "Store the extract").click()
+    at.run()
+    assert db.current_participants("PUMP")["screen_fail_reason"].tolist() == ["travel_distance"]
+    [(key, remembered)] = db.mappings("PUMP").items()
+    assert key == "reasons:screen_fail_reason" and list(remembered.values()) == ["travel_distance"]
+    assert typed not in str(remembered)
+    # Next week the same words are that reason without asking.
+    at = upload(open_app(), template_csv(f"P-2,EMC,2024-03-08,,,declined,{typed}", header=header), name="week2.csv")
+    assert not [s for s in at.selectbox if s.key and s.key.startswith("reason-")]
+
+
 def test_the_same_file_again_says_it_is_loaded_and_stores_nothing(db):
     seed(db)
     at = open_app()

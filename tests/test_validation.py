@@ -5,7 +5,7 @@ import pytest
 
 from dashboard.ingest import check_extract
 from dashboard.validation import parse_dates
-from support import NO_CURRENT, TODAY, template_csv
+from support import NO_CURRENT, TODAY, template_csv, with_trial
 
 
 def check(programme, data: bytes, trial="PUMP", site=None, current=NO_CURRENT, fmt=None):
@@ -140,8 +140,11 @@ def test_ids_that_pass_the_bsn_eleven_test_are_refused(programme):
     assert message.startswith("`participant_id`: it holds numbers that pass the BSN eleven-test (row 3)")
 
 
-def test_ids_that_fail_the_eleven_test_are_fine(programme):
-    assert check(programme, template_csv("123456789,EMC,,2024-03-05,haip")).ok
+def test_ids_that_fail_the_eleven_test_are_no_bsn_but_a_hospital_number_unless_the_trials_pattern_allows_them(programme):
+    # Issue 19: nine digits are no BSN here, but a hospital record number, unless the trial's study numbers look so.
+    assert [i.code for i in check(programme, template_csv("123456789,EMC,,2024-03-05,haip")).errors] == ["hospital_number"]
+    allowing = with_trial(programme, "PUMP", participant_id_pattern="[0-9]{9}")
+    assert check(allowing, template_csv("123456789,EMC,,2024-03-05,haip")).ok
 
 
 def _current(programme, data):

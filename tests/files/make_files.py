@@ -48,7 +48,7 @@ FILES: dict[str, bytes] = {
     "castor/castor_old_dutch_excel.csv": lines(
         "Record Id;Record Status;Institute Abbreviation;Record Creation date;inclusie_datum;screening_outcome;screen_fail_reason;;;",
         "PUMP-EMC-014;Locked;ROT;3-4-2021 10:15;12-4-2021;eligible;;;;",
-        "PUMP-EMC-015;Not Set;ROT;19-4-2021 9:00;;ineligible;longmetastasen – zie MDO-verslag dr. Hélène Aerts;;;",
+        "PUMP-EMC-015;Not Set;ROT;19-4-2021 9:00;;ineligible;longmetastasen – zie MDO-verslag (géén HAIP);;;",
         "PUMP-AVL-003;Not Set;AVL;2-5-2021 14:30;10-5-2021;eligible;;;;",
         "PUMP-AVL-004;Not Set;AVL;6-5-2021 11:00;;declined;patiënt ziet af van deelname;;;",
         ";;;;;;;;;",

@@ -17,7 +17,7 @@ from dashboard import access, service
 from dashboard.access import load_access
 from dashboard.ingest import check_file, commit
 from dashboard.store import Refused, Store
-from support import ROOT, TODAY, template_csv
+from support import ROOT, TODAY, template_csv, with_trial
 
 DIRECTOR, COORDINATOR, OTHER = "k.director@example.org", "w.filipe@example.org", "a.devries@example.org"
 LOGIN = service.current_user()
@@ -65,7 +65,7 @@ def raw_bytes(store: Store) -> bytes:
 
 def upload_with_reason(store, programme, reason, status, name):
     """An extract whose P-1 carries `reason` (a trial that allows free text keeps it)."""
-    checked = check_file(store, programme, template_csv(f"P-1,EMC,,2024-03-05,haip,{status},{reason}", "P-2,EMC,,2024-03-06,haip,,",
+    checked = check_file(store, with_trial(programme, "PUMP", free_text=True), template_csv(f"P-1,EMC,,2024-03-05,haip,{status},{reason}", "P-2,EMC,,2024-03-06,haip,,",
                                                         header="participant_id,site,screened_on,enrolled_on,arm,status,withdrawal_reason"),
                          name, "PUMP", today=TODAY)
     assert checked.ok, [e.message for e in checked.errors]

@@ -57,6 +57,12 @@ if (!document.getElementById("pump-local-mode")) {
 }
 </script>"""
 
+problem = common.settings_problem()
+if problem:  # a setting that is no value: a sentence, never a traceback
+    st.error(f"**The dashboard cannot start**: {common.plain(problem)}. Correct it and start the dashboard again.",
+             icon=":material/block:")
+    st.stop()
+
 visitor = common.visitor()
 
 with st.sidebar:
@@ -73,17 +79,23 @@ with st.sidebar:
     elif visitor.mode in ("signed_in", "unknown"):
         role = f" ({visitor.grant.label})" if visitor.grant else ""
         st.text(f"Signed in as {visitor.email or ''}{role}")  # plain text: no Markdown, no mailto: link
-        st.button("Sign out", on_click=st.logout, key="sign-out")
+        st.button("Sign out", on_click=common.sign_out, key="sign-out")
 
 if visitor.mode == "local":
     st.sidebar.html(LOCAL_BANNER, unsafe_allow_javascript=True)
 elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump.sign_in_recorded"):
-    # Once per login (the ID token's issue time tells logins apart; a reload is no new sign-in).
-    login = str(st.user.get("iat") or st.user.get("sub") or "")
-    service.record_sign_in(common.get_store(), visitor.email or "(no e-mail)", visitor.grant.role if visitor.grant else None, login)
+    # Once per login (the ID token's issue time tells logins apart; a reload is no new sign-in). The
+    # database remembers that it is used with sign-in and this access file (Store.bind_access).
+    common.get_store().bind_access(common.get_access())
+    service.record_sign_in(common.get_store(), visitor.email or "(no e-mail)", visitor.grant.role if visitor.grant else None,
+                           common.login_key())
     st.session_state["pump.sign_in_recorded"] = True
 
-if visitor.mode == "signed_out":
+if visitor.mode == "over":  # signed out on the server, or too old: sign in again, at every address
+    pages = [st.Page(common.sign_in_over_page, title="Sign in again", icon=":material/login:", url_path="sign-in", default=True)] + [
+        st.Page(common.sign_in_over_page, title="Sign in again", icon=":material/login:", url_path=name) for name in PAGES
+    ]
+elif visitor.mode == "signed_out":
     # The sign-in page answers at every page's address too, so a bookmark (/upload) of someone whose
     # sign-in has expired asks them to sign in instead of saying "page not found".
     pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)] + [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from dashboard.access import Access, AccessError, Grant
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
 from dashboard.downloads import csv_bytes
-from dashboard.store import Refused, Store, StoreUnavailable
+from dashboard.store import Refused, Store, StoreUnavailable, lock_wait_from_environment
 from dashboard.textnorm import plain  # pages show user text through common.plain
 
 LIVE_POLL = dt.timedelta(seconds=10)
@@ -198,11 +199,13 @@ ROLE_KEY = "role"  # local mode's "Viewing as" box
 @dataclass(frozen=True)
 class Visitor:
     """`mode`: local (no sign-in, no access file: one person at this computer), signed_out,
+    over (a sign-in signed out on the server or older than the session lifetime: `why`),
     unknown (signed in, not in the access file) or signed_in (with `grant`)."""
 
     mode: str
     grant: Grant | None = None
     email: str | None = None
+    why: str | None = None
 
 
 def auth_configured() -> bool:
@@ -246,8 +249,42 @@ def visitor() -> Visitor:
     if not st.user.get("is_logged_in"):
         return Visitor("signed_out")
     email = st.user.get("email")
+    over = access.sign_in_over(st.user.get("iat"), time.time(), grants.session_hours,
+                               get_store().signed_out(email or "", login_key()))
+    if over:
+        _audit_once(f"pump.over.{login_key()}", lambda: service.record_sign_in_over(get_store(), email or "(no e-mail)", login_key(), over))
+        return Visitor("over", None, email, over)
     grant = grants.grant_for(email)
     return Visitor("signed_in" if grant else "unknown", grant, email)
+
+
+def login_key() -> str:
+    """What tells one sign-in from another: its ID token's issue time (a reload is the same sign-in)."""
+    return str(st.user.get("iat") or st.user.get("sub") or "")
+
+
+def _audit_once(key: str, record: Callable[[], None]) -> None:
+    """Write an audit entry once per browser session (a page's reruns are not new events)."""
+    if not st.session_state.get(key):
+        record()
+        st.session_state[key] = True
+
+
+def sign_out() -> None:
+    """End this sign-in on the server too: its cookie, copied before or not, lets nobody in again."""
+    if st.user.get("is_logged_in"):
+        service.record_sign_out(get_store(), st.user.get("email") or "(no e-mail)", login_key())
+    st.logout()
+
+
+def settings_problem() -> str | None:
+    """A setting of the environment that is no value (PUMP_TODAY, PUMP_LOCK_WAIT), in a sentence."""
+    try:
+        clock.today()
+        lock_wait_from_environment()
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def require(page: str) -> Visitor:
@@ -301,6 +338,13 @@ def sign_in_page() -> None:
     st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login, args=(provider(),) if provider() else ())
 
 
+def sign_in_over_page() -> None:
+    who = visitor()
+    st.title("Sign in again", anchor=False)
+    st.text(f"Your sign-in has ended ({who.why or 'it is over'}), so the dashboard shows nothing until you sign in again.")
+    st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login, args=(provider(),) if provider() else ())
+
+
 def no_access_page() -> None:
     who = visitor()
     grants = get_access()
@@ -309,7 +353,7 @@ def no_access_page() -> None:
     # Plain text, not Markdown: the address and the contact show as written, never as a link.
     st.text(f"You are signed in as {who.email or 'an account without an e-mail address'}, but that address has no access to "
             f"the PUMP dashboard yet. Ask {contact} to add it; then sign in again.")
-    st.button("Sign out", on_click=st.logout)
+    st.button("Sign out", on_click=sign_out)
 
 
 @contextmanager

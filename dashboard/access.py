@@ -8,6 +8,7 @@ programme office and keyed by e-mail address:
     role = "coordinator"        # director | coordinator | viewer
     trials = ["PUMP"]           # coordinators: the trials and sites they may upload for
     sites = ["EMC"]
+    os_user = "wfilipe"         # the login on the command line's computer (optional)
 
 Without an access file (and without sign-in) the dashboard runs in local mode: one person
 at this computer, who may do everything; the write path then checks nothing. With one,
@@ -18,6 +19,7 @@ Pure logic: no Streamlit here. The store's write path and the pages both use `re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from pathlib import Path
 
 DEFAULT_ACCESS_PATH = Path(__file__).resolve().parent.parent / "data" / "access.toml"
 ACCESS_VARIABLE = "PUMP_ACCESS"
+DEFAULT_SESSION_HOURS = 12.0  # a sign-in older than this signs in again
 
 
 class AccessError(ValueError):
@@ -86,6 +89,7 @@ class Grant:
     sites: tuple[str, ...] = ()
     name: str | None = None
     local: bool = False
+    os_user: str | None = None  # the person's operating-system login, for the command line
 
     @property
     def label(self) -> str:
@@ -131,6 +135,18 @@ def refusal(
     return f"only a programme director may {what}; {grant.email} is a trial coordinator"
 
 
+def sign_in_over(issued_at, now: float, hours: float, signed_out: bool) -> str | None:
+    """Why a sign-in (its ID token's `iat`, seconds since 1970) no longer lets its person in, or None:
+    it was signed out (a copied cookie replayed), or it is older than the access file's session_hours."""
+    if signed_out:
+        return "this sign-in was signed out"
+    if isinstance(issued_at, bool) or not isinstance(issued_at, (int, float)):
+        return "the sign-in does not say when it was made"
+    if now - issued_at > hours * 3600:
+        return f"the sign-in is older than {hours:g} hours"
+    return None
+
+
 def _listed(values) -> str:
     values = list(values)
     return ", ".join(values) if values else "none"
@@ -150,6 +166,8 @@ class Access:
     users: dict[str, Grant]
     path: Path | None = None
     contact: str | None = None
+    sha256: str | None = None  # of the file's bytes: the database remembers which grants it saw
+    session_hours: float = DEFAULT_SESSION_HOURS
     _by_key: dict[str, Grant] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -158,13 +176,31 @@ class Access:
     def grant_for(self, email: str | None) -> Grant | None:
         return None if not email else self._by_key.get(email.strip().casefold())
 
+    def grant_for_login(self, login: str) -> Grant | None:
+        """The person whose `os_user` is this operating-system login (the command line's actor)."""
+        return next((g for g in self.users.values() if g.os_user is not None and g.os_user == login), None)
+
+
+def command_line_refusal(access: Access, login: str, by: str) -> str | None:
+    """Why the operating-system user `login` may not act on the command line as `by`, or None: the
+    access file maps the login to a person (os_user), and `--by` names that person, or anyone when
+    the person is a programme director running a service (the audit entry records both)."""
+    person = access.grant_for_login(login)
+    if person is None:
+        return (f"the login {login!r} of this computer is no os_user of the access file, so it may not change "
+                "the database; ask the programme office to add os_user to your entry")
+    if _same(person.email, by) or person.role == "director":
+        return None
+    return (f"--by {by} is not you: the login {login!r} is {person.email} in the access file; "
+            "changes are recorded under your own name")
+
 
 def access_path() -> Path:
     """$PUMP_ACCESS, else data/access.toml."""
     return Path(os.environ.get(ACCESS_VARIABLE) or DEFAULT_ACCESS_PATH)
 
 
-_ENTRY_KEYS = {"role", "trials", "sites", "name"}
+_ENTRY_KEYS = {"role", "trials", "sites", "name", "os_user"}
 
 
 def parse_access(data: dict, path: Path | None = None, trials: dict[str, list[str]] | None = None,
@@ -173,12 +209,17 @@ def parse_access(data: dict, path: Path | None = None, trials: dict[str, list[st
     `site_codes`, trial and site codes are checked against the programme's configuration.
     A mistake raises AccessError naming the entry."""
     where = str(path) if path else "the access file"
-    unknown = sorted(set(data) - {"users", "contact"})
+    unknown = sorted(set(data) - {"users", "contact", "session_hours"})
     if unknown:
-        raise AccessError(f"{where}: unknown setting {', '.join(unknown)} (expected [users.\"e-mail\"] entries and an optional contact)")
+        raise AccessError(f"{where}: unknown setting {', '.join(unknown)} (expected [users.\"e-mail\"] entries, an optional "
+                          "contact and session_hours)")
     contact = data.get("contact")
     if contact is not None and not isinstance(contact, str):
         raise AccessError(f"{where}: contact must be text (how to reach the programme office)")
+    hours = data.get("session_hours", DEFAULT_SESSION_HOURS)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24 * 30:
+        raise AccessError(f"{where}: session_hours must be a number of hours, more than 0 and at most 720 (e.g. 12)")
+    logins: dict[str, str] = {}
     users = data.get("users", {})
     if not isinstance(users, dict):
         raise AccessError(f"{where}: users must be a table of [users.\"e-mail\"] entries")
@@ -225,24 +266,34 @@ def parse_access(data: dict, path: Path | None = None, trials: dict[str, list[st
         display = entry.get("name")
         if display is not None and not isinstance(display, str):
             raise AccessError(f"{name}.name: must be text")
-        grants[email] = Grant(email=email, role=role, trials=granted["trials"], sites=granted["sites"], name=display)
-    return Access(users=grants, path=path, contact=contact)
+        login = entry.get("os_user")
+        if login is not None and (not isinstance(login, str) or not login.strip() or login != login.strip()):
+            raise AccessError(f"{name}.os_user: must be the person's login name on the command line's computer, e.g. os_user = \"wfilipe\"")
+        if login in logins:
+            raise AccessError(f'{name}.os_user: {login!r} is already the os_user of users."{logins[login]}" (one login, one person)')
+        if login is not None:
+            logins[login] = email
+        grants[email] = Grant(email=email, role=role, trials=granted["trials"], sites=granted["sites"], name=display, os_user=login)
+    return Access(users=grants, path=path, contact=contact, session_hours=float(hours))
 
 
 def load_access(path: Path | str, programme=None) -> Access:
     """Read and check an access file; with `programme`, its trial and site codes too."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise AccessError(f"cannot read the access file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AccessError(f"{path} is not valid TOML: {exc}") from exc
     trials = sites = None
     if programme is not None:
         trials = {code: list(trial.sites) for code, trial in programme.trials.items()}
         sites = list(programme.sites)
-    return parse_access(data, path, trials, sites)
+    parsed = parse_access(data, path, trials, sites)
+    return Access(users=parsed.users, path=path, contact=parsed.contact, sha256=hashlib.sha256(raw).hexdigest(),
+                  session_hours=parsed.session_hours)
 
 
 _cache: dict[tuple, Access] = {}

@@ -9,6 +9,7 @@ With --json every outcome, a refusal or an internal error too, prints one JSON o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -26,10 +27,26 @@ from dashboard.readers import FORMATS
 from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable, lock_wait_from_environment
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
+# The commands that change the database in a person's name: with an access file, the person is the
+# operating-system user as the file maps it (os_user), and --by must be them.
+WRITES = ("ingest", "retract", "redact", "meeting", "access")
+
+
+class BadUsage(Exception):
+    """argparse found a mistake in the command line: said as one sentence (or one JSON object)."""
+
+    def __init__(self, message: str, usage: str):
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise BadUsage(f"{self.prog}: {message}", self.format_usage())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dashboard", description="PUMP trial recruitment dashboard")
+    parser = _Parser(prog="python -m dashboard", description="PUMP trial recruitment dashboard")
     parser.add_argument("--db", help="DuckDB file (default: $PUMP_DB or data/pump.duckdb)")
     parser.add_argument("--config", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
             "'screen_fail_reason:te ver van huis=travel_distance' (remembered for the trial, by a fingerprint of the text)",
         )
         if name == "ingest":
-            sub.add_argument("--by", default=service.current_user(),
-                             help="who is uploading (default: your login); with an access file, a user of that file")
+            sub.add_argument("--by", help="who is uploading (default: you; with an access file, the person your login "
+                             "is mapped to by its os_user)")
             sub.add_argument("--accept-warnings", action="store_true", help="accept warnings that need a decision")
             sub.add_argument(
                 "--confirm-removals",
@@ -83,18 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--by", required=True)
     sub.add_argument("--reason", required=True)
     sub = commands.add_parser("summary", help="accrual per trial and site")
-    sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub.add_argument("--as-of", type=_iso_date, help="YYYY-MM-DD (default: today)")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("report", help="write the meeting pack (HTML that works offline, or PDF)")
     sub.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
     sub.add_argument("--since-meeting", type=int, metavar="ID", help="compare with this meeting (default: the last one)")
-    sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub.add_argument("--as-of", type=_iso_date, help="YYYY-MM-DD (default: today)")
+    sub.add_argument("--force", action="store_true", help="replace --out when it exists (never through a symbolic link)")
     sub = commands.add_parser("meeting", help="steering meetings")
     actions = sub.add_subparsers(dest="action", required=True)
     hold = actions.add_parser("hold", help="mark a meeting as held now, with the data cut of this moment")
     hold.add_argument("--by", required=True, help="who held it (the chair)")
     hold.add_argument("--note", help="a note for the minutes (no patient identifiers)")
     hold.add_argument("--json", action="store_true")
+    sub = commands.add_parser("access", help="the access file this database is used with")
+    moves = sub.add_subparsers(dest="action", required=True)
+    adopt = moves.add_parser("adopt", help="use the database with the access file PUMP_ACCESS names from now on "
+                             "(a programme director of the file it is used with now)")
+    adopt.add_argument("--by", required=True, help="the programme director (your own login's person)")
+    adopt.add_argument("--json", action="store_true")
     sub = commands.add_parser("meetings", help="list the meetings held")
     sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("changes", help="what changed since a meeting (default: the last one)")
@@ -205,12 +229,21 @@ def _reason_triple(text: str) -> tuple[str, str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_joined_sites(sys.argv[1:] if argv is None else argv))
+    argv = _joined_sites(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BadUsage as exc:  # with --json, one JSON object; else the usage line and the mistake
+        as_json = "--json" in argv
+        if not as_json:
+            print(exc.usage, end="", file=sys.stderr)
+        return _fail(argparse.Namespace(json=as_json), USAGE, f"bad usage: {exc}")
     try:  # the environment's settings, checked before any work: a mistake is bad usage, not a crash
-        clock.today()
+        today = clock.today()
         lock_wait_from_environment()
     except ValueError as exc:
         return _fail(args, USAGE, f"bad usage: {exc}")
+    if getattr(args, "as_of", False) is None:
+        args.as_of = today
     if args.command == "forecast":
         return _forecast(args)
     if args.command == "bench":
@@ -220,14 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(args, USAGE, f"configuration error: {exc}")
     try:  # the access file, checked like the configuration: a mistake names the entry
-        access.active(programme)
+        grants = access.active(programme)
     except access.AccessError as exc:
         return _fail(args, USAGE, f"access file error: {exc}")
+    site = getattr(args, "site", None)
+    if site is not None and programme.site_code(site) is None:
+        return _fail(args, USAGE, f"bad usage: --site {site} is not a site of the programme; its sites are {', '.join(programme.sites)}")
     store = Store(service.db_path(args.db), on_wait=_say_waiting)
     try:
         # One use for the whole command: it waits its turn for the file once, not at every query.
         with store.connect():
             service.record_config(store, programme)
+            if args.command in WRITES and args.command != "access":
+                _act_as_login(args, store, grants)
             return COMMANDS[args.command](args, store, programme)
     except StoreUnavailable as exc:  # busy beyond the wait, not a database, from a newer version
         return _fail(args, FAILED, f"could not run: {exc}")
@@ -239,6 +277,22 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, FAILED, f"internal error, nothing was stored (the details are in {log_file})")
 
 
+def _act_as_login(args, store: Store, grants: access.Access | None) -> None:
+    """With an access file, a change is made by this computer's login as the file maps it (os_user):
+    --by (default: that person) must be them, unless they are a programme director running a service.
+    The audit entry records the login and the person; a mismatch is refused and audited."""
+    login = service.current_user()
+    if grants is None:
+        args.by = args.by or login
+        return
+    person = grants.grant_for_login(login)
+    args.by = args.by or (person.email if person else login)
+    store.run_by = {"os_user": login, "os_user_is": person.email if person else None}
+    reason = access.command_line_refusal(grants, login, args.by)
+    if reason is not None:
+        store.refuse(args.by, args.command, reason)
+
+
 def _say_waiting(message: str) -> None:
     """Another program holds the database: say so on stderr (stdout stays the answer)."""
     print(message, file=sys.stderr, flush=True)
@@ -247,7 +301,7 @@ def _say_waiting(message: str) -> None:
 def _fail(args, code: int, message: str) -> int:
     """Say why a command did not do its work: one JSON object with --json, else a line on stderr."""
     if getattr(args, "json", False):
-        problem = {"row": None, "column": None, "code": "refused" if code == REFUSED else "failed", "message": message}
+        problem = {"row": None, "column": None, "code": {REFUSED: "refused", USAGE: "bad_usage"}.get(code, "failed"), "message": message}
         print(json.dumps({"ok": False, "message": message, "errors": [problem], "warnings": []}, indent=2))
     else:
         print(message, file=sys.stderr)
@@ -462,14 +516,13 @@ def _report(args, store: Store, programme) -> int:
 
     suffix = args.out.suffix.lower()
     if suffix not in (".html", ".pdf"):
-        print(f"bad usage: --out must end in .html or .pdf, not {args.out.name}", file=sys.stderr)
-        return USAGE
+        return _fail(args, USAGE, f"bad usage: --out must end in .html or .pdf, not {args.out.name}")
+    problem = output_problem(args.out, args.force)
+    if problem:
+        return _fail(args, *problem)
     pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of)
     html = report.pack_html(programme, pack)
-    if suffix == ".html":
-        args.out.write_text(html, encoding="utf-8")
-    else:
-        args.out.write_bytes(report.html_to_pdf(html))
+    write_output(args.out, html.encode("utf-8") if suffix == ".html" else report.html_to_pdf(html), args.force)
     print(f"wrote the meeting pack as of {args.as_of.isoformat()} to {args.out}")
     return DONE
 
@@ -564,6 +617,68 @@ def _write_new(path: Path, text: str, force: bool) -> tuple[int, str] | None:
     return None
 
 
+def output_problem(path: Path, force: bool) -> tuple[int, str] | None:
+    """Why the command may not write `path` (the exit status and a sentence), or None: it writes only
+    where it was told (no `..` to climb out of the folder named), never through a symbolic link, and
+    over an existing file only with --force (as `digest --out`)."""
+    if ".." in path.parts:
+        return USAGE, f"bad usage: --out {path} climbs out of its folder with '..'; name the folder plainly"
+    if not path.parent.is_dir():
+        return USAGE, f"bad usage: the folder {path.parent} does not exist"
+    if path.is_symlink():
+        return REFUSED, f"refused: {path} is a symbolic link; the pack is never written through one. Give the path of the file itself"
+    if path.exists() and not path.is_file():
+        return USAGE, f"bad usage: --out {path} is not a file"
+    if path.exists() and not force:
+        return REFUSED, f"refused: {path} exists; add --force to overwrite it"
+    return None
+
+
+def write_output(path: Path, data: bytes, force: bool) -> None:
+    """Write `data` to `path` whole: into a new file beside it, then renamed over it (a rename
+    replaces a link that appeared meanwhile, never what it points to); without --force, never over a file."""
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.part")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if force:
+            os.replace(fresh, path)
+        else:
+            os.link(fresh, path)  # fails when the name exists by now
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fresh)
+
+
+def _access(args, store: Store, programme) -> int:
+    """`access adopt`: the database is used with the access file PUMP_ACCESS names from now on. Only a
+    programme director of the file it is used with now, as this computer's login (os_user) there."""
+    login = service.current_user()
+    remembered = store.remembered_access()
+    new = access.active(programme)
+    if new is None:
+        return _fail(args, USAGE, f"bad usage: name the new access file with {access.ACCESS_VARIABLE}")
+    old = new
+    if remembered is not None and remembered["path"] != str(new.path.resolve()):
+        try:
+            old = access.load_access(remembered["path"], programme)
+        except access.AccessError as exc:
+            return _fail(args, REFUSED, f"refused: the access file this database is used with cannot be read, so nobody can be "
+                                        f"checked as its director ({exc}); put it back first")
+    store.run_by = {"os_user": login}
+    person = old.grant_for_login(login)
+    if person is None or person.role != "director" or person.email.casefold() != args.by.strip().casefold():
+        store.refuse(args.by, "adopt_access", f"only a programme director of {old.path}, as their own login (os_user), "
+                                             "moves the database to another access file")
+    detail = store.adopt_access(new, args.by)
+    if args.json:
+        print(json.dumps({"ok": True, **detail}, indent=2))
+    else:
+        print(f"the database is used with the access file {detail['path']} from now on")
+    return DONE
+
+
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
@@ -578,8 +693,7 @@ def _forecast(args) -> int:
             needed = centres_needed(args.target, args.enrolled, args.elapsed_days, args.planned_days, counted,
                                     (args.extra_sites_from - service.today()).days, args.certainty, args.chance)
     except ValueError as exc:
-        print(f"bad usage: {exc}", file=sys.stderr)
-        return USAGE
+        return _fail(args, USAGE, f"bad usage: {exc}")
     out = {
         "median_days": result.median_days,
         "p05_days": result.p05_days,
@@ -619,8 +733,7 @@ def _bench(args) -> int:
     from dashboard import bench  # the benchmark's own imports stay out of every other command
 
     if any(n < 1 for n in args.scale) or args.runs < 1 or args.history < 1:
-        print("bad usage: --scale, --runs and --history take whole numbers of 1 or more", file=sys.stderr)
-        return USAGE
+        return _fail(args, USAGE, "bad usage: --scale, --runs and --history take whole numbers of 1 or more")
     results = bench.run(args.scale, args.runs, args.history, ingest=not args.no_ingest, apptest=not args.no_apptest)
     print(json.dumps(results, indent=2) if args.json else bench.report(results))
     return DONE
@@ -670,6 +783,7 @@ COMMANDS = {
     "report": _report,
     "meeting": _meeting,
     "meetings": _meetings,
+    "access": _access,
     "changes": _changes,
     "audit": _audit,
     "digest": _digest,

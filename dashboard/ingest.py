@@ -24,7 +24,7 @@ from dashboard.issues import Issue
 from dashboard.readers import FORMATS, READERS, detect_format
 from dashboard.readers.reading import Table, UnreadableFile, read_table, sha256_of
 from dashboard.removals import MassRemoval, check_confirmation, mass_removal
-from dashboard.store import Refused, Store, extract_per_site
+from dashboard.store import Store, extract_per_site
 from dashboard.validation import Diff, compare, ids_at_other_sites, validate
 
 
@@ -283,16 +283,18 @@ def commit(
         store.confirm_extract(checked.already_loaded, actor, checked.file_name, uploaded_at, access=access)
         return checked.already_loaded
     store.check_grant(actor, "ingest", access, trial=checked.trial, sites=list(checked.sites), detail={"sha256": checked.sha256})
+    # Each refusal for content is one audit entry: its kind and counts, never the file's text.
     if not checked.ok:
-        raise Refused(f"the file has {len(checked.errors)} error(s); nothing was stored")
+        store.refused_content(actor, "ingest", f"the file has {len(checked.errors)} error(s); nothing was stored",
+                              "validation errors", trial=checked.trial, errors=len(checked.errors))
     refusal = check_confirmation(checked.mass_removal, confirm_removals)
     if refusal:  # said first: it is the decision that matters most
-        raise Refused(refusal)
+        store.refused_content(actor, "ingest", refusal, "mass removal", trial=checked.trial, removed=checked.mass_removal.count)
     if checked.needs_confirmation and not accept_warnings:
-        raise Refused(
-            f"the file has {sum(i.needs_confirmation for i in checked.warnings)} warning(s) that need a decision; "
-            "look at them and confirm (--accept-warnings on the command line)"
-        )
+        count = sum(i.needs_confirmation for i in checked.warnings)
+        store.refused_content(actor, "ingest", f"the file has {count} warning(s) that need a decision; "
+                              "look at them and confirm (--accept-warnings on the command line)",
+                              "warnings not accepted", trial=checked.trial, warnings=count)
     extract = {
         "trial": checked.trial,
         "file_name": checked.file_name,

@@ -14,11 +14,7 @@ import pandas as pd
 from dashboard import clock, meetings, metrics
 from dashboard.access import Access
 from dashboard.config import Programme
-from dashboard.store import DEFAULT_DB_PATH, Refused, Store
-
-SYSTEM_ACTOR = "system"
-# The uploader name of demo extracts: how the pages know to label the data as demo.
-DEMO_ACTOR = "demo data"
+from dashboard.store import DEFAULT_DB_PATH, DEMO_ACTOR, SYSTEM_ACTOR, Refused, Store
 
 
 def db_path(cli_value: str | None = None) -> Path:
@@ -228,6 +224,16 @@ def audit_entries(store: Store, actor: str | None = None, action: str | None = N
         }
         for row in frame.itertuples()
     ]
+
+
+def record_sign_out(store: Store, email: str, login: str) -> None:
+    """Audit a sign-out: from now on this sign-in (its cookie, copied or not) lets nobody in."""
+    store.record(email, "sign_out", {"login": login})
+
+
+def record_sign_in_over(store: Store, email: str, login: str, reason: str) -> None:
+    """Audit a sign-in that was refused because it is over (signed out, or too old)."""
+    store.record(email, "refused", {"action": "sign_in", "reason": reason, "login": login})
 
 
 def record_sign_in(store: Store, email: str, role: str | None, login: str) -> bool:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 import pandas as pd
@@ -37,6 +38,11 @@ from dashboard.removals import check_confirmation, mass_removal
 REDACTABLE = ("screen_fail_reason", "withdrawal_reason", "file_name")
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "pump.duckdb"
 LOCK_WAIT_SECONDS = 30.0
+SYSTEM_ACTOR = "system"
+# The uploader of demo extracts: how the pages know to label the data as demo; its audit entries say demo.
+DEMO_ACTOR = "demo data"
+# The audit entry that remembers the access file a database is used with (Store.bind_access).
+ACCESS_FILE_ACTION = "access_file"
 
 # Each migration moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -283,6 +289,25 @@ def rows_as_in(cuts: str) -> str:
     """
 
 
+# The newest moment anything was stored at: a write is never stamped before it.
+NEWEST_MOMENT = """
+    SELECT greatest((SELECT max(logged_at) FROM audit_log), (SELECT max(uploaded_at) FROM extracts),
+                    (SELECT max(retracted_at) FROM extracts), (SELECT max(confirmed_at) FROM extract_confirmations),
+                    (SELECT max(held_at) FROM meetings), (SELECT max(saved_at) FROM column_mappings))
+"""
+JUST_AFTER = dt.timedelta(microseconds=1)
+# "As of now" for a read: everything stored (a write may be stamped a moment after the clock's second).
+EVERYTHING = dt.datetime(9999, 12, 31)
+
+
+def forward_moment(con: duckdb.DuckDBPyConnection) -> dt.datetime:
+    """The moment of a write: the later of the clock and just after the newest moment stored, so that
+    a clock set back (PUMP_TODAY, a wrong system clock) can never date a write before what is stored,
+    and no past view changes after the fact."""
+    newest = con.execute(NEWEST_MOMENT).fetchone()[0]
+    return clock.now() if newest is None else max(clock.now(), newest + JUST_AFTER)
+
+
 def _same_version(new: str, old: str) -> str:
     """SQL: the row `new` (typed) holds exactly what version `old` holds."""
     return " AND ".join([f"{old}.site = {new}.site", f"{old}.participant_id = {new}.participant_id",
@@ -305,6 +330,14 @@ class StoreReadOnly(StoreUnavailable):
 
 class Refused(ValueError):
     """A write was refused; nothing changed. The message says why."""
+
+
+class _ContentRefused(Refused):
+    """A refusal found inside a write's transaction, audited once the transaction is rolled back."""
+
+    def __init__(self, message: str, code: str, **counts):
+        super().__init__(message)
+        self.code, self.counts = code, {k: v for k, v in counts.items() if v is not None}
 
 
 class AlreadyLoaded(Refused):
@@ -335,6 +368,7 @@ class _Holder:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.read_only = False
         self.users = 0
+        self.by_thread: dict[int, int] = {}  # open uses per thread
         self.idle_since: float | None = None  # time.monotonic() of the last use's end, while unused
         self.idle_after = 0.0
 
@@ -350,6 +384,8 @@ class _Holder:
                     raise
             cursor = self.con.cursor()
             self.users += 1
+            me = threading.get_ident()
+            self.by_thread[me] = self.by_thread.get(me, 0) + 1
             return cursor
 
     def release(self, cursor: duckdb.DuckDBPyConnection, idle: float) -> None:
@@ -357,6 +393,10 @@ class _Holder:
             cursor.close()
         with self.lock:
             self.users -= 1
+            me = threading.get_ident()
+            self.by_thread[me] -= 1
+            if not self.by_thread[me]:
+                del self.by_thread[me]
             if self.users or self.con is None:
                 return
             if idle <= 0 or _other_waiter(self.marker):
@@ -373,6 +413,19 @@ class _Holder:
             if time.monotonic() - self.idle_since >= self.idle_after or _other_waiter(self.marker):
                 self._close()
 
+    def rewrite(self) -> None:
+        """Store.rewrite_file: wait until no other thread uses the file (new uses wait for the lock),
+        close it, copy it into a new file and rename that over it. This thread's own open uses (the
+        command line holds one for the whole command) end with the old connection."""
+        mine = threading.get_ident()
+        while True:
+            with self.lock:
+                if self.users - self.by_thread.get(mine, 0) <= 0:
+                    self._close()
+                    _copy_over(self.path)
+                    return
+            time.sleep(0.02)
+
     def discard(self) -> None:
         """After a fatal error DuckDB refuses every further use of the instance: drop it, so
         the next use opens the file again (which replays what was committed)."""
@@ -385,6 +438,29 @@ class _Holder:
         if con is not None:
             with suppress(duckdb.Error):  # already invalidated: nothing left to write
                 con.close()
+
+
+def _copy_over(path: Path) -> None:
+    """Copy the database into a new file beside it and rename that over it: the new file holds the
+    data as it is, none of the freed blocks of the old one. A failure leaves the old file as it was."""
+    fresh = path.with_name(path.name + ".rewrite")
+    fresh.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("CHECKPOINT")
+            name = con.execute("SELECT current_database()").fetchone()[0]
+            con.execute("ATTACH '" + str(fresh).replace("'", "''") + "' AS fresh_copy")
+            con.execute(f'COPY FROM DATABASE "{name}" TO fresh_copy')
+            con.execute("DETACH fresh_copy")
+        finally:
+            con.close()
+        os.chmod(fresh, os.stat(path).st_mode & 0o7777)
+        os.replace(fresh, path)
+    except (duckdb.Error, OSError) as exc:
+        fresh.unlink(missing_ok=True)
+        Path(str(fresh) + ".wal").unlink(missing_ok=True)
+        raise _unavailable(path, exc) from exc
 
 
 def lock_wait_from_environment() -> float:
@@ -591,6 +667,9 @@ class Store:
         self.idle_release = idle_release
         self.on_wait = on_wait
         self._holder = _holder(self.path)
+        # Added to every audit entry of this store's writes: on the command line, the operating-system
+        # user and the person of the access file it maps to (cli.py).
+        self.run_by: dict[str, str] | None = None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -642,8 +721,9 @@ class Store:
 
     def write(self, actor: str, action: str, change: Callable[[duckdb.DuckDBPyConnection], dict], trial: str | None = None) -> dict:
         """Run `change` and its audit record in one transaction: all of it lands or none.
-        `change` returns the audit detail (with `extract_id` when it concerns one: the
-        audit entry's trial is then the extract's, unless `trial` is given)."""
+        `change` returns the audit detail (with `extract_id` when it concerns one: the audit entry's
+        trial is then the extract's, unless `trial` is given). Inside it `_now()` is the write's
+        moment (forward_moment: never before anything stored), and the audit entry has it too."""
         if not actor or not actor.strip():
             raise Refused("say who you are: every change is recorded with the acting user")
         with self._holder.write_lock, self.connect() as con:
@@ -651,21 +731,49 @@ class Store:
                 raise _unavailable(self.path, PermissionError("read-only mode"))
             con.execute("BEGIN TRANSACTION")
             try:
+                moment = _WRITING.moment = forward_moment(con)
                 detail = change(con)
+                if actor.strip() == DEMO_ACTOR:
+                    detail = {**detail, "demo": True}
+                if self.run_by:
+                    detail = {**detail, **self.run_by}
                 extract_id = detail.get("extract_id")
                 con.execute(
                     """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
                        VALUES ($at, $actor, $action,
                                coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
                                $extract_id, $detail)""",
-                    {"at": _now(), "actor": actor.strip(), "action": action, "trial": trial,
+                    {"at": moment, "actor": actor.strip(), "action": action, "trial": trial,
                      "extract_id": extract_id, "detail": json.dumps(detail, default=str)},
                 )
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
                 raise
+            finally:
+                _WRITING.moment = None
         return detail
+
+    def refuse(self, actor: str | None, action: str, reason: str, trial: str | None = None, **counts) -> NoReturn:
+        """Write one audit entry for a refusal (the reason and counts, never participant text), in a
+        transaction of its own, then raise Refused with the reason."""
+        who = actor.strip() if actor and actor.strip() else "(no name given)"
+        self.write(who, "refused", lambda con: {"action": action, "reason": reason, **counts}, trial=trial)
+        raise Refused(reason)
+
+    def adopt_access(self, access: rules.Access, actor: str) -> dict:
+        """From now on this database is used with `access` (another file): the caller has checked
+        that `actor` is a programme director of the file it was used with (cli.py `access adopt`)."""
+        detail = {"path": str(Path(access.path).resolve()), "sha256": access.sha256, "adopted": True}
+        return self.write(actor, ACCESS_FILE_ACTION, lambda con: detail)
+
+    def refused_content(self, actor: str | None, action: str, message: str, code: str, trial: str | None = None,
+                        **counts) -> NoReturn:
+        """Refuse for what a write would store (an identifier, errors, a mass removal): the audit entry
+        holds the kind of problem (`code`) and counts, never the message, which may quote the data."""
+        with suppress(Refused):
+            self.refuse(actor, action, code, trial=trial, **counts)
+        raise Refused(message)
 
     def check_grant(
         self,
@@ -681,16 +789,42 @@ class Store:
         the refusal is written to the audit log in a transaction of its own, then raised. `access`
         is the access file in use; None reads it from $PUMP_ACCESS or data/access.toml, so no
         caller can skip the check by leaving it out. Without an access file (local mode) the one
-        person at this computer may do everything."""
+        person at this computer may do everything, unless the database has been used with an access
+        file: then it is a signed-in deployment and a write without one is refused (bind_access)."""
         access = access if access is not None else rules.active()
+        reason = self.bind_access(access)
+        if reason is None and access is not None:
+            reason = rules.refusal(access.grant_for(actor), action, trial, sites, extract_uploaded_by, who=actor)
+        if reason is not None:
+            self.refuse(actor, action, reason, trial=trial, sites=sites, **(detail or {}))
+
+    def remembered_access(self) -> dict | None:
+        """The access file this database was last used with ({path, sha256}), or None: never with one."""
+        text = self.scalar(f"SELECT detail FROM audit_log WHERE action = '{ACCESS_FILE_ACTION}' ORDER BY audit_id DESC LIMIT 1")
+        return json.loads(text) if text else None
+
+    def bind_access(self, access: rules.Access | None) -> str | None:
+        """Why a write with `access` (None: no access file) may not go ahead on this database, or None.
+        The first use with an access file is remembered (its path and fingerprint, in the audit log);
+        from then on a write needs that very file: none at all is refused, and so is another file (a
+        file of one's own named by PUMP_ACCESS); the same file with new content is a change of the
+        grants, recorded. A programme director moves the database to another file (`access adopt`)."""
+        if access is not None and access.path is None:
+            return None  # grants given in code (the demo loader's), not a file
+        remembered = self.remembered_access()
         if access is None:
-            return
-        reason = rules.refusal(access.grant_for(actor), action, trial, sites, extract_uploaded_by, who=actor)
-        if reason is None:
-            return
-        who = actor.strip() if actor and actor.strip() else "(no name given)"
-        self.write(who, "refused", lambda con: {"action": action, "reason": reason, "sites": sites, **(detail or {})}, trial=trial)
-        raise Refused(reason)
+            if remembered is None:
+                return None
+            return (f"this database is used with sign-in: give the access file (PUMP_ACCESS={remembered['path']}); "
+                    "nothing was changed")
+        path = str(Path(access.path).resolve())
+        if remembered is not None and remembered["path"] != path:
+            return (f"this database is used with the access file {remembered['path']}, not {path}; nothing was changed. "
+                    "A programme director moves it to another file with `python -m dashboard access adopt`")
+        if remembered is None or remembered["sha256"] != access.sha256:
+            self.record(SYSTEM_ACTOR, ACCESS_FILE_ACTION, {"path": path, "sha256": access.sha256,
+                                                           "changed": remembered is not None})
+        return None
 
     def add_extract(
         self,
@@ -722,7 +856,7 @@ class Store:
             ids=participants["participant_id"],
         )
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "ingest", problem, "identifier", trial=extract["trial"], rows=len(participants))
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             at = extract.get("uploaded_at") or _now()
@@ -739,17 +873,17 @@ class Store:
                     f"another {extract['trial']} extract was stored while you were checking this one, so what it "
                     "changes is no longer what you saw; check the file again. Nothing was stored."
                 )
-            refusal = check_confirmation(mass_removal(extract["trial"], current, participants["participant_id"]), confirm_removals)
+            removal = mass_removal(extract["trial"], current, participants["participant_id"])
+            refusal = check_confirmation(removal, confirm_removals)
             if refusal:
-                raise Refused(refusal)
+                raise _ContentRefused(refusal, "mass removal", removed=removal.count)
             extract_id = con.execute(
                 """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
                        uploaded_at, row_count, participant_count, warnings_accepted, diff, source)
                    VALUES ($trial, $file_name, $sha256, $format, $encoding, $delimiter, $actor, $uploaded_at,
                        $row_count, $participant_count, $warnings_accepted, $diff, $source)
                    RETURNING extract_id""",
-                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or _now(),
-                 "source": extract.get("source")},
+                {**extract, "actor": actor.strip(), "uploaded_at": at, "source": extract.get("source")},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
             _store_versions(con, extract["trial"], sites, extract_id, participants)
@@ -762,7 +896,7 @@ class Store:
                 # How many typed reasons were mapped to a code: a count, the words are never stored.
                 "reasons_mapped": sum(len(chosen) for chosen in (reasons or {}).values()) or None,
                 "extract_id": extract_id,
-                "file_name": extract["file_name"],
+                # No file name: the history shows the one confirmed after the screen, and a redaction blanks it there.
                 "sha256": extract["sha256"],
                 "sites": sites,
                 "participants": len(participants),
@@ -771,7 +905,10 @@ class Store:
                 "removals_confirmed": confirm_removals,
             }
 
-        return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+        try:
+            return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+        except _ContentRefused as exc:  # rolled back; now the refusal's own audit entry
+            self.refused_content(actor, "ingest", str(exc), exc.code, trial=extract["trial"], rows=len(participants), **exc.counts)
 
     def confirm_extract(
         self, extract_id: int, actor: str, file_name: str, at: dt.datetime | None = None, access: rules.Access | None = None
@@ -787,7 +924,7 @@ class Store:
             con.execute(
                 "INSERT INTO extract_confirmations VALUES (?, ?, ?, ?)", [extract_id, at or _now(), actor.strip(), file_name]
             )
-            return {"extract_id": extract_id, "file_name": file_name}
+            return {"extract_id": extract_id}
 
         self.write(actor, "reconfirm", change)
 
@@ -802,7 +939,7 @@ class Store:
             raise Refused("give a reason for the retraction; it is kept in the audit log")
         problem = screen_stored({"The reason": reason})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "retract", problem, "identifier", extract_id=extract_id)
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             row = con.execute("SELECT trial, retracted_at FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
@@ -820,9 +957,12 @@ class Store:
 
     def redact(self, extract_id: int, fields: list[str], actor: str, reason: str, access: rules.Access | None = None) -> dict:
         """Blank named text fields of a stored extract that should never have held them: the
-        one exception to "nothing is deleted". Its participants' values of those fields, the
-        same values in its stored changes, and (for `file_name`) its file name. The audit
-        entry says who, when and which fields, never the content. Directors only (check_grant)."""
+        one exception to "nothing is deleted". Each text this extract holds goes from every place it
+        is stored: every version of that participant that carries it (before and after this
+        extract), every stored diff of the trial that carries it, and (for `file_name`) the file name
+        of the extract and of its confirmations. The audit entry says who, when, which fields and how
+        many values, never the content. Then the file is rewritten, so that the old bytes are gone
+        from it too (rewrite_file). Directors only (check_grant)."""
         self.check_grant(actor, "redact", access, detail={"extract_id": extract_id})
         unknown = sorted(set(fields) - set(REDACTABLE))
         if not fields or unknown:
@@ -831,30 +971,41 @@ class Store:
             raise Refused("give a reason for the redaction; it is kept in the audit log")
         problem = screen_stored({"The reason": reason})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "redact", problem, "identifier", extract_id=extract_id)
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
-            row = con.execute("SELECT diff FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
+            row = con.execute("SELECT trial, diff FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
             if row is None:
                 raise Refused(f"there is no extract #{extract_id}")
-            blanked = {}
+            trial = row[0]
+            blanked, texts = {}, {}
             for name in (f for f in fields if f != "file_name"):
-                # The versions this extract holds (shared with the extracts before and after it that
-                # hold the same row: the text goes from all of them).
-                blanked[name] = con.execute(
-                    f"""UPDATE participant_versions v SET {name} = NULL
-                        FROM extracts e JOIN extract_sites s USING (extract_id)
-                        WHERE e.extract_id = $id AND v.trial = e.trial AND v.site = s.site AND v.{name} IS NOT NULL
-                          AND v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)""",
-                    {"id": extract_id},
-                ).fetchone()[0]
+                texts[name] = _held_texts(con, extract_id, name)
+                blanked[name] = _blank_versions(con, trial, name, texts[name])
+            _forget_in_pulls(con, trial, [text for pairs in texts.values() for _, text in pairs])
+            diffs = 0
+            for other_id, diff in con.execute("SELECT extract_id, diff FROM extracts WHERE trial = ? AND diff IS NOT NULL",
+                                              [trial]).fetchall():
+                cleaned = _forgotten_in_diff(_redacted_diff(diff, fields) if other_id == extract_id else diff, texts)
+                if cleaned != diff:
+                    con.execute("UPDATE extracts SET diff = ? WHERE extract_id = ?", [cleaned, other_id])
+                    diffs += 1
             if "file_name" in fields:
                 con.execute("UPDATE extracts SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id])
-                blanked["file_name"] = 1
-            con.execute("UPDATE extracts SET diff = ? WHERE extract_id = ?", [_redacted_diff(row[0], fields), extract_id])
-            return {"extract_id": extract_id, "fields": sorted(fields), "values_blanked": blanked, "reason": reason.strip()}
+                blanked["file_name"] = 1 + con.execute(
+                    "UPDATE extract_confirmations SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id]
+                ).fetchone()[0]
+            return {"extract_id": extract_id, "fields": sorted(fields), "values_blanked": blanked, "diffs_cleaned": diffs,
+                    "reason": reason.strip()}
 
-        return self.write(actor, "redact", change)
+        detail = self.write(actor, "redact", change)
+        self.rewrite_file()
+        return detail
+
+    def rewrite_file(self) -> None:
+        """Write the database afresh (a copy, then a rename over the old file), so that blanked
+        values leave no bytes behind: DuckDB reuses the blocks a change frees but does not clear them."""
+        self._holder.rewrite()
 
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
@@ -870,7 +1021,7 @@ class Store:
         note = (note or "").strip() or None
         problem = screen_stored({"The meeting note": note})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "meeting", problem, "identifier")
 
         def change(con: duckdb.DuckDBPyConnection) -> dict:
             held_at = at or _now()
@@ -925,7 +1076,7 @@ class Store:
                        FROM extract_confirmations WHERE confirmed_at <= $as_of GROUP BY extract_id) k USING (extract_id)
             ORDER BY c.trial, c.site
         """
-        return self.query(sql, {"as_of": as_of or _now()})
+        return self.query(sql, {"as_of": as_of or EVERYTHING})
 
     def waiting_pulls(self, trial: str | None = None) -> pd.DataFrame:
         """The pulls that wait for a decision, oldest first (report as parsed JSON)."""
@@ -984,7 +1135,7 @@ class Store:
 
     def loaded_already(self, trial: str, sha256: str) -> int | None:
         with self.connect() as con:
-            return _loaded_already(con, trial, sha256, _now())
+            return _loaded_already(con, trial, sha256, EVERYTHING)
 
     def current_participants(
         self, trial: str | None = None, as_of: dt.datetime | None = None, columns: tuple[str, ...] | None = None
@@ -999,7 +1150,7 @@ class Store:
             SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
             {"" if columns else "ORDER BY trial, site, participant_id"}  -- the summary's narrowed snapshot needs no order: it groups
         """
-        return self.arrow_query(sql, {"as_of": as_of or _now(), "trial": trial})
+        return self.arrow_query(sql, {"as_of": as_of or EVERYTHING, "trial": trial})
 
     def extract_participants(self, extract_id: int) -> pd.DataFrame:
         """The participant rows of one extract as it was stored (retracted or not)."""
@@ -1024,7 +1175,7 @@ class Store:
             FROM extracts e WHERE e.uploaded_at <= $until ORDER BY e.extract_id DESC
         """
         # Without as_of: everything ever stored (a timestamp later than any), status as of now.
-        return self.query(sql, {"as_of": as_of or _now(), "until": as_of or dt.datetime(9999, 12, 31)})
+        return self.query(sql, {"as_of": as_of or EVERYTHING, "until": as_of or EVERYTHING})
 
     def last_extract_per_site(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Per (trial, site): the current extract and when its data was last confirmed
@@ -1036,7 +1187,7 @@ class Store:
             LEFT JOIN extract_confirmations k ON k.extract_id = e.extract_id AND k.confirmed_at <= $as_of
             GROUP BY c.trial, c.site, e.extract_id, e.uploaded_at
         """
-        return self.query(sql, {"as_of": as_of or _now()})
+        return self.query(sql, {"as_of": as_of or EVERYTHING})
 
     def meetings(self) -> pd.DataFrame:
         """Every meeting, newest first, with the number of extracts in its data cut."""
@@ -1087,6 +1238,12 @@ class Store:
         return self.scalar(
             "SELECT detail->>'sha256' FROM audit_log WHERE action = 'config_loaded' ORDER BY audit_id DESC LIMIT 1"
         )
+
+    def signed_out(self, email: str, login: str) -> bool:
+        """Whether this sign-in (`login`: its ID token's issue time) was signed out on the server."""
+        return bool(self.scalar(
+            "SELECT count(*) FROM audit_log WHERE action = 'sign_out' AND lower(actor) = lower(?) AND detail->>'login' = ?",
+            [email, login]))
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT max(version) FROM schema_version"))
@@ -1152,6 +1309,55 @@ def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
     return json.dumps(data)
 
 
+def _held_texts(con: duckdb.DuckDBPyConnection, extract_id: int, name: str) -> list[tuple[str, str]]:
+    """(participant, text) of field `name` in the rows of an extract."""
+    cuts = "SELECT e.trial, s.site, e.extract_id FROM extracts e JOIN extract_sites s USING (extract_id) WHERE e.extract_id = $id"
+    return con.execute(f"SELECT DISTINCT participant_id, {name} FROM ({rows_as_in(cuts)}) WHERE {name} IS NOT NULL",
+                       {"id": extract_id}).fetchall()
+
+
+def _blank_versions(con: duckdb.DuckDBPyConnection, trial: str, name: str, texts: list[tuple[str, str]]) -> int:
+    """Blank field `name` in every version of the trial's participants that holds their text; the count."""
+    if not texts:
+        return 0
+    frame = pd.DataFrame(texts, columns=["participant_id", "text"])
+    con.register("forgotten_frame", frame)
+    try:
+        return con.execute(
+            f"""UPDATE participant_versions v SET {name} = NULL FROM forgotten_frame f
+                WHERE v.trial = $trial AND v.participant_id = f.participant_id AND v.{name} = f.text""",
+            {"trial": trial},
+        ).fetchone()[0]
+    finally:
+        con.unregister("forgotten_frame")
+
+
+def _forget_in_pulls(con: duckdb.DuckDBPyConnection, trial: str, texts: list[str]) -> None:
+    """Blank the texts in the trial's pulls kept for a decision (their rows and check report)."""
+    for text in set(texts):
+        con.execute(
+            """UPDATE waiting_pulls SET canonical_csv = replace(canonical_csv, $text, ''),
+                                        report = CAST(replace(CAST(report AS VARCHAR), $text, '(redacted)') AS JSON)
+               WHERE trial = $trial AND (contains(canonical_csv, $text) OR contains(CAST(report AS VARCHAR), $text))""",
+            {"trial": trial, "text": text},
+        )
+
+
+def _forgotten_in_diff(diff: str | None, texts: dict[str, list[tuple[str, str]]]) -> str | None:
+    """A stored diff without the texts ({field: [(participant, text)]}) of its participants."""
+    if not diff or not any(texts.values()):
+        return diff
+    data = json.loads(diff)
+    changed, found = data.get("changed") or {}, False
+    for name, pairs in texts.items():
+        for participant, text in pairs:
+            values = changed.get(participant, {}).get(name) or {}
+            if text in values.values():
+                changed[participant][name] = {k: "(redacted)" if v == text else v for k, v in values.items()}
+                found = True
+    return json.dumps(data) if found else diff
+
+
 def _replace_mapping(con: duckdb.DuckDBPyConnection, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:
     con.execute("DELETE FROM column_mappings WHERE trial = ? AND format = ?", [trial, fmt])
     _add_mapping(con, trial, fmt, mapping, actor)
@@ -1204,5 +1410,11 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+# The moment of the write in progress on this thread (Store.write), None outside one.
+_WRITING = threading.local()
+_WRITING.moment = None
+
+
 def _now() -> dt.datetime:
-    return clock.now()
+    """Inside a write: its moment (never before anything stored); else the clock."""
+    return getattr(_WRITING, "moment", None) or clock.now()

@@ -90,3 +90,8 @@ def with_trial(programme, trial: str, **changes):
     """The programme with one trial's settings changed (free_text, participant_id_pattern, ...)."""
     trials = {**programme.trials, trial: programme.trials[trial].model_copy(update=changes)}
     return programme.model_copy(update={"trials": trials})
+
+
+def only_the_refusal_audited(store, before: dict) -> bool:
+    """A refused write changed nothing but the one audit entry that records the refusal."""
+    return store.table_counts() == {**before, "audit_log": before["audit_log"] + 1} and store.audit_log().iloc[0]["action"] == "refused"

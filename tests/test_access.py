@@ -41,12 +41,16 @@ BOTH_SITES = template_csv("P-1,EMC,,2024-03-05,haip", "P-9,NKI,,2024-03-06,contr
 
 
 @pytest.fixture
-def grants(tmp_path, monkeypatch, programme):
-    """An access file in use, named by $PUMP_ACCESS, as a deployment has it."""
+def grants(tmp_path, monkeypatch, programme, store):
+    """An access file in use, named by $PUMP_ACCESS, as a deployment has it: the database has been
+    used with it (it remembers the file), and this computer's login is a director's os_user."""
     path = tmp_path / "access.toml"
-    path.write_text(ACCESS_FILE, encoding="utf-8")
+    path.write_text(ACCESS_FILE.replace('role = "director"', f'role = "director"\nos_user = "{service.current_user()}"', 1),
+                    encoding="utf-8")
     monkeypatch.setenv("PUMP_ACCESS", str(path))
-    return load_access(path, programme)
+    grants = load_access(path, programme)
+    assert store.bind_access(grants) is None
+    return grants
 
 
 def check(store, programme, data=EMC_ONLY, trial="PUMP", name="pump.csv"):
@@ -103,6 +107,11 @@ def test_the_rule_names_what_is_missing():
         ('[users."x@example.org"]\nrole = "viewer"\n[users."X@Example.org"]\nrole = "director"\n', r"the same address"),
         ('[users."not-an-address"]\nrole = "viewer"\n', r"e-mail address"),
         ('[users."x@example.org"\nrole = "viewer"\n', r"not valid TOML"),
+        ('[users."x@example.org"]\nrole = "viewer"\nos_user = " x"\n', r'users\."x@example\.org"\.os_user: must be the person\'s login'),
+        ('[users."x@example.org"]\nrole = "viewer"\nos_user = "x"\n[users."y@example.org"]\nrole = "director"\nos_user = "x"\n',
+         r"'x' is already the os_user of users\.\"x@example\.org\" \(one login, one person\)"),
+        ('session_hours = 0\n', r"session_hours must be a number of hours"),
+        ('session_hours = "12"\n', r"session_hours must be a number of hours"),
     ],
 )
 def test_a_mistake_in_the_access_file_names_the_entry(tmp_path, programme, text, message):
@@ -110,6 +119,22 @@ def test_a_mistake_in_the_access_file_names_the_entry(tmp_path, programme, text,
     path.write_text(text, encoding="utf-8")
     with pytest.raises(AccessError, match=message):
         load_access(path, programme)
+
+
+def test_on_the_command_line_by_must_be_the_login_of_this_computer_unless_a_director_runs_a_service():
+    grants = access.parse_access({"users": {COORDINATOR: {"role": "coordinator", "trials": ["PUMP"], "sites": ["EMC"], "os_user": "wf"},
+                                            DIRECTOR: {"role": "director", "os_user": "svc-pump"}}})
+    assert access.command_line_refusal(grants, "wf", COORDINATOR.upper()) is None
+    assert f"--by {DIRECTOR} is not you: the login 'wf' is {COORDINATOR}" in access.command_line_refusal(grants, "wf", DIRECTOR)
+    assert access.command_line_refusal(grants, "svc-pump", COORDINATOR) is None  # a director's service, in another's name
+    assert "the login 'eve' of this computer is no os_user" in access.command_line_refusal(grants, "eve", COORDINATOR)
+
+
+def test_a_sign_in_is_over_when_signed_out_or_older_than_the_session_lifetime():
+    assert access.sign_in_over(1000, 1000 + 11 * 3600, 12, signed_out=False) is None
+    assert access.sign_in_over(1000, 1000 + 13 * 3600, 12, signed_out=False) == "the sign-in is older than 12 hours"
+    assert access.sign_in_over(1000, 1001, 12, signed_out=True) == "this sign-in was signed out"
+    assert access.sign_in_over(None, 1001, 12, signed_out=False) == "the sign-in does not say when it was made"
 
 
 def test_the_committed_example_is_a_valid_access_file(programme):

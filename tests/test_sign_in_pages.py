@@ -5,12 +5,14 @@ each shows and what it refuses. Then the three ways the set-up can be wrong, and
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard import service
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
 from support import TODAY, template_csv
@@ -59,14 +61,17 @@ def site(tmp_path, monkeypatch, programme):
     return store
 
 
-def open_as(email: str | None, page: str | None = None, auth: dict | None = AUTH) -> AppTest:
+SIGNED_IN_AT = int(time.time()) - 60  # a minute ago: the ID token's issue time (iat) of the tests' sign-ins
+
+
+def open_as(email: str | None, page: str | None = None, auth: dict | None = AUTH, iat: int = SIGNED_IN_AT) -> AppTest:
     """The app as st.login leaves a person (None: signed out)."""
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     if auth is not None:
         at.secrets["auth"] = auth
-        at.user = {"is_logged_in": False} if email is None else {"is_logged_in": True, "email": email, "iat": 1795000000}
+        at.user = {"is_logged_in": False} if email is None else {"is_logged_in": True, "email": email, "iat": iat}
     at.run()
     if page:
         at.switch_page(f"app_pages/{page}.py").run()
@@ -128,6 +133,26 @@ def test_a_sign_in_is_audited_once_and_a_reload_is_not_a_new_one(site):
     assert signed_in == [(VIEWER, "viewer")]
 
 
+def test_a_sign_in_signed_out_on_the_server_lets_nobody_in_again_and_the_replay_is_audited(site):
+    open_as(COORDINATOR)
+    service.record_sign_out(site, COORDINATOR, str(SIGNED_IN_AT))  # what the Sign out button records
+    at = open_as(COORDINATOR)  # the same cookie, replayed in a fresh session
+    assert set(pages(at)) == {"Sign in again"} and shows_no_data(at)  # at every address
+    assert "this sign-in was signed out" in at.text[0].value and [b.label for b in at.button] == ["Sign in"]
+    actor, action, detail = audit(site)[0]
+    assert (actor, action, detail["action"], detail["reason"]) == (COORDINATOR, "refused", "sign_in", "this sign-in was signed out")
+    assert pages(open_as(COORDINATOR, iat=SIGNED_IN_AT + 30))[0] == "upload"  # a new sign-in lets them in again
+
+
+def test_a_sign_in_older_than_the_session_lifetime_must_sign_in_again(site, monkeypatch, tmp_path):
+    assert set(pages(open_as(VIEWER, iat=int(time.time()) - 13 * 3600))) == {"Sign in again"}  # the default: 12 hours
+    assert "older than 12 hours" in audit(site)[0][2]["reason"]
+    assert pages(open_as(VIEWER, iat=int(time.time()) - 2 * 3600))[0] == "meeting"
+    path = tmp_path / "access.toml"
+    path.write_text("session_hours = 1\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert set(pages(open_as(VIEWER, iat=int(time.time()) - 2 * 3600))) == {"Sign in again"}
+
+
 def test_a_coordinator_lands_on_upload_for_their_own_trial_and_site_only(site, programme):
     at = open_as(COORDINATOR)
     assert pages(at) == ["upload", "extracts", "overview", "trial", "sites", "whatif", "meeting"]
@@ -182,7 +207,7 @@ def test_the_page_itself_refuses_a_grant_that_does_not_open_it(site, monkeypatch
     st.cache_resource.clear()
     at = AppTest.from_file("../app_pages/upload.py", default_timeout=120)
     at.secrets["auth"] = AUTH
-    at.user = {"is_logged_in": True, "email": VIEWER}
+    at.user = {"is_logged_in": True, "email": VIEWER, "iat": SIGNED_IN_AT}
     at.run()
     assert "This page is not open to you" in at.error[0].value
     assert not at.get("file_uploader")

@@ -1,10 +1,13 @@
 """The coordinator's upload page and the extract history through AppTest: every branch
 of the flow, with the database checked after each."""
 
+import json
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.access import load_access
 from dashboard.config import load_programme
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
@@ -247,3 +250,23 @@ def test_an_unforeseen_error_is_a_sentence_on_the_page_and_the_traceback_goes_to
     assert at.error[0].value.startswith("Internal error while checking PUMP\\_export\\_20261116\\.csv: nothing was stored.")
     assert "RuntimeError: a bug deep inside" in (tmp_path / "errors.log").read_text()
     assert db.is_empty()
+
+
+def test_local_mode_on_a_database_used_with_sign_in_stores_nothing_and_the_refusal_is_audited(db, tmp_path):
+    grants = tmp_path / "access.toml"
+    grants.write_text('[users."k.director@example.org"]\nrole = "director"\n', encoding="utf-8")
+    assert db.bind_access(load_access(grants)) is None  # a deployment with sign-in used this database
+    at = upload(open_app(), FIRST)  # now opened without sign-in and access file: local mode
+    button(at, "Store the extract").click()
+    at.run()
+    assert at.error[0].value.startswith("Not stored: this database is used with sign\\-in\\: give the access file")
+    assert db.is_empty()
+    refused = db.audit_log(action="refused").iloc[0]
+    assert refused["actor"] == "Anna de Vries" and "used with sign-in" in json.loads(refused["detail"])["reason"]
+
+
+def test_a_bad_pump_today_stops_the_app_with_a_sentence(db, monkeypatch):
+    monkeypatch.setenv("PUMP_TODAY", "21-11-2026")
+    at = open_app()
+    assert not at.exception
+    assert at.error[0].value.startswith("**The dashboard cannot start**: PUMP\\_TODAY\\='21\\-11\\-2026' is not a date")

@@ -11,13 +11,14 @@ import time
 import urllib.request
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from browser.conftest import (
     Server,
     assert_no_error_shown,
     assert_tab_icon_is_local,
     free_port,
+    open_sidebar,
     record_foreign_requests,
     wait_for_app,
 )
@@ -142,7 +143,7 @@ def test_a_coordinator_signs_in_uploads_reloads_opens_a_bookmark_and_signs_out(p
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(upload).to_have_count(0)
     expect(page.get_by_text("Page not found")).to_have_count(0)
-    assert [e["action"] for e in audit(server) if e["actor"] == COORDINATOR] == ["ingest", "sign_in"]
+    assert [e["action"] for e in audit(server) if e["actor"] == COORDINATOR] == ["sign_out", "ingest", "sign_in"]
     assert foreign == []
     assert not any(secret in server.log.read_text() for secret in SECRETS)  # nor in the server's log
 
@@ -155,3 +156,34 @@ def test_a_viewer_cannot_reach_the_upload_page_by_url(page: Page, server, provid
     expect(page.get_by_role("heading", name="Upload an extract")).to_have_count(0)
     expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(0)
     expect(page.get_by_role("link", name="Upload an extract")).to_have_count(0)
+
+
+def test_a_sign_in_cookie_copied_before_sign_out_is_refused_after_it(browser: Browser, browser_context_args, server, provider):
+    """Signing out ends the sign-in on the server: its cookie, copied before and replayed in a fresh
+    browser afterwards, signs nobody in, and the attempt is in the audit log."""
+    context = browser.new_context(**browser_context_args)
+    page = context.new_page()
+    sign_in(page, server, provider, VIEWER)
+    expect(page.get_by_text(f"Signed in as {VIEWER}")).to_be_visible()
+    copied = context.cookies()
+    assert any(c["name"].startswith("_streamlit_user") for c in copied)
+    open_sidebar(page)  # the meeting view, a viewer's first page, folds it away for the projector
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{provider}/oauth2/end_session*")
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{server.url}/**")
+    context.close()
+
+    replay = browser.new_context(**browser_context_args)
+    replay.add_cookies(copied)
+    page = replay.new_page()
+    page.goto(f"{server.url}/meeting")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Sign in again")).to_be_visible()
+    expect(page.get_by_text("this sign-in was signed out")).to_be_visible()
+    expect(page.get_by_role("heading", name="Steering meeting")).to_have_count(0)
+    expect(page.get_by_text(f"Signed in as {VIEWER}")).to_have_count(0)
+    replay.close()
+    refused = [e for e in audit(server) if e["actor"] == VIEWER and e["action"] == "refused"]
+    assert [e["detail"]["reason"] for e in refused] == ["this sign-in was signed out"]
+    assert [e["action"] for e in audit(server) if e["actor"] == VIEWER][:2] == ["refused", "sign_out"]

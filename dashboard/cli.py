@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
     sub.add_argument("--since-meeting", type=int, metavar="ID", help="compare with this meeting (default: the last one)")
     sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub = commands.add_parser("consort", help="the CONSORT flow of a trial: the count in each box, as of a date")
+    sub.add_argument("--trial", required=True)
+    sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("meeting", help="steering meetings")
     actions = sub.add_subparsers(dest="action", required=True)
     hold = actions.add_parser("hold", help="mark a meeting as held now, with the data cut of this moment")
@@ -564,6 +568,29 @@ def _write_new(path: Path, text: str, force: bool) -> tuple[int, str] | None:
     return None
 
 
+def _consort(args, store: Store, programme) -> int:
+    from dashboard import consort
+
+    code = programme.trial_code(args.trial)
+    if code is None:
+        return _fail(args, USAGE, f"bad usage: {args.trial!r} is not a trial of the programme ({', '.join(programme.trials)})")
+    result = consort.flow(code, programme.trials[code], service.trial_rows(store, args.as_of, code), args.as_of)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("trial", "as_of", "counts", "reasons")}, indent=2))
+        return DONE
+    counts = result["counts"]
+    print(f"{code}, as of {result['as_of']} (\"not recorded\": no extract holds that field)")
+    for key, value in counts.items():
+        if key == "arms":
+            for arm, n in value.items():
+                print(f"  arm {arm:18} {consort.shown(n)}")
+        elif key != "converted" or result["converts"]:
+            print(f"  {key.replace('_', ' '):22} {consort.shown(value)}")
+    for reason in result["reasons"]:
+        print(f"  reason: {reason['reason']} ({reason['count']})")
+    return DONE
+
+
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
@@ -668,6 +695,7 @@ COMMANDS = {
     "redact": _redact,
     "summary": _summary,
     "report": _report,
+    "consort": _consort,
     "meeting": _meeting,
     "meetings": _meetings,
     "changes": _changes,

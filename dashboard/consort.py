@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import itertools
 from collections.abc import Mapping
 
 import pandas as pd
@@ -177,7 +178,7 @@ def svg(result: dict, title: str = "") -> str:
         tops.append(y)
         parts.append(_box(main_x, y, main_w, BOX_H, [(f"{label}: {shown(value)}", TEXT, True)]))
         y += BOX_H + GAP
-    for top, bottom in zip(tops, tops[1:], strict=False):
+    for top, bottom in itertools.pairwise(tops):
         parts.append(_arrow(main_x + main_w / 2, top + BOX_H, main_x + main_w / 2, bottom - 2))
     side_h = _height(excluded)
     side_y = tops[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, clock, metrics, service
+from dashboard import access, charts, clock, metrics, service
 from dashboard.access import Access, AccessError, Grant
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
@@ -525,8 +525,9 @@ def metric(label: str, value, delta=None, **kwargs) -> None:
 
 def plot(figure, key: str) -> None:
     """A chart with one button, its PNG (for the minutes or a slide)."""
-    # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults.
-    st.plotly_chart(figure, width="stretch", theme=None, config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}}, key=key)
+    # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults; in the page's
+    # theme (light or dark template), so a chart is never a white box on a dark page.
+    st.plotly_chart(charts.themed(figure, st.context.theme.type), width="stretch", theme=None, config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}}, key=key)
 
 
 # The chart's own menu holds a single button: download it as a PNG, at twice the screen's resolution.

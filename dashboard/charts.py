@@ -34,6 +34,40 @@ EXTRA_LINE = 30  # pixels per title line beyond the first  # title characters pe
 STAGE_LABELS = {"screened": "Screened", "eligible": "Eligible", "consented": "Consented", "enrolled": "Enrolled"}
 
 
+# The two templates: every chart is built in the light one; the dark one swaps its neutral colours (page,
+# text, grid, lines) for those of the dashboard's dark theme (.streamlit/config.toml), so a chart's
+# background is the page's. Site, trial, arm and status colours stay as they are in both.
+LIGHT_PAGE, DARK_PAGE = "#ffffff", "#111a24"
+DARK_COLOURS = {
+    "white": DARK_PAGE,
+    LIGHT_PAGE: DARK_PAGE,
+    FONT["color"]: "#f1f4f7",
+    MUTED: "#aebbc8",
+    GRID: "#263545",
+    "#c5ccd3": "#4a5b6d",
+    "#eef1f4": "#1d2a38",
+    "#5d7b96": "#7d9bb6",
+}
+
+
+def _swap(value, colours: dict[str, str]):
+    if isinstance(value, str):
+        return colours.get(value.lower(), value)
+    if isinstance(value, dict):
+        return {k: _swap(v, colours) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_swap(v, colours) for v in value]
+    return value
+
+
+def themed(fig: go.Figure, theme: str | None) -> go.Figure:
+    """The figure in the page's theme: as built for "light" (or no theme known), the dark template's
+    colours for "dark". A new figure; the one given is unchanged (it may be cached)."""
+    if theme != "dark":
+        return fig
+    return go.Figure(_swap(fig.to_plotly_json(), DARK_COLOURS))
+
+
 def as_of_text(as_of: dt.date) -> str:
     return f"data as of {as_of:%d %b %Y}"
 

@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("report", help="write the meeting pack (HTML that works offline, or PDF)")
     sub.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
     sub.add_argument("--since-meeting", type=int, metavar="ID", help="compare with this meeting (default: the last one)")
-    sub.add_argument("--as-of", type=_iso_date, default=service.today())
+    sub.add_argument("--as-of", type=_iso_date, default=None)
+    sub.add_argument(
+        "--meeting", type=int, metavar="N",
+        help="the pack of meeting N for its minutes: what it saw, against the meeting before it, with its date, chair and note",
+    )
     sub = commands.add_parser("consort", help="the CONSORT flow of a trial: the count in each box, as of a date")
     sub.add_argument("--trial", required=True)
     sub.add_argument("--as-of", type=_iso_date, default=service.today())
@@ -468,13 +472,20 @@ def _report(args, store: Store, programme) -> int:
     if suffix not in (".html", ".pdf"):
         print(f"bad usage: --out must end in .html or .pdf, not {args.out.name}", file=sys.stderr)
         return USAGE
-    pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of)
-    html = report.pack_html(programme, pack)
+    if args.meeting is not None and (args.since_meeting is not None or args.as_of is not None):
+        print("bad usage: --meeting N is the pack of that meeting as it was: give no --since-meeting or --as-of with it", file=sys.stderr)
+        return USAGE
+    if args.meeting is not None:
+        pack = service.meeting_as_it_was(store, programme, args.meeting)
+    else:
+        pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of or service.today())
+    html = report.pack_html(programme, pack, demo=service.is_demo(store.extracts()))
     if suffix == ".html":
         args.out.write_text(html, encoding="utf-8")
     else:
         args.out.write_bytes(report.html_to_pdf(html))
-    print(f"wrote the meeting pack as of {args.as_of.isoformat()} to {args.out}")
+    what = f"of meeting #{args.meeting}" if args.meeting is not None else "as of"
+    print(f"wrote the meeting pack {what} {pack['summary']['as_of']} to {args.out}")
     return DONE
 
 

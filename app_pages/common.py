@@ -523,11 +523,18 @@ def metric(label: str, value, delta=None, **kwargs) -> None:
     st.metric(label, value, delta, **{"width": 220, **kwargs})
 
 
-def plot(figure, key: str) -> None:
-    """A chart with one button, its PNG (for the minutes or a slide)."""
+def plot(figure, key: str, height: str = "content") -> None:
+    """A chart with one button, its PNG (for the minutes or a slide). `height="stretch"`: the chart fills
+    its container's height (set by the page's CSS from the viewport) instead of its own."""
+    shown = charts.themed(figure, st.context.theme.type)
+    if height == "stretch":
+        shown = charts.stretched(shown)
     # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults; in the page's
     # theme (light or dark template), so a chart is never a white box on a dark page.
-    st.plotly_chart(charts.themed(figure, st.context.theme.type), width="stretch", theme=None, config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}}, key=key)
+    st.plotly_chart(
+        shown, width="stretch", height=height, theme=None, key=key,
+        config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}},
+    )
 
 
 # The chart's own menu holds a single button: download it as a PNG, at twice the screen's resolution.

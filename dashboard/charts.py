@@ -68,6 +68,13 @@ def themed(fig: go.Figure, theme: str | None) -> go.Figure:
     return go.Figure(_swap(fig.to_plotly_json(), DARK_COLOURS))
 
 
+def stretched(fig: go.Figure) -> go.Figure:
+    """A copy without a fixed height: it takes the height of the box it is drawn in."""
+    copy = go.Figure(fig)
+    copy.layout.height = None
+    return copy
+
+
 def as_of_text(as_of: dt.date) -> str:
     return f"data as of {as_of:%d %b %Y}"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, charts, clock, metrics, service
+from dashboard import access, charts, clock, consort, metrics, service
 from dashboard.access import Access, AccessError, Grant
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
@@ -534,6 +534,20 @@ def plot(figure, key: str, height: str = "content") -> None:
     st.plotly_chart(
         shown, width="stretch", height=height, theme=None, key=key,
         config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}},
+    )
+
+
+# The text colour of each theme (.streamlit/config.toml): a drawing shown as a picture does not inherit it.
+INK = {"light": "#1c2833", "dark": "#f1f4f7"}
+
+
+def consort_flow(flow: dict) -> None:
+    """A trial's CONSORT flow (dashboard.consort.flow) drawn as a vector picture in the page's theme."""
+    as_of = dt.date.fromisoformat(flow["as_of"])
+    st.image(consort.svg(flow, ink=INK.get(st.context.theme.type or "light", INK["light"])), width="content")
+    st.caption(
+        f"{flow['trial']} as of {as_of:%d %b %Y}: the counts of `consort --trial {flow['trial']}`; "
+        "\"not recorded\": no extract of the trial holds that field."
     )
 
 

@@ -30,15 +30,26 @@ st.set_page_config(initial_sidebar_state="collapsed")  # the projector needs the
 # from the back of the room. On a phone the columns stack and the chart keeps a readable height.
 PROJECTOR_CSS = """<style>
 [data-testid='stMainBlockContainer'] { padding-top: 3.9rem; }
-.st-key-meeting-figures [data-testid='stMetricValue'] { font-size: clamp(2rem, 5.2vh, 3.4rem); }
-.st-key-meeting-figures [data-testid='stMetricLabel'] p { font-size: clamp(0.95rem, 2.1vh, 1.35rem); }
-.st-key-meeting-figures [data-testid='stMetricDelta'] { font-size: clamp(0.9rem, 1.9vh, 1.25rem); }
-.st-key-meeting-chart { height: max(300px, calc(100vh - 27rem)); }
-.st-key-meeting-sites table, .st-key-meeting-summary table { font-size: clamp(1rem, 2.3vh, 1.6rem); }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] { font-size: clamp(2rem, 5.2vh, 3.4rem); }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricLabel'] p { font-size: clamp(0.95rem, 2.1vh, 1.35rem); }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricDelta'] { font-size: clamp(0.9rem, 1.9vh, 1.25rem); }
+.st-key-meeting-sites table { font-size: clamp(0.9rem, 2.3vh, 1.6rem); }
+.st-key-meeting-sites td, .st-key-meeting-sites th { padding-top: 0.25em !important; padding-bottom: 0.25em !important; }
 .st-key-meeting-summary table { font-size: clamp(1.05rem, 2.6vh, 1.8rem); }
-.st-key-meeting-consort svg { max-height: calc(100vh - 13rem); }
+.st-key-meeting-consort img { max-height: calc(100vh - 15rem); width: auto !important; max-width: 100%; }
+/* A screen wider than a phone: the page is one screen high and the chart row takes what the rows above leave. */
+@media (min-width: 641px) {
+  [data-testid='stMainBlockContainer'] { height: 100vh; padding-bottom: 1rem; box-sizing: border-box; }
+  [data-testid='stMainBlockContainer'] > [data-testid='stVerticalBlock'] { height: 100%; }
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-body) { flex: 1 1 0 !important; min-height: 280px; }
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-chart) { flex: 1 1 0 !important; min-height: 0; }
+  .st-key-meeting-body, .st-key-meeting-chart { height: 100%; }
+  .st-key-meeting-body [data-testid='stLayoutWrapper']:has(> [data-testid='stHorizontalBlock']) { height: 100%; }
+  .st-key-meeting-chart > .stElementContainer { flex: 1 1 0; min-height: 0; }
+}
 @media (max-width: 640px) {
-  .st-key-meeting-chart { height: 26rem; }
+  .st-key-meeting-chart { height: 26rem; flex: 0 0 auto !important; }
+  .st-key-meeting-chart > .stElementContainer { flex: 1 1 0; min-height: 0; }
   [data-testid='stMainBlockContainer'] { padding-top: 3rem; }
 }
 </style>"""
@@ -128,28 +139,29 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small"):
     st.markdown(f":gray[step {step + 1} of {len(steps)}]", width="content")
     st.space("stretch")
     if chosen == LIVE:  # today is live: new data redraws the meeting as it does every page
-        common.watch_for_new_data(version)
+        with st.container(width="content"):
+            common.watch_for_new_data(version)
     downloads = st.container(horizontal=True, gap="small", width="content")
-    st.selectbox(
-        "Meeting",
-        [LIVE, *known],
-        index=[LIVE, *known].index(chosen),
-        format_func=meeting_label,
-        key="meeting.pick",
-        on_change=reopen,
-        label_visibility="collapsed",
-        width=300,
-    )
-st.markdown(
+context_line, pick = st.columns([4, 1], vertical_alignment="center")
+context_line.markdown(
     "###### Steering meeting · "
-    + f"data as of {as_of:%a %d %b %Y}"
+    + f"data as of {as_of:%d %b %Y}"
     + (" (what this meeting saw)" if chosen != LIVE else "")
     + (
         f" · changes since the meeting of {dt.date.fromisoformat(since['held_on']):%d %b %Y} (#{since['meeting']})"
         if since
         else " · no earlier meeting recorded: nothing to compare with"
     )
-    + (" · :orange[:material/science: demo data, not real patients]" if common.is_demo(version) else "")
+    + (" · :orange-badge[:material/science: demo data]" if common.is_demo(version) else "")
+)
+pick.selectbox(
+    "Meeting",
+    [LIVE, *known],
+    index=[LIVE, *known].index(chosen),
+    format_func=meeting_label,
+    key="meeting.pick",
+    on_change=reopen,
+    label_visibility="collapsed",
 )
 
 if held := st.session_state.pop("meeting.held", None):
@@ -175,34 +187,21 @@ def trial_step(t: dict) -> None:
         return
     f = t["forecast"]
     then = block["forecast_then"] if block else None
-    with st.container(horizontal=True, gap="medium", key="meeting-figures"):
-        st.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}", **common.plan_delta(t["ahead_of_plan"]), width=260)
-        st.metric(
-            "Since last meeting",
-            f"{sum(block['new_enrolments'].values()):+d}" if block else "–",
-            f"enrolled then {block['enrolled_then']}" if block else None,
-            delta_color="off",
-            delta_arrow="off",
-            width=240,
-        )
-        interval = f"90%: {month(f['p05'])} – {month(f['p95'])}" if f else ""
-        moved_to = (f"was {month(then['median'])}" if month(then["median"]) != month(f["median"]) else "unchanged") if f and then else ""
-        st.metric(
-            "Forecast finish",
-            month(f["median"]) if f else "–",
-            " · ".join(p for p in (interval, moved_to) if p) or None,
-            delta_color="off",
-            delta_arrow="off",
-            width=420,
-        )
-        st.metric(
-            f"Chance by {month(t['planned_end_on'])}",
-            f"{f['p_on_time']:.0%}" if f else "–",
-            f"was {then['p_on_time']:.0%}" if f and then else None,
-            delta_color="off",
-            delta_arrow="off",
-            width=240,
-        )
+    enrolled, new, finish, chance = st.columns([1, 1, 1.6, 1], gap="small")
+    interval = f"90%: {month(f['p05'])} – {month(f['p95'])}" if f else ""
+    moved_to = (f"was {month(then['median'])}" if month(then["median"]) != month(f["median"]) else "unchanged") if f and then else ""
+    off = {"delta_color": "off", "delta_arrow": "off"}
+    enrolled.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}", **common.plan_delta(t["ahead_of_plan"]))
+    new.metric(
+        "Since last meeting",
+        f"{sum(block['new_enrolments'].values()):+d}" if block else "–",
+        f"enrolled then {block['enrolled_then']}" if block else None,
+        **off,
+    )
+    finish.metric("Forecast finish", month(f["median"]) if f else "–", " · ".join(p for p in (interval, moved_to) if p) or None, **off)
+    chance.metric(
+        f"Chance by {month(t['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–", f"was {then['p_on_time']:.0%}" if f and then else None, **off
+    )
     table = site_table(t, block)
     with downloads:
         st.download_button(
@@ -213,12 +212,13 @@ def trial_step(t: dict) -> None:
             icon=":material/download:",
             key=f"csv-{code}",
         )
-    lines = [f"##### Since last meeting: {since_line(block)}"] if block else []
+    lines = [f"**Since last meeting: {since_line(block)}**"] if block else []
     if why := metrics.story(t):  # the status and the plan seem to disagree: the line that says why
         lines.append(f":small[:material/info: {why}]")
     if lines:
         st.markdown("  \n".join(lines))
-    left, right = st.columns([3, 2], gap="medium")
+    with st.container(key="meeting-body"):
+        left, right = st.columns([3, 2], gap="medium")
     with left, st.container(key="meeting-chart"):
         figure = common.figure(("meeting-accrual", version, chosen, as_of, code), lambda: report.accrual_figure(programme, t, participants, as_of))
         common.plot(figure, f"meeting-accrual-{code}", height="stretch")
@@ -238,11 +238,9 @@ def trial_step(t: dict) -> None:
 # ---- the CONSORT flow of each trial ----------------------------------------------------------------
 def consort_step() -> None:
     codes = [t["trial"] for t in trials]
-    code = st.segmented_control("Trial", codes, default=codes[0], key="meeting.consort", label_visibility="collapsed") or codes[0]
-    flow = consort.flow(code, programme.trials[code], participants, as_of)
+    code = st.segmented_control("Trial", codes, default=codes[0], key="meeting.flow_of", label_visibility="collapsed") or codes[0]
     with st.container(key="meeting-consort"):
-        st.html(f"<div style='color: var(--st-text-color, inherit)'>{consort.svg(flow)}</div>")
-    st.caption(f"{code} as of {as_of:%d %b %Y}: the counts of `consort --trial {code}`; \"not recorded\": no extract holds that field.")
+        common.consort_flow(consort.flow(code, programme.trials[code], participants, as_of))
 
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------

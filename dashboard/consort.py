@@ -133,36 +133,36 @@ def shown(value: int | None) -> str:
     return NOT_RECORDED if value is None else str(value)
 
 
-def _box(x: float, y: float, w: float, h: float, lines: list[tuple[str, int, bool]]) -> str:
+def _box(x: float, y: float, w: float, h: float, lines: list[tuple[str, int, bool]], ink: str) -> str:
     """A box with its lines of text (text, size, bold), the first line centred as its heading."""
-    out = [f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='8' fill='rgba(127,127,127,0.08)' stroke='currentColor' stroke-width='1.5'/>"]
+    out = [f"<rect x='{x}' y='{y}' width='{w}' height='{h}' rx='8' fill='rgba(127,127,127,0.08)' stroke='{ink}' stroke-width='1.5'/>"]
     ty = y + 8
     for i, (text, size, bold) in enumerate(lines):
         ty += size + 4
         anchor, tx = ("middle", x + w / 2) if i == 0 else ("start", x + 14)
         weight = " font-weight='700'" if bold else ""
-        out.append(f"<text x='{tx}' y='{ty}' font-size='{size}' text-anchor='{anchor}' fill='currentColor'{weight}>{html.escape(text)}</text>")
+        out.append(f"<text x='{tx}' y='{ty}' font-size='{size}' text-anchor='{anchor}' fill='{ink}'{weight}>{html.escape(text)}</text>")
     return "".join(out)
 
 
-def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
-    return f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='currentColor' stroke-width='1.5' marker-end='url(#arrow)'/>"
+def _arrow(x1: float, y1: float, x2: float, y2: float, ink: str) -> str:
+    return f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='{ink}' stroke-width='1.5' marker-end='url(#arrow)'/>"
 
 
 def _height(lines: list) -> float:
     return 16 + sum(size + 4 for _, size, _ in lines)
 
 
-def svg(result: dict, title: str = "") -> str:
-    """The flow as one SVG (vector: sharp on a projector and in the PDF); text and lines in the
-    surrounding text colour, so it reads on a light and a dark page alike."""
+def svg(result: dict, title: str = "", ink: str = "currentColor") -> str:
+    """The flow as one SVG (vector: sharp on a projector and in the PDF); text and lines in `ink`: by
+    default the surrounding text colour (inline in a page), or the theme's text colour for a picture."""
     c = result["counts"]
     main_x, main_w = 40, 430
     side_x, side_w = 560, WIDTH - 600
     parts: list[str] = []
     y = 10.0
     if title:
-        parts.append(f"<text x='0' y='{y + 24}' font-size='26' font-weight='700' fill='currentColor'>{html.escape(title)}</text>")
+        parts.append(f"<text x='0' y='{y + 24}' font-size='26' font-weight='700' fill='{ink}'>{html.escape(title)}</text>")
         y += 44
     rows = [("Screened", c["screened"]), ("Consented", c["consented"]), ("Enrolled" + (" and randomised" if len(c["arms"]) > 1 else ""), c["enrolled"])]
     excluded = [
@@ -176,14 +176,14 @@ def svg(result: dict, title: str = "") -> str:
     tops = []
     for label, value in rows:
         tops.append(y)
-        parts.append(_box(main_x, y, main_w, BOX_H, [(f"{label}: {shown(value)}", TEXT, True)]))
+        parts.append(_box(main_x, y, main_w, BOX_H, [(f"{label}: {shown(value)}", TEXT, True)], ink))
         y += BOX_H + GAP
     for top, bottom in itertools.pairwise(tops):
-        parts.append(_arrow(main_x + main_w / 2, top + BOX_H, main_x + main_w / 2, bottom - 2))
+        parts.append(_arrow(main_x + main_w / 2, top + BOX_H, main_x + main_w / 2, bottom - 2, ink))
     side_h = _height(excluded)
     side_y = tops[0]
-    parts.append(_box(side_x, side_y, side_w, side_h, excluded))
-    parts.append(_arrow(main_x + main_w / 2, tops[0] + BOX_H + GAP / 2, side_x - 2, tops[0] + BOX_H + GAP / 2))
+    parts.append(_box(side_x, side_y, side_w, side_h, excluded, ink))
+    parts.append(_arrow(main_x + main_w / 2, tops[0] + BOX_H + GAP / 2, side_x - 2, tops[0] + BOX_H + GAP / 2, ink))
     y = max(y, side_y + side_h + GAP)
     arms = list(c["arms"])
     # One arm continues the main column; two or more share the width below it.
@@ -200,15 +200,15 @@ def svg(result: dict, title: str = "") -> str:
         if result["converts"]:
             ends.append((f"Converted (resection or transplant): {shown(down['converted'])}", SMALL, False))
         h1, h2 = _height(allocated), _height(ends)
-        parts.append(_arrow(main_x + main_w / 2, split_y, x + column_w / 2, y - 2))
-        parts.append(_box(x, y, column_w, h1, allocated))
-        parts.append(_arrow(x + column_w / 2, y + h1, x + column_w / 2, y + h1 + GAP - 2))
-        parts.append(_box(x, y + h1 + GAP, column_w, h2, ends))
+        parts.append(_arrow(main_x + main_w / 2, split_y, x + column_w / 2, y - 2, ink))
+        parts.append(_box(x, y, column_w, h1, allocated, ink))
+        parts.append(_arrow(x + column_w / 2, y + h1, x + column_w / 2, y + h1 + GAP - 2, ink))
+        parts.append(_box(x, y + h1 + GAP, column_w, h2, ends, ink))
         bottoms.append(y + h1 + GAP + h2)
     height = max(bottoms) + 10
     marker = (
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' markerWidth='7' markerHeight='7' orient='auto-start-reverse'>"
-        "<path d='M 0 0 L 10 5 L 0 10 z' fill='currentColor'/></marker></defs>"
+        "<path d='M 0 0 L 10 5 L 0 10 z' fill='{ink}'/></marker></defs>"
     )
     as_of = dt.date.fromisoformat(result["as_of"])
     label = f"CONSORT flow of {result['trial']}, data as of {as_of:%d %b %Y}"

@@ -36,7 +36,7 @@ PROJECTOR_CSS = """<style>
 .st-key-meeting-sites table { font-size: clamp(0.9rem, 2.3vh, 1.6rem); }
 .st-key-meeting-sites td, .st-key-meeting-sites th { padding-top: 0.25em !important; padding-bottom: 0.25em !important; }
 .st-key-meeting-summary table { font-size: clamp(1.05rem, 2.6vh, 1.8rem); }
-.st-key-meeting-consort img { max-height: calc(100vh - 15rem); width: auto !important; max-width: 100%; }
+.st-key-meeting-consort img { max-height: calc(100vh - 17rem); width: auto !important; max-width: 100%; }
 /* A screen wider than a phone: the page is one screen high and the chart row takes what the rows above leave. */
 @media (min-width: 641px) {
   [data-testid='stMainBlockContainer'] { height: 100vh; padding-bottom: 1rem; box-sizing: border-box; }
@@ -142,7 +142,7 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         with st.container(width="content"):
             common.watch_for_new_data(version)
     downloads = st.container(horizontal=True, gap="small", width="content")
-context_line, pick = st.columns([4, 1], vertical_alignment="center")
+context_line, pick = st.columns([3, 1], vertical_alignment="center")
 context_line.markdown(
     "###### Steering meeting · "
     + f"data as of {as_of:%d %b %Y}"

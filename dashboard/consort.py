@@ -213,6 +213,6 @@ def svg(result: dict, title: str = "", ink: str = "currentColor") -> str:
     as_of = dt.date.fromisoformat(result["as_of"])
     label = f"CONSORT flow of {result['trial']}, data as of {as_of:%d %b %Y}"
     return (
-        f"<svg viewBox='0 0 {WIDTH} {height:.0f}' width='100%' role='img' aria-label='{html.escape(label)}' "
+        f"<svg viewBox='0 0 {WIDTH} {height:.0f}' width='{WIDTH}' height='{height:.0f}' role='img' aria-label='{html.escape(label)}' "
         f"style='max-width:{WIDTH}px;font-family:Source Sans Pro, Arial, sans-serif'>{marker}{''.join(parts)}</svg>"
     )

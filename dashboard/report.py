@@ -245,7 +245,7 @@ td.stale { color: #873600; font-weight: 600; background: #fdebd0; }
 .held { font-size: 17px; margin: 4px 0 8px; }
 .why { font-size: 14px; color: #873600; margin: 4px 0; }
 .consort { color: #1c2833; margin-top: 8px; }
-.consort svg { width: 100%; max-height: 165mm; }
+.consort svg { width: 100%; height: auto; max-height: 165mm; }
 """
 
 

@@ -116,6 +116,17 @@ def flow(code: str, trial: Trial, participants: pd.DataFrame, as_of: dt.date, la
     }
 
 
+def screening_words(counts: dict) -> str:
+    """What the screening counts count, in words that add up: "271 screened · 161 enrolled · 109 not
+    eligible or declined · 1 pending" (the outcomes not recorded: screened and enrolled only)."""
+    parts = [f"{counts['screened']} screened", f"{counts['enrolled']} enrolled"]
+    if counts["not_eligible"] is not None:
+        parts.append(f"{counts['not_eligible'] + counts['declined']} not eligible or declined")
+        if counts["pending"]:
+            parts.append(f"{counts['pending']} pending")
+    return " · ".join(parts)
+
+
 # ---- the drawing ------------------------------------------------------------------------------------
 
 WIDTH = 1200

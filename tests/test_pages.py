@@ -2,6 +2,7 @@
 database where a trial has no extract yet. Every number on screen is checked against
 `summary --json`'s computation (service.programme_summary)."""
 
+import base64
 import datetime as dt
 import json
 import shutil
@@ -14,7 +15,7 @@ import streamlit as st
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from dashboard import demo, metrics, service
+from dashboard import consort, demo, metrics, service
 from dashboard.config import load_programme
 from dashboard.demo import load_demo, load_latest
 from dashboard.ingest import check_file, commit
@@ -199,6 +200,21 @@ def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
     assert f"{s['rate_needed']:.1f} needed" in titles[1]
     assert any(t.startswith("Arms: EMC") for t in titles)
     assert values["Pump placed"] and values["Converted"] == "0"
+
+
+def test_trial_page_draws_the_consort_flow_with_the_counts_of_summary(monkeypatch, demo_copy, programme):
+    at = run_app(monkeypatch, demo_copy, page="trial")
+    assert not at.exception
+    s = summary_of(demo_copy, programme)["PUMP"]
+    url = at.get("image")[0].proto.imgs[0].url
+    drawn = base64.b64decode(url.split(",", 1)[1]).decode("utf-8")
+    assert f"Screened: {s['screened']}" in drawn and f"Enrolled and randomised: {s['enrolled']}" in drawn
+    # The screening chart's title says what each number counts, and they add up to the screened.
+    flow = consort.flow("PUMP", programme.trials["PUMP"], service.trial_rows(Store(demo_copy), service.today(), "PUMP"), service.today())
+    c = flow["counts"]
+    assert c["screened"] == c["enrolled"] + c["not_eligible"] + c["declined"] + c["pending"]
+    funnel = next(t for t in chart_titles(at) if " screened" in t).replace("<br>", " ")
+    assert funnel == f"{c['screened']} screened · {c['enrolled']} enrolled · {c['not_eligible'] + c['declined']} not eligible or declined · {c['pending']} pending"
 
 
 def test_trial_page_shows_the_trial_chosen_in_the_url(monkeypatch, demo_copy, programme):

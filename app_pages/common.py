@@ -496,6 +496,13 @@ def site_colours(programme: Programme, sites: list[str] | None = None) -> dict[s
     return {code: site.colour for code, site in programme.sites.items() if sites is None or code in sites}
 
 
+def day(iso: str | dt.date | None) -> str:
+    """A date as every page writes it: "16 Nov 2026"; a blank for none."""
+    if iso is None or (not isinstance(iso, dt.date) and pd.isna(iso)):
+        return ""
+    return f"{pd.Timestamp(iso):%d %b %Y}"
+
+
 def month(iso: str | None) -> str:
     return f"{dt.date.fromisoformat(iso):%b %Y}" if iso else "beyond 2100"
 

@@ -30,6 +30,7 @@ STATUS_COLOURS = {
 }
 STATUS_LABELS = {"on_treatment": "on treatment", "follow_up": "follow-up", "lost_to_follow_up": "lost to follow-up"}
 HALF, FULL = 34, 72
+TITLE_LINES = 3  # at most, however long the message
 EXTRA_LINE = 30  # pixels per title line beyond the first  # title characters per line: half-width and full-width charts
 STAGE_LABELS = {"screened": "Screened", "eligible": "Eligible", "consented": "Consented", "enrolled": "Enrolled"}
 
@@ -86,6 +87,8 @@ def base_layout(
     a laptop holds about 34), subtitle with the as-of date, large fonts, legend below, white background."""
     sub = " · ".join(p for p in (subtitle, as_of_text(as_of)) if p)
     lines = textwrap.wrap(title, wrap) or [""]
+    if len(lines) > TITLE_LINES:  # a title never pushes the chart off its canvas: the rest is cut, and said to be
+        lines = [*lines[: TITLE_LINES - 1], textwrap.shorten(" ".join(lines[TITLE_LINES - 1 :]), wrap - 1, placeholder="") + "…"]
     fig.update_layout(
         title=dict(
             text="<br>".join(lines),
@@ -96,7 +99,7 @@ def base_layout(
             pad=dict(l=12, t=12),
             yref="container",
             # Plotly places a title of several lines one line too high per extra line: move it down.
-            y=1 - EXTRA_LINE * (len(lines) - 1) / height,
+            y=max(0.0, 1 - EXTRA_LINE * (len(lines) - 1) / height),
             yanchor="top",
             subtitle=dict(text=sub, font=dict(size=15, color=MUTED)),
         ),

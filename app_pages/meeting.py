@@ -33,15 +33,18 @@ PROJECTOR_CSS = """<style>
 [data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] { font-size: clamp(2rem, 5.2vh, 3.4rem); }
 [data-testid='stMainBlockContainer'] [data-testid='stMetricLabel'] p { font-size: clamp(0.95rem, 2.1vh, 1.35rem); }
 [data-testid='stMainBlockContainer'] [data-testid='stMetricDelta'] { font-size: clamp(0.9rem, 1.9vh, 1.25rem); }
-.st-key-meeting-sites table { font-size: clamp(0.9rem, 2.3vh, 1.6rem); }
+.st-key-meeting-sites table { font-size: clamp(0.85rem, 2.2vh, 1.6rem); }
 .st-key-meeting-sites td, .st-key-meeting-sites th { padding-top: 0.25em !important; padding-bottom: 0.25em !important; }
 .st-key-meeting-summary table { font-size: clamp(1.05rem, 2.6vh, 1.8rem); }
-.st-key-meeting-consort img { max-height: calc(100vh - 17rem); width: auto !important; max-width: 100%; }
+.st-key-meeting-consort img { max-height: calc(100vh - 19rem); width: auto !important; max-width: 100%; }
 /* A screen wider than a phone: the page is one screen high and the chart row takes what the rows above leave. */
 @media (min-width: 641px) {
   [data-testid='stMainBlockContainer'] { height: 100vh; padding-bottom: 1rem; box-sizing: border-box; }
   [data-testid='stMainBlockContainer'] > [data-testid='stVerticalBlock'] { height: 100%; }
-  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-body) { flex: 1 1 0 !important; min-height: 280px; }
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-body) { flex: 1 1 0 !important; min-height: 220px; }
+  /* The sites table keeps to the row's height: on an old projector a long one scrolls inside it, not the page. */
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-sites) { flex: 1 1 0 !important; min-height: 0; }
+  .st-key-meeting-sites { height: 100%; overflow-y: auto; flex-wrap: nowrap; }
   [data-testid='stLayoutWrapper']:has(> .st-key-meeting-chart) { flex: 1 1 0 !important; min-height: 0; }
   .st-key-meeting-body, .st-key-meeting-chart { height: 100%; }
   .st-key-meeting-body [data-testid='stLayoutWrapper']:has(> [data-testid='stHorizontalBlock']) { height: 100%; }
@@ -245,12 +248,19 @@ def consort_step() -> None:
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------
 def summary_rows() -> "object":
-    """One row per trial, readable from the back of the room: the programme table with the reason line."""
+    """One row per trial, readable from the back of the room: the programme table in six columns."""
     table = programme_table(summary, changes)
-    table["Why"] = [metrics.story(t) or "" for t in trials]
-    table = table.assign(**{"Enrolled / target": [f"{e} / {g}" for e, g in zip(table.pop("Enrolled"), table.pop("Target"), strict=True)]})
-    order = ["Trial", "Status", "Enrolled / target", "Since last meeting", "Forecast finish", "90% interval", "Chance on time", "Why"]
-    return table[[c for c in order if c in table and (c != "Why" or table[c].any())]].set_index("Trial")
+    table["Enrolled / target"] = [f"{e} / {g}" for e, g in zip(table["Enrolled"], table["Target"], strict=True)]
+    table["Finish (90% interval)"] = [
+        finish if finish == "–" else f"{finish} ({interval})" for finish, interval in zip(table["Forecast finish"], table["90% interval"], strict=True)
+    ]
+    order = ["Trial", "Status", "Enrolled / target", "Since last meeting", "Finish (90% interval)", "Chance on time"]
+    return table[order].set_index("Trial")
+
+
+def why_lines() -> str:
+    """The reason line of each trial whose status and plan seem to disagree, under the table."""
+    return "  \n".join(f"**{t['trial']}**: {why}" for t in trials if (why := metrics.story(t)))
 
 
 def pack_buttons(meeting_pack: dict, label: str, file_stem: str, key: str) -> None:
@@ -282,6 +292,8 @@ def summary_step() -> None:
         )
     with st.container(key="meeting-summary"):
         st.table(summary_rows())
+        if why := why_lines():
+            st.markdown(f":small[{why}]")
     held = st.session_state.get(HELD)
     if chosen == LIVE and held in known:  # just marked as held: the pack for its minutes, at once
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):

@@ -83,18 +83,42 @@ elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump
     service.record_sign_in(common.get_store(), visitor.email or "(no e-mail)", visitor.grant.role if visitor.grant else None, login)
     st.session_state["pump.sign_in_recorded"] = True
 
+def not_open(name: str):
+    """The page at an address outside the grant: it says so (and require audits it), instead of Streamlit's
+    "page not found"."""
+
+    def refuse() -> None:
+        common.require(name)
+
+    refuse.__name__ = f"not_open_{name.replace('-', '_')}"
+    return refuse
+
+
 if visitor.mode == "signed_out":
     # The sign-in page answers at every page's address too, so a bookmark (/upload) of someone whose
-    # sign-in has expired asks them to sign in instead of saying "page not found".
+    # sign-in has expired asks them to sign in instead of saying "page not found"; listed once, no menu.
     pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)] + [
-        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name) for name in PAGES
+        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name, visibility="hidden") for name in PAGES
     ]
 elif visitor.mode == "unknown":
     pages = [st.Page(common.no_access_page, title="No access yet", icon=":material/mail:", url_path="no-access", default=True)]
 else:
-    pages = [
-        st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))
-        for i, name in enumerate(pages_for(visitor.grant))
+    granted = pages_for(visitor.grant)
+    # The first page is served at the root and, hidden from the menu, at its own address as well: Streamlit
+    # serves a default page at "/" only, so a bookmark of one's own first page (a director's /overview, a
+    # viewer's /meeting) would otherwise say "page not found".
+    first = PAGES[granted[0]]
+    pages = [st.Page(first.script, title=first.title, icon=first.icon, url_path="start", default=True)]
+    pages += [
+        st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, visibility="hidden" if i == 0 else "visible")
+        for i, name in enumerate(granted)
     ]
+    # Every other page's address answers that it is not open to this person (audited), never "not found".
+    pages += [
+        st.Page(not_open(name), title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, visibility="hidden")
+        for name in PAGES
+        if name not in granted
+    ]
+visible = [p for p in pages if p.visibility == "visible"]
 with common.database_faults():
-    st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()
+    st.navigation(pages, position="sidebar" if len(visible) > 1 else "hidden").run()

@@ -259,7 +259,7 @@ def require(page: str) -> Visitor:
     if who.mode in ("signed_in", "unknown"):
         reason = "not in the access file" if who.grant is None else f"a {who.grant.role}'s grant does not open it"
         get_store().record(who.email or "(no e-mail)", "refused", {"action": "open_page", "page": page, "reason": reason})
-    st.error("**This page is not open to you.** Ask the programme office if you need it.", icon=":material/block:")
+    st.error("**This page is not open to you** (ask the programme office).", icon=":material/block:")
     st.stop()
 
 

@@ -61,9 +61,12 @@ def get_programme() -> Programme:
 
 def get_store() -> Store:
     """The process's Store; when the database cannot be used, the page says why in words
-    (the command line's exit 3) instead of Streamlit's generic error, and stops."""
+    (the command line's exit 3) instead of Streamlit's generic error, and stops. An empty database is
+    first seeded with the demo data, once, with a progress bar."""
     with database_faults():
-        return _open_store()
+        store = _open_store()
+        _seed_demo_once(store)
+        return store
 
 
 @contextmanager
@@ -77,16 +80,38 @@ def database_faults() -> Iterator[None]:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
+@st.cache_resource(show_spinner="Opening the database…")
 def _open_store() -> Store:
     """The process's Store: sessions share its connection, each use on its own cursor, and it
-    lets go of the file when idle so the command line can write. An empty database is seeded with the demo data, through the real ingest path."""
+    lets go of the file when idle so the command line can write."""
     store = Store(service.db_path(), idle_release=IDLE_RELEASE_SECONDS)
-    programme = get_programme()
-    service.record_config(store, programme)
-    if service.seed_demo_when_empty() and store.is_empty():
-        load_demo(store, programme)
+    service.record_config(store, get_programme())
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def _seeding() -> dict:
+    return {"lock": threading.Lock(), "done": False}
+
+
+def _seed_demo_once(store: Store) -> None:
+    """An empty database gets the demo data, through the real ingest path, once per process: the first
+    page shows how far it is (extracts loaded of the total); another browser opening meanwhile waits."""
+    state = _seeding()
+    if state["done"]:
+        return
+    with state["lock"]:
+        if state["done"]:
+            return
+        if service.seed_demo_when_empty() and store.is_empty():
+            bar = st.progress(0.0, text="Loading the demo data into the empty database: this first start takes a minute or two…")
+
+            def loaded(done: int, total: int) -> None:
+                bar.progress(done / total, text=f"Loading the demo data: {done} of {total} extracts, each through the checks of an upload…")
+
+            load_demo(store, get_programme(), on_progress=loaded)
+            bar.empty()
+        state["done"] = True
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

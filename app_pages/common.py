@@ -523,7 +523,7 @@ def site_colours(programme: Programme, sites: list[str] | None = None) -> dict[s
 
 def day(iso: str | dt.date | None) -> str:
     """A date as every page writes it: "16 Nov 2026"; a blank for none."""
-    if iso is None or (not isinstance(iso, dt.date) and pd.isna(iso)):
+    if iso is None or (not isinstance(iso, str) and pd.isna(iso)):  # None, NaN or NaT
         return ""
     return f"{pd.Timestamp(iso):%d %b %Y}"
 

@@ -183,6 +183,9 @@ def test_a_director_has_every_page_and_the_audit_log_with_its_csv(site):
     assert [d.proto.label for d in at.get("download_button")] == ["Audit log (CSV)"]
     at.multiselect[1].set_value(["ingest"]).run()
     assert list(at.dataframe[0].value["actor"]) == [OTHER, COORDINATOR]
+    # The detail in words, not cut raw JSON: what was stored, for how many, what changed.
+    assert all(d.startswith("Stored ") and " participant" in d and " new, " in d for d in at.dataframe[0].value["detail"])
+    assert log["detail"][0] == "Signed in as director."
     assert at.dataframe[0].value["extract_id"].str.fullmatch(r"#\d+").all()  # each upload names its extract
 
 

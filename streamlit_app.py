@@ -8,6 +8,7 @@ in local mode: one person at this computer, a banner says so, and `make run` bin
 127.0.0.1; the "Viewing as" box then shows the menu of each role.
 """
 
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -57,6 +58,28 @@ if (!document.getElementById("pump-local-mode")) {
 }
 </script>"""
 
+# Landing on the address asked for: Streamlit's sign-in always comes back to the app's root, so the
+# sign-in page notes the page address it was opened at (in the tab's own sessionStorage, one of the
+# app's page names only) and, once signed in, the app goes there if the grant opens it. Constant
+# code; the only data in it are the page names of dashboard/access.py.
+REMEMBER_ASKED = """<script>
+(() => {
+  const asked = location.pathname.split("/").pop();
+  if (PAGES.includes(asked)) sessionStorage.setItem("pump-asked-page", asked);
+})();
+</script>"""
+GO_TO_ASKED = """<script>
+(() => {
+  const asked = sessionStorage.getItem("pump-asked-page");
+  if (!asked) return;
+  sessionStorage.removeItem("pump-asked-page");
+  const here = location.pathname;
+  if (GRANTED.includes(asked) && here.split("/").pop() !== asked) {
+    location.replace(here.endsWith("/") ? here + asked : here.replace(/[^/]*$/, asked));
+  }
+})();
+</script>"""
+
 visitor = common.visitor()
 
 with st.sidebar:
@@ -74,6 +97,11 @@ with st.sidebar:
         role = f" ({visitor.grant.label})" if visitor.grant else ""
         st.text(f"Signed in as {visitor.email or ''}{role}")  # plain text: no Markdown, no mailto: link
         st.button("Sign out", on_click=st.logout, key="sign-out")
+
+if visitor.mode == "signed_out":
+    st.sidebar.html(REMEMBER_ASKED.replace("PAGES", json.dumps(list(PAGES))), unsafe_allow_javascript=True)
+elif visitor.mode == "signed_in":
+    st.sidebar.html(GO_TO_ASKED.replace("GRANTED", json.dumps(pages_for(visitor.grant))), unsafe_allow_javascript=True)
 
 if visitor.mode == "local":
     st.sidebar.html(LOCAL_BANNER, unsafe_allow_javascript=True)

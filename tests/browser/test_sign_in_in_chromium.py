@@ -165,3 +165,16 @@ def test_a_viewer_cannot_reach_the_upload_page_by_url(page: Page, server, provid
     expect(page.get_by_role("heading", name="Upload an extract")).to_have_count(0)
     expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(0)
     expect(page.get_by_role("link", name="Upload an extract")).to_have_count(0)
+
+
+def test_after_signing_in_the_person_lands_on_the_address_asked_for(page: Page, server, provider):
+    page.goto(f"{server.url}/extracts")  # a coordinator's bookmark, opened signed out
+    wait_for_app(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{provider}/oauth2/authorize*")
+    page.locator("input[name=sub]").fill(COORDINATOR)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server.url}/extracts")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Extract history")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)

@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages import common
 from dashboard import charts, metrics
 from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
+from dashboard.rounding import largest_remainder
 
 common.require("sites")
 programme = common.get_programme()
@@ -65,14 +66,21 @@ def data_text(site: dict) -> str:
 
 
 every = [(s, site) for s in summaries for site in s["sites"]]
+# Per-site targets and expected-by-now in whole numbers that add up to the trial's target and to the
+# trial's own expected-by-now (from which its "vs plan" is computed): never 46 for a target of 45.
+targets, expected = {}, {}
+for s in summaries:
+    keys = [(s["trial"], site["site"]) for site in s["sites"]]
+    targets |= dict(zip(keys, largest_remainder([site["target"] for site in s["sites"]], s["target"]), strict=True))
+    expected |= dict(zip(keys, largest_remainder([site["expected_by_now"] for site in s["sites"]], round(s["expected_by_now"])), strict=True))
 rows = pd.DataFrame(
     [
         {
             "Trial": s["trial"],
             "Site": site["site"],
             "Enrolled": site["enrolled"],
-            "Target": site["target"],
-            "Expected now": site["expected_by_now"],
+            "Target": targets[s["trial"], site["site"]],
+            "Expected now": expected[s["trial"], site["site"]],
             "Rate": site["rate_per_month"],
             "6 months": site["rate_6m"],
             "Last enrolment": site["days_since_last_enrolment"],

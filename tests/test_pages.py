@@ -254,7 +254,11 @@ def test_sites_page_on_demo_data_agrees_with_summary(monkeypatch, demo_copy, pro
     assert table.loc[table["Data"] == "⚠ stale", ["Trial", "Site"]].values.tolist() == [["PUMP-IT", "EMC"]]
     assert set(table["Data"]) == {"fresh", "⚠ stale"}
     # Per site: its target and expected-by-now (its planned share) and its forecast by the planned end.
-    assert table[["Target", "Expected now"]].values.tolist() == [[s["target"], s["expected_by_now"]] for s in every]
+    # ... in whole numbers that add up to the trial's target and its expected-by-now (whence its "vs plan").
+    for code, t in trials.items():
+        mine = table[table["Trial"] == code]
+        assert mine["Target"].sum() == t["target"] and mine["Expected now"].sum() == round(t["expected_by_now"])
+        assert all(abs(a - s["target"]) < 1 for a, s in zip(mine["Target"], t["sites"], strict=True))
     assert details["By end"].tolist() == [f"{s['enrolled_by_end_median']} ({s['enrolled_by_end_p05']}–{s['enrolled_by_end_p95']})" for s in every]
     titles = chart_titles(at)
     assert titles[0] == "Slowest site: NKI in PUMP, PUMP-2; EMC in PUMP-IT"

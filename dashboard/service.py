@@ -55,13 +55,6 @@ def current_user() -> str:
         return "unknown"
 
 
-def is_demo(extracts: pd.DataFrame) -> bool:
-    """Demo data is what the demo loader stored; any real extract current beside it makes it real data.
-    `extracts`: Store.extracts()."""
-    current = extracts[extracts["status"] == "current"] if len(extracts) else extracts
-    return bool(len(current)) and bool((current["uploaded_by"] == DEMO_ACTOR).any())
-
-
 def today() -> dt.date:
     """The default as-of date of every page and command."""
     return clock.today()

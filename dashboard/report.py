@@ -129,7 +129,8 @@ def _held(pack: dict) -> str:
     held = pack.get("meeting")
     if not held:
         return ""
-    note = f" Note for the minutes: {_e(held['note'])}" if held.get("note") else ""
+    text = (held.get("note") or "").strip()
+    note = f" Note for the minutes: {_e(text)}{'' if text[-1:] in '.!?' else '.'}" if text else ""
     return (
         f"<p class='held'>Meeting #{held['meeting']}, held on {_day(held['held_on'])}; chair: {_e(held['held_by'])}.{note} "
         "The figures are what this meeting saw, against the meeting before it.</p>"
@@ -202,7 +203,7 @@ def _trial_section(programme: Programme, t: dict, block: dict | None, pack: dict
             for c in block["corrections"]
         )
         corrections = f"<p class='small'>Corrections (not counted as new): {items}</p>"
-    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=330), f"accrual-{code}")
+    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=290), f"accrual-{code}")
     return (
         "<section>"
         + _running_head(summary, changes, page, pack)

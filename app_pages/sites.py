@@ -19,6 +19,7 @@ overview = common.summary(version, as_of, None)  # the same cache entry as the o
 summaries = [t for t in overview["trials"] if t["trial"] in trials]
 
 common.page_header("Site comparison", version)
+common.data_as_of(overview, version)
 
 
 def slowest_title(shown: list[dict]) -> str:

@@ -31,7 +31,8 @@ def recorded(frame: pd.DataFrame, column: str) -> bool:
 
 
 def reason_label(code: str, labels: Mapping[str, str] | None = None) -> str:
-    """A screen-fail reason as people read it: its label in the trial's vocabulary when given, else the code."""
+    """A screen-fail reason as people read it: its label in `labels` when given there, else as it came
+    (flow labels the codes through the trial's vocabulary when no `labels` are given)."""
     return (labels or {}).get(code, code)
 
 
@@ -92,7 +93,10 @@ def flow(code: str, trial: Trial, participants: pd.DataFrame, as_of: dt.date, la
         group = enrolled[enrolled["arm"] == arm] if trial.is_randomised and "arm" in enrolled else enrolled
         arms[arm] = len(group) if recorded(mine, "arm") or not trial.is_randomised else None
         per_arm[arm] = _downstream(trial, group, mine, as_of)
-    reasons = metrics.screen_fail_reasons(mine, as_of) if has_outcome else pd.DataFrame(columns=["reason", "count"])
+    # The reasons as the trial's vocabulary labels them (Trial.reason_label), or through `labels` when given.
+    reasons = (
+        metrics.screen_fail_reasons(mine, as_of, None if labels else trial) if has_outcome else pd.DataFrame(columns=["reason", "count"])
+    )
     return {
         "trial": code,
         "as_of": as_of.isoformat(),

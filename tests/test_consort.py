@@ -64,7 +64,8 @@ def test_every_box_of_a_randomised_trial(db, programme):
         "converted": None,  # PUMP is resectable: no conversion box
     }
     result = flow_of(db, programme, "PUMP")
-    assert result["reasons"] == [{"reason": "extrahepatic disease", "count": 2}, {"reason": "declined randomisation", "count": 1}]
+    # Stored as codes of the trial's vocabulary, shown as its labels ("declined randomisation" is code `declined`).
+    assert result["reasons"] == [{"reason": "extrahepatic disease", "count": 2}, {"reason": "declined participation", "count": 1}]
     assert result["per_arm"]["control"]["completed"] == 1 and result["per_arm"]["haip"]["withdrawn"] == 1
 
 
@@ -89,7 +90,7 @@ def test_a_field_no_extract_holds_is_not_recorded_never_zero(db, programme):
 
 def test_reasons_show_their_labels_when_given(db, programme):
     trial = programme.trials["PUMP"]
-    result = consort.flow("PUMP", trial, service.trial_rows(db, TODAY, "PUMP"), TODAY, labels={"extrahepatic disease": "Extrahepatic disease on CT"})
+    result = consort.flow("PUMP", trial, service.trial_rows(db, TODAY, "PUMP"), TODAY, labels={"extrahepatic_disease": "Extrahepatic disease on CT"})
     assert result["reasons"][0] == {"reason": "Extrahepatic disease on CT", "count": 2}
 
 

@@ -8,6 +8,7 @@ in local mode: one person at this computer, a banner says so, and `make run` bin
 127.0.0.1; the "Viewing as" box then shows the menu of each role.
 """
 
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -63,6 +64,28 @@ if problem:  # a setting that is no value: a sentence, never a traceback
              icon=":material/block:")
     st.stop()
 
+# Landing on the address asked for: Streamlit's sign-in always comes back to the app's root, so the
+# sign-in page notes the page address it was opened at (in the tab's own sessionStorage, one of the
+# app's page names only) and, once signed in, the app goes there if the grant opens it. Constant
+# code; the only data in it are the page names of dashboard/access.py.
+REMEMBER_ASKED = """<script>
+(() => {
+  const asked = location.pathname.split("/").pop();
+  if (PAGES.includes(asked)) sessionStorage.setItem("pump-asked-page", asked);
+})();
+</script>"""
+GO_TO_ASKED = """<script>
+(() => {
+  const asked = sessionStorage.getItem("pump-asked-page");
+  if (!asked) return;
+  sessionStorage.removeItem("pump-asked-page");
+  const here = location.pathname;
+  if (GRANTED.includes(asked) && here.split("/").pop() !== asked) {
+    location.replace(here.endsWith("/") ? here + asked : here.replace(/[^/]*$/, asked));
+  }
+})();
+</script>"""
+
 visitor = common.visitor()
 
 with st.sidebar:
@@ -81,6 +104,11 @@ with st.sidebar:
         st.text(f"Signed in as {visitor.email or ''}{role}")  # plain text: no Markdown, no mailto: link
         st.button("Sign out", on_click=common.sign_out, key="sign-out")
 
+if visitor.mode == "signed_out":
+    st.sidebar.html(REMEMBER_ASKED.replace("PAGES", json.dumps(list(PAGES))), unsafe_allow_javascript=True)
+elif visitor.mode == "signed_in":
+    st.sidebar.html(GO_TO_ASKED.replace("GRANTED", json.dumps(pages_for(visitor.grant))), unsafe_allow_javascript=True)
+
 if visitor.mode == "local":
     st.sidebar.html(LOCAL_BANNER, unsafe_allow_javascript=True)
 elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump.sign_in_recorded"):
@@ -91,22 +119,46 @@ elif visitor.mode in ("signed_in", "unknown") and not st.session_state.get("pump
                            common.login_key())
     st.session_state["pump.sign_in_recorded"] = True
 
+def not_open(name: str):
+    """The page at an address outside the grant: it says so (and require audits it), instead of Streamlit's
+    "page not found"."""
+
+    def refuse() -> None:
+        common.require(name)
+
+    refuse.__name__ = f"not_open_{name.replace('-', '_')}"
+    return refuse
+
+
 if visitor.mode == "over":  # signed out on the server, or too old: sign in again, at every address
     pages = [st.Page(common.sign_in_over_page, title="Sign in again", icon=":material/login:", url_path="sign-in", default=True)] + [
-        st.Page(common.sign_in_over_page, title="Sign in again", icon=":material/login:", url_path=name) for name in PAGES
+        st.Page(common.sign_in_over_page, title="Sign in again", icon=":material/login:", url_path=name, visibility="hidden") for name in PAGES
     ]
 elif visitor.mode == "signed_out":
     # The sign-in page answers at every page's address too, so a bookmark (/upload) of someone whose
-    # sign-in has expired asks them to sign in instead of saying "page not found".
+    # sign-in has expired asks them to sign in instead of saying "page not found"; listed once, no menu.
     pages = [st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)] + [
-        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name) for name in PAGES
+        st.Page(common.sign_in_page, title="Sign in", icon=":material/login:", url_path=name, visibility="hidden") for name in PAGES
     ]
 elif visitor.mode == "unknown":
     pages = [st.Page(common.no_access_page, title="No access yet", icon=":material/mail:", url_path="no-access", default=True)]
 else:
-    pages = [
-        st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, default=(i == 0))
-        for i, name in enumerate(pages_for(visitor.grant))
+    granted = pages_for(visitor.grant)
+    # The first page is served at the root and, hidden from the menu, at its own address as well: Streamlit
+    # serves a default page at "/" only, so a bookmark of one's own first page (a director's /overview, a
+    # viewer's /meeting) would otherwise say "page not found".
+    first = PAGES[granted[0]]
+    pages = [st.Page(first.script, title=first.title, icon=first.icon, url_path="start", default=True)]
+    pages += [
+        st.Page(PAGES[name].script, title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, visibility="hidden" if i == 0 else "visible")
+        for i, name in enumerate(granted)
     ]
+    # Every other page's address answers that it is not open to this person (audited), never "not found".
+    pages += [
+        st.Page(not_open(name), title=PAGES[name].title, icon=PAGES[name].icon, url_path=name, visibility="hidden")
+        for name in PAGES
+        if name not in granted
+    ]
+visible = [p for p in pages if p.visibility == "visible"]
 with common.database_faults():
-    st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()
+    st.navigation(pages, position="sidebar" if len(visible) > 1 else "hidden").run()

@@ -3,13 +3,13 @@ changed the configuration or signed in, and when. Filterable, downloadable as CS
 neutralised). Nothing here changes it: the store only ever appends to it."""
 
 import datetime as dt
-import json
 
 import pandas as pd
 import streamlit as st
 
 from app_pages import common
 from dashboard import service
+from dashboard.auditlog import sentence
 
 common.require("audit")
 store = common.get_store()
@@ -42,22 +42,13 @@ if since:
     shown = shown[shown["at"] >= dt.datetime.combine(since, dt.time.min).isoformat(sep=" ")]
 
 
-def _detail(detail) -> str:
-    """The detail as one line of text: shown in a table cell, never as Markdown or HTML."""
-    if not detail:
-        return ""
-    if "reason" in detail and detail.get("action"):
-        return f"{detail['action']}: {detail['reason']}"
-    return json.dumps(detail, default=str, ensure_ascii=False)
-
-
 table = shown.assign(
     at=shown["at"].str.slice(0, 16),  # to the minute: the whole moment fits its column on a projector
     what=shown["action"].map(lambda a: ACTIONS.get(a, a)),
     # An entry about no trial or no extract shows nothing there, not "None".
     trial=shown["trial"].fillna(""),
     extract_id=shown["extract_id"].map(lambda v: "" if pd.isna(v) else f"#{int(v)}"),
-    detail=shown["detail"].map(_detail),
+    detail=[sentence(a, d) for a, d in zip(shown["action"], shown["detail"], strict=True)],  # in words, as plain text
 )[["at", "actor", "what", "trial", "extract_id", "detail"]]
 st.dataframe(
     table,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard import access, clock, metrics, service
+from dashboard import access, charts, clock, consort, metrics, service
 from dashboard.access import Access, AccessError, Grant
 from dashboard.config import Programme, load_programme
 from dashboard.demo import load_demo
@@ -62,9 +62,12 @@ def get_programme() -> Programme:
 
 def get_store() -> Store:
     """The process's Store; when the database cannot be used, the page says why in words
-    (the command line's exit 3) instead of Streamlit's generic error, and stops."""
+    (the command line's exit 3) instead of Streamlit's generic error, and stops. An empty database is
+    first seeded with the demo data, once, with a progress bar."""
     with database_faults():
-        return _open_store()
+        store = _open_store()
+        _seed_demo_once(store)
+        return store
 
 
 @contextmanager
@@ -78,16 +81,38 @@ def database_faults() -> Iterator[None]:
         st.stop()
 
 
-@st.cache_resource(show_spinner="Preparing the database (the first start loads the demo data: about half a minute)…")
+@st.cache_resource(show_spinner="Opening the database…")
 def _open_store() -> Store:
     """The process's Store: sessions share its connection, each use on its own cursor, and it
-    lets go of the file when idle so the command line can write. An empty database is seeded with the demo data, through the real ingest path."""
+    lets go of the file when idle so the command line can write."""
     store = Store(service.db_path(), idle_release=IDLE_RELEASE_SECONDS)
-    programme = get_programme()
-    service.record_config(store, programme)
-    if service.seed_demo_when_empty() and store.is_empty():
-        load_demo(store, programme)
+    service.record_config(store, get_programme())
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def _seeding() -> dict:
+    return {"lock": threading.Lock(), "done": False}
+
+
+def _seed_demo_once(store: Store) -> None:
+    """An empty database gets the demo data, through the real ingest path, once per process: the first
+    page shows how far it is (extracts loaded of the total); another browser opening meanwhile waits."""
+    state = _seeding()
+    if state["done"]:
+        return
+    with state["lock"]:
+        if state["done"]:
+            return
+        if service.seed_demo_when_empty() and store.is_empty():
+            bar = st.progress(0.0, text="Loading the demo data into the empty database: this first start takes a minute or two…")
+
+            def loaded(done: int, total: int) -> None:
+                bar.progress(done / total, text=f"Loading the demo data: {done} of {total} extracts, each through the checks of an upload…")
+
+            load_demo(store, get_programme(), on_progress=loaded)
+            bar.empty()
+        state["done"] = True
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -296,7 +321,7 @@ def require(page: str) -> Visitor:
     if who.mode in ("signed_in", "unknown"):
         reason = "not in the access file" if who.grant is None else f"a {who.grant.role}'s grant does not open it"
         get_store().record(who.email or "(no e-mail)", "refused", {"action": "open_page", "page": page, "reason": reason})
-    st.error("**This page is not open to you.** Ask the programme office if you need it.", icon=":material/block:")
+    st.error("**This page is not open to you** (ask the programme office).", icon=":material/block:")
     st.stop()
 
 
@@ -540,6 +565,13 @@ def site_colours(programme: Programme, sites: list[str] | None = None) -> dict[s
     return {code: site.colour for code, site in programme.sites.items() if sites is None or code in sites}
 
 
+def day(iso: str | dt.date | None) -> str:
+    """A date as every page writes it: "16 Nov 2026"; a blank for none."""
+    if iso is None or (not isinstance(iso, str) and pd.isna(iso)):  # None, NaN or NaT
+        return ""
+    return f"{pd.Timestamp(iso):%d %b %Y}"
+
+
 def month(iso: str | None) -> str:
     return f"{dt.date.fromisoformat(iso):%b %Y}" if iso else "beyond 2100"
 
@@ -567,10 +599,32 @@ def metric(label: str, value, delta=None, **kwargs) -> None:
     st.metric(label, value, delta, **{"width": 220, **kwargs})
 
 
-def plot(figure, key: str) -> None:
-    """A chart with one button, its PNG (for the minutes or a slide)."""
-    # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults.
-    st.plotly_chart(figure, width="stretch", theme=None, config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}}, key=key)
+def plot(figure, key: str, height: str = "content") -> None:
+    """A chart with one button, its PNG (for the minutes or a slide). `height="stretch"`: the chart fills
+    its container's height (set by the page's CSS from the viewport) instead of its own."""
+    shown = charts.themed(figure, st.context.theme.type)
+    if height == "stretch":
+        shown = charts.stretched(shown)
+    # theme=None: the figure's own fonts and colours, not Streamlit's smaller defaults; in the page's
+    # theme (light or dark template), so a chart is never a white box on a dark page.
+    st.plotly_chart(
+        shown, width="stretch", height=height, theme=None, key=key,
+        config=PNG_ONLY | {"toImageButtonOptions": {**PNG_ONLY["toImageButtonOptions"], "filename": key}},
+    )
+
+
+# The text colour of each theme (.streamlit/config.toml): a drawing shown as a picture does not inherit it.
+INK = {"light": "#1c2833", "dark": "#f1f4f7"}
+
+
+def consort_flow(flow: dict) -> None:
+    """A trial's CONSORT flow (dashboard.consort.flow) drawn as a vector picture in the page's theme."""
+    as_of = dt.date.fromisoformat(flow["as_of"])
+    st.image(consort.svg(flow, ink=INK.get(st.context.theme.type or "light", INK["light"])), width="content")
+    st.caption(
+        f"{flow['trial']} as of {as_of:%d %b %Y}: the counts of `consort --trial {flow['trial']}`; "
+        "\"not recorded\": no extract of the trial holds that field."
+    )
 
 
 # The chart's own menu holds a single button: download it as a PNG, at twice the screen's resolution.

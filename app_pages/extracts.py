@@ -37,7 +37,8 @@ if history.empty:
 statuses = st.multiselect("Status", ["current", "superseded", "retracted"], default=["current", "superseded", "retracted"])
 shown = history[history["trial"].isin(trials) & history["status"].isin(statuses)]
 
-table = shown.assign(sha256=shown["sha256"].str[:12] + "…")[
+# A blank, never a grey "None", where a file was never uploaded again.
+table = shown.assign(sha256=shown["sha256"].str[:12] + "…", last_confirmed_at=shown["last_confirmed_at"].map(common.day))[
     ["extract_id", "trial", "sites", "file_name", "uploaded_by", "uploaded_at", "last_confirmed_at", "format", "row_count", "participant_count", "status", "sha256"]
 ]
 st.dataframe(
@@ -46,12 +47,18 @@ st.dataframe(
     width="stretch",
     column_config={
         "extract_id": st.column_config.NumberColumn("#", format="%d"),
-        "uploaded_at": st.column_config.DatetimeColumn("uploaded", format="DD-MM-YYYY HH:mm"),
-        "last_confirmed_at": st.column_config.DatetimeColumn(
-            "confirmed", format="DD-MM-YYYY", help="The same file uploaded again later: its data was still current then"
+        "trial": "Trial",
+        "sites": "Sites",
+        "file_name": "File",
+        "uploaded_by": "Uploaded by",
+        "uploaded_at": st.column_config.DatetimeColumn("Uploaded", format="DD MMM YYYY HH:mm"),
+        "last_confirmed_at": st.column_config.TextColumn(
+            "Confirmed", help="The same file uploaded again later: its data was still current then"
         ),
-        "row_count": "rows",
-        "participant_count": "participants",
+        "format": "Format",
+        "row_count": "Rows",
+        "participant_count": "Participants",
+        "status": "Status",
         "sha256": st.column_config.TextColumn("SHA-256", help="Fingerprint of the file as uploaded"),
     },
 )

@@ -8,7 +8,7 @@ import datetime as dt
 import streamlit as st
 
 from app_pages import common
-from dashboard import report, service
+from dashboard import consort, metrics, report, service
 from dashboard.downloads import csv_bytes
 from dashboard.meetings import (
     block_of,
@@ -24,8 +24,40 @@ STEP = "meeting.step"
 LIVE = 0
 
 st.set_page_config(initial_sidebar_state="collapsed")  # the projector needs the width
-# ... and the height: less empty space above the first row than the other pages keep.
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.9rem; }</style>")
+# ... and the height: less empty space above the first row than the other pages keep. Each step fills the
+# screen it is shown on (1920x1080, or 1280x720 on an old projector) without a scroll: the numbers large, the
+# chart taking the height that is left (from the viewport, not a fixed number of pixels), the tables legible
+# from the back of the room. On a phone the columns stack and the chart keeps a readable height.
+PROJECTOR_CSS = """<style>
+[data-testid='stMainBlockContainer'] { padding-top: 3.9rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricValue'] { font-size: clamp(2rem, 5.2vh, 3.4rem); }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricLabel'] p { font-size: clamp(0.95rem, 2.1vh, 1.35rem); }
+[data-testid='stMainBlockContainer'] [data-testid='stMetricDelta'] { font-size: clamp(0.9rem, 1.9vh, 1.25rem); }
+.st-key-meeting-sites table { font-size: clamp(0.85rem, 2.2vh, 1.6rem); }
+.st-key-meeting-sites td, .st-key-meeting-sites th { padding-top: 0.25em !important; padding-bottom: 0.25em !important; }
+.st-key-meeting-summary table { font-size: clamp(1.05rem, 2.6vh, 1.8rem); }
+.st-key-meeting-consort img { max-height: calc(100vh - 19rem); width: auto !important; max-width: 100%; }
+/* A screen wider than a phone: the page is one screen high and the chart row takes what the rows above leave. */
+@media (min-width: 641px) {
+  [data-testid='stMainBlockContainer'] { height: 100vh; padding-bottom: 1rem; box-sizing: border-box; }
+  [data-testid='stMainBlockContainer'] > [data-testid='stVerticalBlock'] { height: 100%; }
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-body) { flex: 1 1 0 !important; min-height: 220px; }
+  /* The sites table keeps to the row's height: on an old projector a long one scrolls inside it, not the page. */
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-sites) { flex: 1 1 0 !important; min-height: 0; }
+  .st-key-meeting-sites { height: 100%; overflow-y: auto; flex-wrap: nowrap; }
+  [data-testid='stLayoutWrapper']:has(> .st-key-meeting-chart) { flex: 1 1 0 !important; min-height: 0; }
+  .st-key-meeting-body, .st-key-meeting-chart { height: 100%; }
+  .st-key-meeting-body [data-testid='stLayoutWrapper']:has(> [data-testid='stHorizontalBlock']) { height: 100%; }
+  .st-key-meeting-chart > .stElementContainer { flex: 1 1 0; min-height: 0; }
+}
+@media (max-width: 640px) {
+  .st-key-meeting-chart { height: 26rem; flex: 0 0 auto !important; }
+  .st-key-meeting-chart > .stElementContainer { flex: 1 1 0; min-height: 0; }
+  [data-testid='stMainBlockContainer'] { padding-top: 3rem; }
+}
+</style>"""
+st.html(PROJECTOR_CSS)
+st.html(common.COMPACT_CSS)
 who = common.require("meeting")
 programme = common.get_programme()
 store = common.get_store()
@@ -61,7 +93,8 @@ pack = live_pack(version, today) if chosen == LIVE else past_pack(version, chose
 summary, changes, participants = pack["summary"], pack["changes"], pack["participants"]
 as_of = dt.date.fromisoformat(summary["as_of"])
 trials = [t for t in summary["trials"]]
-steps = [t["trial"] for t in trials] + ["Programme summary"]
+CONSORT_STEP = "CONSORT flows"
+steps = [t["trial"] for t in trials] + [CONSORT_STEP, "Programme summary"]
 step = min(st.session_state.get(STEP, 0), len(steps) - 1)
 
 
@@ -90,7 +123,9 @@ since = changes["since"] if changes else None
 
 
 def step_title() -> str:
-    if step == len(trials):
+    if steps[step] == CONSORT_STEP:
+        return "## CONSORT flow"
+    if step > len(trials):
         return "## Summary"
     t = trials[step]
     block = block_of(changes, t["trial"])
@@ -106,31 +141,35 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small"):
     st.markdown(step_title(), width="content")
     st.markdown(f":gray[step {step + 1} of {len(steps)}]", width="content")
     st.space("stretch")
+    if chosen == LIVE:  # today is live: new data redraws the meeting as it does every page
+        with st.container(width="content"):
+            common.watch_for_new_data(version)
     downloads = st.container(horizontal=True, gap="small", width="content")
-    st.selectbox(
-        "Meeting",
-        [LIVE, *known],
-        index=[LIVE, *known].index(chosen),
-        format_func=meeting_label,
-        key="meeting.pick",
-        on_change=reopen,
-        label_visibility="collapsed",
-        width=300,
-    )
-st.markdown(
+context_line, pick = st.columns([3, 1], vertical_alignment="center")
+context_line.markdown(
     "###### Steering meeting · "
-    + f"data as of {as_of:%a %d %b %Y}"
+    + f"data as of {as_of:%d %b %Y}"
     + (" (what this meeting saw)" if chosen != LIVE else "")
     + (
         f" · changes since the meeting of {dt.date.fromisoformat(since['held_on']):%d %b %Y} (#{since['meeting']})"
         if since
         else " · no earlier meeting recorded: nothing to compare with"
     )
-    + (" · :orange[:material/science: demo data, not real patients]" if common.is_demo(version) else "")
+    + (" · :orange-badge[:material/science: demo data]" if common.is_demo(version) else "")
+)
+pick.selectbox(
+    "Meeting",
+    [LIVE, *known],
+    index=[LIVE, *known].index(chosen),
+    format_func=meeting_label,
+    key="meeting.pick",
+    on_change=reopen,
+    label_visibility="collapsed",
 )
 
 if held := st.session_state.pop("meeting.held", None):
     st.toast(f"Meeting #{held} recorded: it keeps the data it saw, and changes now count from it.", icon=":material/check_circle:")
+demo = common.is_demo(version)
 
 
 # ---- one trial -------------------------------------------------------------------------------------
@@ -151,34 +190,21 @@ def trial_step(t: dict) -> None:
         return
     f = t["forecast"]
     then = block["forecast_then"] if block else None
-    with st.container(horizontal=True, gap="small"):
-        st.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}", **common.plan_delta(t["ahead_of_plan"]), width=230)
-        st.metric(
-            "Since last meeting",
-            f"{sum(block['new_enrolments'].values()):+d}" if block else "–",
-            f"enrolled then {block['enrolled_then']}" if block else None,
-            delta_color="off",
-            delta_arrow="off",
-            width=210,
-        )
-        interval = f"90%: {month(f['p05'])} – {month(f['p95'])}" if f else ""
-        moved_to = (f"was {month(then['median'])}" if month(then["median"]) != month(f["median"]) else "unchanged") if f and then else ""
-        st.metric(
-            "Forecast finish",
-            month(f["median"]) if f else "–",
-            " · ".join(p for p in (interval, moved_to) if p) or None,
-            delta_color="off",
-            delta_arrow="off",
-            width=340,
-        )
-        st.metric(
-            f"Chance by {month(t['planned_end_on'])}",
-            f"{f['p_on_time']:.0%}" if f else "–",
-            f"was {then['p_on_time']:.0%}" if f and then else None,
-            delta_color="off",
-            delta_arrow="off",
-            width=210,
-        )
+    enrolled, new, finish, chance = st.columns([1, 1, 1.6, 1], gap="small")
+    interval = f"90%: {month(f['p05'])} – {month(f['p95'])}" if f else ""
+    moved_to = (f"was {month(then['median'])}" if month(then["median"]) != month(f["median"]) else "unchanged") if f and then else ""
+    off = {"delta_color": "off", "delta_arrow": "off"}
+    enrolled.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}", **common.plan_delta(t["ahead_of_plan"]))
+    new.metric(
+        "Since last meeting",
+        f"{sum(block['new_enrolments'].values()):+d}" if block else "–",
+        f"enrolled then {block['enrolled_then']}" if block else None,
+        **off,
+    )
+    finish.metric("Forecast finish", month(f["median"]) if f else "–", " · ".join(p for p in (interval, moved_to) if p) or None, **off)
+    chance.metric(
+        f"Chance by {month(t['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–", f"was {then['p_on_time']:.0%}" if f and then else None, **off
+    )
     table = site_table(t, block)
     with downloads:
         st.download_button(
@@ -189,12 +215,17 @@ def trial_step(t: dict) -> None:
             icon=":material/download:",
             key=f"csv-{code}",
         )
-    if block:
-        st.markdown(f"##### Since last meeting: {since_line(block)}")
-    left, right = st.columns([11, 9], gap="medium")
-    with left:
-        plot(report.accrual_figure(programme, t, participants, as_of, height=275), f"meeting-accrual-{code}")
-    with right:
+    lines = [f"**Since last meeting: {since_line(block)}**"] if block else []
+    if why := metrics.story(t):  # the status and the plan seem to disagree: the line that says why
+        lines.append(f":small[:material/info: {why}]")
+    if lines:
+        st.markdown("  \n".join(lines))
+    with st.container(key="meeting-body"):
+        left, right = st.columns([3, 2], gap="medium")
+    with left, st.container(key="meeting-chart"):
+        figure = common.figure(("meeting-accrual", version, chosen, as_of, code), lambda: report.accrual_figure(programme, t, participants, as_of))
+        common.plot(figure, f"meeting-accrual-{code}", height="stretch")
+    with right, st.container(key="meeting-sites"):
         st.table(site_rows(table))
         st.caption("Data: " + " · ".join(f"{site} {common.arrival(version, as_of, code, site)}" for site in table["Site"]))
         if block and block["corrections"]:
@@ -207,58 +238,78 @@ def trial_step(t: dict) -> None:
             )
 
 
-def plot(figure, key: str) -> None:
-    common.plot(figure, key)
+# ---- the CONSORT flow of each trial ----------------------------------------------------------------
+def consort_step() -> None:
+    codes = [t["trial"] for t in trials]
+    code = st.segmented_control("Trial", codes, default=codes[0], key="meeting.flow_of", label_visibility="collapsed") or codes[0]
+    with st.container(key="meeting-consort"):
+        common.consort_flow(consort.flow(code, programme.trials[code], participants, as_of))
 
 
 # ---- the programme summary: mark as held, the pack ------------------------------------------------
+def summary_rows() -> "object":
+    """One row per trial, readable from the back of the room: the programme table in six columns."""
+    table = programme_table(summary, changes)
+    table["Enrolled / target"] = [f"{e} / {g}" for e, g in zip(table["Enrolled"], table["Target"], strict=True)]
+    table["Finish (90% interval)"] = [
+        finish if finish == "–" else f"{finish} ({interval})" for finish, interval in zip(table["Forecast finish"], table["90% interval"], strict=True)
+    ]
+    order = ["Trial", "Status", "Enrolled / target", "Since last meeting", "Finish (90% interval)", "Chance on time"]
+    return table[order].set_index("Trial")
+
+
+def why_lines() -> str:
+    """The reason line of each trial whose status and plan seem to disagree, under the table."""
+    return "  \n".join(f"**{t['trial']}**: {why}" for t in trials if (why := metrics.story(t)))
+
+
+def pack_buttons(meeting_pack: dict, label: str, file_stem: str, key: str) -> None:
+    st.download_button(
+        f"{label} (PDF)",
+        lambda: report.html_to_pdf(report.pack_html(programme, meeting_pack, demo=demo)),
+        file_name=f"{file_stem}.pdf",
+        mime="application/pdf",
+        icon=":material/picture_as_pdf:",
+        key=f"{key}-pdf",
+        type="primary" if key.startswith("held") else "secondary",
+    )
+    st.download_button(
+        f"{label} (HTML)",
+        lambda: report.pack_html(programme, meeting_pack, demo=demo).encode("utf-8"),
+        file_name=f"{file_stem}.html",
+        mime="text/html",
+        icon=":material/download:",
+        key=f"{key}-html",
+    )
+
+
 def summary_step() -> None:
-    for column, t in zip(st.columns(len(trials)), trials, strict=True):
-        block = block_of(changes, t["trial"])
-        f = t["forecast"]
-        with column, st.container(border=True):
-            status = t["status"] if t["has_data"] else None
-            moved = status_moved(block) if block else None
-            st.markdown(f"### {t['trial']} &nbsp;{common.status_markdown(status)}" + (f" :gray[({moved})]" if moved else ""))
-            st.metric("Enrolled / target", f"{t['enrolled']} / {t['target']}")
-            lines = []
-            if block:
-                lines.append(f"Since last meeting: **{since_line(block)}**")
-            if f:
-                then = block["forecast_then"] if block else None
-                was = f", was {month(then['median'])}" if then and month(then["median"]) != month(f["median"]) else ""
-                lines.append(f"Finish **{month(f['median'])}**{was}; chance on time {f['p_on_time']:.0%}")
-            st.markdown("  \n".join(lines))
     if chosen != LIVE:
         m = known[chosen]
         st.markdown(
             f"Held on {dt.date.fromisoformat(m['held_on']):%d %B %Y} by {common.plain(m['held_by'])}."
             + (f" Note: {common.plain(m['note'])}" if m["note"] else "")
         )
-    table = programme_table(summary, changes)
+    with st.container(key="meeting-summary"):
+        st.table(summary_rows())
+        if why := why_lines():
+            st.markdown(f":small[{why}]")
+    held = st.session_state.get(HELD)
+    if chosen == LIVE and held in known:  # just marked as held: the pack for its minutes, at once
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            st.markdown(f":material/check_circle: **Meeting #{held} recorded.** Its pack for the minutes:", width="content")
+            pack_buttons(past_pack(version, held), f"Pack of meeting #{held}", f"PUMP_meeting_{held}_pack", f"held-{held}")
     with st.container(horizontal=True, gap="small"):
         if chosen == LIVE and common.allowed(who, "meeting"):  # the chair: a programme director
             with st.popover("Mark this meeting as held", icon=":material/event_available:", type="primary"):
                 hold_form()
-        st.download_button(
-            "Meeting pack (HTML)",
-            lambda: report.pack_html(programme, pack).encode("utf-8"),
-            file_name=f"PUMP_meeting_pack_{as_of.isoformat()}.html",
-            mime="text/html",
-            icon=":material/download:",
-            key="pack-html",
-        )
-        st.download_button(
-            "Meeting pack (PDF)",
-            lambda: report.html_to_pdf(report.pack_html(programme, pack)),
-            file_name=f"PUMP_meeting_pack_{as_of.isoformat()}.pdf",
-            mime="application/pdf",
-            icon=":material/picture_as_pdf:",
-            key="pack-pdf",
-        )
+        if chosen == LIVE:
+            pack_buttons(pack, "Meeting pack", f"PUMP_meeting_pack_{as_of.isoformat()}", "pack")
+        else:
+            pack_buttons(pack, f"Pack of meeting #{chosen}", f"PUMP_meeting_{chosen}_pack", f"past-{chosen}")
         st.download_button(
             "Summary (CSV)",
-            csv_bytes(table),
+            csv_bytes(programme_table(summary, changes)),
             file_name=f"PUMP_summary_{as_of.isoformat()}.csv",
             mime="text/csv",
             icon=":material/table:",
@@ -266,23 +317,32 @@ def summary_step() -> None:
         )
 
 
+HELD = "meeting.just_held"
+
+
 def hold_form() -> None:
     with st.form("hold", clear_on_submit=True, border=False):
         st.markdown("It keeps the data it saw; the next meeting's changes count from it.")
-        chair = who.email if who.mode == "signed_in" else st.text_input("Chair", value=service.current_user())
+        # The chair is the signed-in person; in local mode the name is typed (never the computer's user name).
+        chair = who.email if who.mode == "signed_in" else st.text_input("Chair", placeholder="The chair's name")
         note = st.text_input("Note for the minutes (optional; no patient names or numbers)", max_chars=500)
         if st.form_submit_button("Mark as held", icon=":material/event_available:", type="primary"):
+            if not (chair or "").strip():
+                st.error("Type the chair's name: it stands in the pack and the audit log.")
+                return
             try:
-                held = service.hold_meeting(store, chair, note, access=common.get_access())
+                held = service.hold_meeting(store, chair.strip(), note, access=common.get_access())
             except service.Refused as refusal:
                 st.error(f"Not recorded: {common.plain(refusal)}")
             else:
                 st.session_state["meeting.held"] = held["meeting"]
-                st.session_state[STEP] = 0
+                st.session_state[HELD] = held["meeting"]
                 st.rerun()
 
 
 if step < len(trials):
     trial_step(trials[step])
+elif steps[step] == CONSORT_STEP:
+    consort_step()
 else:
     summary_step()

@@ -32,7 +32,8 @@ def pace_line(s: dict) -> str:
         return f"**Pace** {now} · target reached"
     if s["rate_needed"] is None:
         return f"**Pace** {now} · :red[planned end passed]"
-    colour = "green" if (s["rate_recent"] or 0) >= s["rate_needed"] else "red"
+    # Red only when the pace is below the pace needed as both are shown (0.5 beside 0.5 is not behind).
+    colour = "green" if round(s["rate_recent"] or 0, 1) >= round(s["rate_needed"], 1) else "red"
     return f"**Pace** :{colour}[{now}] ({s['recent_months']} months) · **needed** {common.rate(s['rate_needed'])}"
 
 
@@ -150,7 +151,24 @@ def trials_overview() -> None:
         accrual_charts(codes)
 
 
+# A phone's first screen answers for every trial: one compact line each (hidden on wider screens, whose
+# tiles sit side by side), then the details.
+PHONE_LINES = """<style>
+.st-key-phone-lines { display: none; }
+@media (max-width: 640px) { .st-key-phone-lines { display: flex; } }
+</style>"""
+
+
+def phone_line(s: dict) -> str:
+    f = s["forecast"]
+    finish = f"finish {common.month(f['median'])}" if s["has_data"] and f else "no forecast yet"
+    return f"**{s['trial']}** {s['enrolled']} / {s['target']} &nbsp;{common.status_markdown(s['status'] if s['has_data'] else None)} {finish}"
+
+
 if uses_tiles(len(summaries)):
+    st.html(PHONE_LINES)
+    with st.container(key="phone-lines", border=True):
+        st.markdown("  \n".join(phone_line(s) for s in summaries.values()))
     width = min(3, len(summaries))
     for start in range(0, len(summaries), width):
         row = list(summaries.values())[start : start + width]

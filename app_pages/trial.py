@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from dashboard import charts, metrics, whatif
+from dashboard import charts, consort, metrics, whatif
 
 MONTHS_SHOWN = 24
 
@@ -261,10 +261,10 @@ common.plot(figure("monthly", monthly_figure), key="trial-monthly")
 # ---- screening -----------------------------------------------------------------------------------
 stages = metrics.screening_funnel(mine, as_of)
 reasons = metrics.screen_fail_reasons(mine, as_of, trial)
+flow = consort.flow(code, trial, mine, as_of)  # the CONSORT counts: the screening words and the flow below say the same
 left, right = st.columns(2)
 with left:
-    screened, enrolled = stages[0]["count"], stages[-1]["count"]
-    title = f"Screening: {enrolled / screened:.0%} of {screened} enrolled" if screened else "Screening: nobody yet"
+    title = consort.screening_words(flow["counts"]) if stages[0]["count"] else "Screening: nobody yet"
     common.plot(figure("funnel", lambda: charts.funnel(title, stages, as_of, trial.colour)), key="trial-funnel")
 with right:
     if reasons.empty:
@@ -310,6 +310,10 @@ with right:
             ),
             key="trial-status",
         )
+
+# ---- CONSORT flow --------------------------------------------------------------------------------
+st.subheader("CONSORT flow", anchor=False)
+common.consort_flow(flow)
 
 # ---- HAIP milestones -----------------------------------------------------------------------------
 steps = metrics.milestones(trial, mine, as_of)

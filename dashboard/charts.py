@@ -30,8 +30,50 @@ STATUS_COLOURS = {
 }
 STATUS_LABELS = {"on_treatment": "on treatment", "follow_up": "follow-up", "lost_to_follow_up": "lost to follow-up"}
 HALF, FULL = 34, 72
+TITLE_LINES = 3  # at most, however long the message
 EXTRA_LINE = 30  # pixels per title line beyond the first  # title characters per line: half-width and full-width charts
 STAGE_LABELS = {"screened": "Screened", "eligible": "Eligible", "consented": "Consented", "enrolled": "Enrolled"}
+
+
+# The two templates: every chart is built in the light one; the dark one swaps its neutral colours (page,
+# text, grid, lines) for those of the dashboard's dark theme (.streamlit/config.toml), so a chart's
+# background is the page's. Site, trial, arm and status colours stay as they are in both.
+LIGHT_PAGE, DARK_PAGE = "#ffffff", "#111a24"
+DARK_COLOURS = {
+    "white": DARK_PAGE,
+    LIGHT_PAGE: DARK_PAGE,
+    FONT["color"]: "#f1f4f7",
+    MUTED: "#aebbc8",
+    GRID: "#263545",
+    "#c5ccd3": "#4a5b6d",
+    "#eef1f4": "#1d2a38",
+    "#5d7b96": "#7d9bb6",
+}
+
+
+def _swap(value, colours: dict[str, str]):
+    if isinstance(value, str):
+        return colours.get(value.lower(), value)
+    if isinstance(value, dict):
+        return {k: _swap(v, colours) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_swap(v, colours) for v in value]
+    return value
+
+
+def themed(fig: go.Figure, theme: str | None) -> go.Figure:
+    """The figure in the page's theme: as built for "light" (or no theme known), the dark template's
+    colours for "dark". A new figure; the one given is unchanged (it may be cached)."""
+    if theme != "dark":
+        return fig
+    return go.Figure(_swap(fig.to_plotly_json(), DARK_COLOURS))
+
+
+def stretched(fig: go.Figure) -> go.Figure:
+    """A copy without a fixed height: it takes the height of the box it is drawn in."""
+    copy = go.Figure(fig)
+    copy.layout.height = None
+    return copy
 
 
 def as_of_text(as_of: dt.date) -> str:
@@ -45,6 +87,8 @@ def base_layout(
     a laptop holds about 34), subtitle with the as-of date, large fonts, legend below, white background."""
     sub = " · ".join(p for p in (subtitle, as_of_text(as_of)) if p)
     lines = textwrap.wrap(title, wrap) or [""]
+    if len(lines) > TITLE_LINES:  # a title never pushes the chart off its canvas: the rest is cut, and said to be
+        lines = [*lines[: TITLE_LINES - 1], textwrap.shorten(" ".join(lines[TITLE_LINES - 1 :]), wrap - 1, placeholder="") + "…"]
     fig.update_layout(
         title=dict(
             text="<br>".join(lines),
@@ -55,7 +99,7 @@ def base_layout(
             pad=dict(l=12, t=12),
             yref="container",
             # Plotly places a title of several lines one line too high per extra line: move it down.
-            y=1 - EXTRA_LINE * (len(lines) - 1) / height,
+            y=max(0.0, 1 - EXTRA_LINE * (len(lines) - 1) / height),
             yanchor="top",
             subtitle=dict(text=sub, font=dict(size=15, color=MUTED)),
         ),

@@ -105,8 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("report", help="write the meeting pack (HTML that works offline, or PDF)")
     sub.add_argument("--out", type=Path, required=True, help="FILE.html or FILE.pdf")
     sub.add_argument("--since-meeting", type=int, metavar="ID", help="compare with this meeting (default: the last one)")
-    sub.add_argument("--as-of", type=_iso_date, help="YYYY-MM-DD (default: today)")
+    sub.add_argument("--as-of", type=_iso_date, default=None, help="YYYY-MM-DD (default: today)")
     sub.add_argument("--force", action="store_true", help="replace --out when it exists (never through a symbolic link)")
+    sub.add_argument(
+        "--meeting", type=int, metavar="N",
+        help="the pack of meeting N for its minutes: what it saw, against the meeting before it, with its date, chair and note",
+    )
+    sub = commands.add_parser("consort", help="the CONSORT flow of a trial: the count in each box, as of a date")
+    sub.add_argument("--trial", required=True)
+    sub.add_argument("--as-of", type=_iso_date, default=None, help="YYYY-MM-DD (default: today)")
+    sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("meeting", help="steering meetings")
     actions = sub.add_subparsers(dest="action", required=True)
     hold = actions.add_parser("hold", help="mark a meeting as held now, with the data cut of this moment")
@@ -517,13 +525,19 @@ def _report(args, store: Store, programme) -> int:
     suffix = args.out.suffix.lower()
     if suffix not in (".html", ".pdf"):
         return _fail(args, USAGE, f"bad usage: --out must end in .html or .pdf, not {args.out.name}")
+    if args.meeting is not None and (args.since_meeting is not None or args.as_of is not None):
+        return _fail(args, USAGE, "bad usage: --meeting N is the pack of that meeting as it was: give no --since-meeting or --as-of with it")
     problem = output_problem(args.out, args.force)
     if problem:
         return _fail(args, *problem)
-    pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of)
-    html = report.pack_html(programme, pack)
+    if args.meeting is not None:
+        pack = service.meeting_as_it_was(store, programme, args.meeting)
+    else:
+        pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of or service.today())
+    html = report.pack_html(programme, pack, demo=service.is_demo(store.extracts()))
     write_output(args.out, html.encode("utf-8") if suffix == ".html" else report.html_to_pdf(html), args.force)
-    print(f"wrote the meeting pack as of {args.as_of.isoformat()} to {args.out}")
+    what = f"of meeting #{args.meeting}" if args.meeting is not None else "as of"
+    print(f"wrote the meeting pack {what} {pack['summary']['as_of']} to {args.out}")
     return DONE
 
 
@@ -679,6 +693,30 @@ def _access(args, store: Store, programme) -> int:
     return DONE
 
 
+def _consort(args, store: Store, programme) -> int:
+    from dashboard import consort
+
+    as_of = args.as_of or service.today()
+    code = programme.trial_code(args.trial)
+    if code is None:
+        return _fail(args, USAGE, f"bad usage: {args.trial!r} is not a trial of the programme ({', '.join(programme.trials)})")
+    result = consort.flow(code, programme.trials[code], service.trial_rows(store, as_of, code), as_of)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("trial", "as_of", "counts", "reasons")}, indent=2))
+        return DONE
+    counts = result["counts"]
+    print(f"{code}, as of {result['as_of']} (\"not recorded\": no extract holds that field)")
+    for key, value in counts.items():
+        if key == "arms":
+            for arm, n in value.items():
+                print(f"  arm {arm:18} {consort.shown(n)}")
+        elif key != "converted" or result["converts"]:
+            print(f"  {key.replace('_', ' '):22} {consort.shown(value)}")
+    for reason in result["reasons"]:
+        print(f"  reason: {reason['reason']} ({reason['count']})")
+    return DONE
+
+
 def _forecast(args) -> int:
     try:
         result = forecast_completion(args.target, args.enrolled, args.elapsed_days, args.planned_days, args.certainty)
@@ -781,6 +819,7 @@ COMMANDS = {
     "redact": _redact,
     "summary": _summary,
     "report": _report,
+    "consort": _consort,
     "meeting": _meeting,
     "meetings": _meetings,
     "access": _access,

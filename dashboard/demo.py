@@ -669,14 +669,29 @@ class DemoExport:
         }
 
 
+def demo_shift(today: dt.date, until: dt.date = DEMO_UNTIL) -> dt.timedelta:
+    """How far to move the demo's history so that it ends on the latest Monday on or before `today`:
+    whole weeks (the weekly exports stay on Mondays), never backwards (the files as they are then)."""
+    monday = today - dt.timedelta(days=today.weekday())
+    return dt.timedelta(weeks=max(0, (monday - until).days // 7))
+
+
+def shifted_lives(lives: pd.DataFrame, shift: dt.timedelta) -> pd.DataFrame:
+    """Every participant's course moved later by `shift`: the same shape, on other days."""
+    days = [c for c in lives.columns if lives[c].dtype == "float64" and c != "cycles"]
+    return lives.assign(**{c: lives[c] + shift.days for c in days}) if shift else lives
+
+
 def demo_exports(
-    programme: Programme, until: dt.date = DEMO_UNTIL, seed: int = DEMO_SEED
+    programme: Programme, until: dt.date = DEMO_UNTIL, seed: int = DEMO_SEED, shift: dt.timedelta = dt.timedelta(0)
 ) -> list[DemoExport]:
     """Every export of the schedule with its bytes, except those of a site with no participant
-    yet (nobody exports an empty list). In a quiet week an export equals the previous one."""
-    lives = simulate_lives(programme, until, seed)
+    yet (nobody exports an empty list). In a quiet week an export equals the previous one. `shift`:
+    the whole history (participants and exports) moved later by so much (demo_shift)."""
+    lives = shifted_lives(simulate_lives(programme, until, seed), shift)
     exports = []
     for day, trial, site in export_schedule(programme, until):
+        day += shift
         site_lives = lives[(lives["trial"] == trial) & (lives["site"] == site)]
         rows = snapshot(site_lives, day)
         if not rows.empty:
@@ -779,31 +794,41 @@ def _read_manifest(path: Path) -> list[dict]:
         return [{**r, "exported_on": dt.date.fromisoformat(r["exported_on"])} for r in csv.DictReader(handle)]
 
 
-def load_demo(store: Store, programme: Programme, demo_dir: Path | str = DEMO_DIR) -> int:
+def load_demo(store: Store, programme: Programme, demo_dir: Path | str = DEMO_DIR, on_progress: Callable[[int, int], None] | None = None) -> int:
     """Load every demo export, in order, through the upload path a coordinator uses
     (validation, diff, commit with the export's date); returns the number of extracts stored.
     An export byte-identical to the current one (a quiet week) stores nothing new but
     confirms the data as current on its date, as it would for a coordinator.
-    Only for an empty database."""
+    The demo is always this week's: on a day after DEMO_UNTIL's week its history is moved to end on the
+    latest Monday (demo_shift), the exports made afresh from the same simulation, so a newcomer sees fresh
+    sites and a live status; on DEMO_UNTIL's week (the tests' pinned day) the files are loaded as they are.
+    `on_progress(loaded, total)` after each export. Only for an empty database."""
     if not store.is_empty():
         raise ValueError(
             f"the database {store.path} already holds extracts; demo data goes into an empty one only"
         )
     demo_dir = Path(demo_dir)
+    shift = demo_shift(clock.today())
+    if shift:
+        exports = [(export.row(), export.data) for export in demo_exports(programme, shift=shift)]
+    else:
+        exports = [(row, None) for row in _read_manifest(demo_dir / MANIFEST_NAME)]
     loaded = 0
     # Holding one connection open keeps the database instance alive in this process, so the
     # upload path's own connections reuse it instead of reopening the file for every query.
     with store.connect():
-        for row in _read_manifest(demo_dir / MANIFEST_NAME):
-            loaded += _load_export(store, programme, demo_dir, row)
+        for done, (row, data) in enumerate(exports, start=1):
+            loaded += _load_export(store, programme, demo_dir, row, data)
+            if on_progress:
+                on_progress(done, len(exports))
         for at, note in DEMO_MEETINGS:
-            if at <= clock.now():
-                store.hold_meeting("demo data", note, at=at, access=DEMO_LOADER)
+            if at + shift <= clock.now():
+                store.hold_meeting("demo data", note, at=at + shift, access=DEMO_LOADER)
     return loaded
 
 
-def _load_export(store: Store, programme: Programme, demo_dir: Path, row: dict) -> int:
-    data = (demo_dir / row["file"]).read_bytes()
+def _load_export(store: Store, programme: Programme, demo_dir: Path, row: dict, data: bytes | None = None) -> int:
+    data = (demo_dir / row["file"]).read_bytes() if data is None else data
     checked = check_file(
         store, programme, data, row["file"], row["trial"], fmt=row["format"], today=row["exported_on"]
     )

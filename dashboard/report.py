@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from dashboard import charts, metrics
+from dashboard import charts, consort, metrics
 from dashboard.config import Programme
 from dashboard.meetings import (
     STATUS_LABELS,
@@ -56,9 +56,14 @@ def accrual_figure(programme: Programme, trial_summary: dict, participants: pd.D
     code = trial_summary["trial"]
     trial = programme.trials[code]
     mine = participants[participants["trial"] == code]
-    fan = metrics.trial_fan(trial, mine, as_of, programme.forecast_prior_certainty)
+    # The fan of the headline forecast's own basis, so that the band is the 90% interval the numbers
+    # beside it say, and the axis reaches its end (the other basis's band may end years earlier).
+    recent = trial_summary.get("forecast_basis") == "recent"
+    fan = metrics.trial_fan(trial, mine, as_of, programme.forecast_prior_certainty, trial_summary["recent_months"] if recent else None)
     planned_end = dt.date.fromisoformat(trial_summary["planned_end_on"])
-    until = max([planned_end, *(d.date() for d in fan["p95"])], default=as_of)
+    f = trial_summary.get("forecast")
+    interval_end = [dt.date.fromisoformat(f["p95"])] if f and f.get("p95") else []
+    until = max([planned_end, *(d.date() for d in fan["p95"]), *interval_end], default=as_of)
     gap = trial_summary["ahead_of_plan"]
     verdict = f"{-gap} behind plan" if gap < 0 else f"{gap} ahead of plan" if gap > 0 else "on plan"
     return charts.cumulative_accrual(
@@ -92,15 +97,21 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _running_head(summary: dict, changes: dict | None, page: str) -> str:
+DEMO = "DEMO DATA: made-up participants, not real patients"
+
+
+def _running_head(summary: dict, changes: dict | None, page: str, pack: dict) -> str:
     since = changes["since"] if changes else None
     meeting = (
         f"changes since the meeting of {_day(since['held_on'])} (#{since['meeting']}, {_e(since['held_by'])})"
         if since
         else "no earlier meeting recorded"
     )
+    held = pack.get("meeting")
+    title = f"PUMP steering meeting #{held['meeting']} of {_day(held['held_on'])}" if held else "PUMP steering meeting pack"
+    demo = f"<span class='demo'>{DEMO}</span> · " if pack.get("demo") else ""
     return (
-        f"<div class='running'><span>PUMP steering meeting pack · <b>data as of {_day(summary['as_of'])}</b> · {meeting}</span>"
+        f"<div class='running'><span>{demo}{title} · <b>data as of {_day(summary['as_of'])}</b> · {meeting}</span>"
         f"<span>{_e(page)}</span></div>"
     )
 
@@ -113,7 +124,20 @@ def _figure(fig: go.Figure, div_id: str) -> str:
     )
 
 
-def _summary_section(summary: dict, changes: dict | None, pages: int) -> str:
+def _held(pack: dict) -> str:
+    """The meeting whose minutes this pack is for: its date, chair and note (a pack of today has none)."""
+    held = pack.get("meeting")
+    if not held:
+        return ""
+    text = (held.get("note") or "").strip()
+    note = f" Note for the minutes: {_e(text)}{'' if text[-1:] in '.!?' else '.'}" if text else ""
+    return (
+        f"<p class='held'>Meeting #{held['meeting']}, held on {_day(held['held_on'])}; chair: {_e(held['held_by'])}.{note} "
+        "The figures are what this meeting saw, against the meeting before it.</p>"
+    )
+
+
+def _summary_section(summary: dict, changes: dict | None, pages: int, pack: dict) -> str:
     since = changes["since"] if changes else None
     note = f"<p class='note'>Note of that meeting: {_e(since['note'])}</p>" if since and since.get("note") else ""
     tiles = []
@@ -128,12 +152,14 @@ def _summary_section(summary: dict, changes: dict | None, pages: int) -> str:
             + (f"<div class='moved'>{_e(moved)}</div>" if moved else "")
             + (f"<div class='since'>Since last meeting: <b>{_e(since_line(block))}</b></div>" if block else "")
             + (f"<div class='finish'>{_e(forecast_line(block))}</div>" if block else "")
+            + (f"<div class='why'>{_e(why)}</div>" if (why := metrics.story(t)) else "")
             + "</div>"
         )
     return (
         "<section>"
-        + _running_head(summary, changes, f"page 1 of {pages}")
+        + _running_head(summary, changes, f"page 1 of {pages}", pack)
         + "<h1>Programme summary</h1>"
+        + _held(pack)
         + f"<div class='tiles'>{''.join(tiles)}</div>"
         + _table(programme_table(summary, changes))
         + note
@@ -146,7 +172,8 @@ def _summary_section(summary: dict, changes: dict | None, pages: int) -> str:
     )
 
 
-def _trial_section(programme: Programme, t: dict, block: dict | None, summary: dict, changes: dict | None, participants, page: str) -> str:
+def _trial_section(programme: Programme, t: dict, block: dict | None, pack: dict, page: str) -> str:
+    summary, changes, participants = pack["summary"], pack["changes"], pack["participants"]
     code = t["trial"]
     status = t["status"] if t["has_data"] else None
     f = t["forecast"]
@@ -176,14 +203,15 @@ def _trial_section(programme: Programme, t: dict, block: dict | None, summary: d
             for c in block["corrections"]
         )
         corrections = f"<p class='small'>Corrections (not counted as new): {items}</p>"
-    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=330), f"accrual-{code}")
+    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=290), f"accrual-{code}")
     return (
         "<section>"
-        + _running_head(summary, changes, page)
+        + _running_head(summary, changes, page, pack)
         + f"<h1>{_e(code)} <span class='status' style='background:{STATUS_COLOURS[status]}'>{STATUS_LABELS[status]}</span>"
         + (f" <span class='moved'>{_e(moved)}</span>" if moved else "")
         + f"<span class='title'>{_e(programme.trials[code].title.split(' - ', 1)[-1])}</span></h1>"
         + (f"<p class='since'>Since last meeting: <b>{_e(since_line(block))}</b></p>" if block else "")
+        + (f"<p class='why'>{_e(why)}</p>" if (why := metrics.story(t)) else "")
         + f"<div class='figs'>{cells}</div>"
         + _table(site_table(t, block))
         + corrections
@@ -214,19 +242,43 @@ th, td { border-bottom: 1px solid #dde3e8; padding: 3px 8px; text-align: left; }
 th { background: #f3f5f8; }
 td:first-child { white-space: nowrap; font-weight: 600; }
 td.stale { color: #873600; font-weight: 600; background: #fdebd0; }
+.demo { color: #873600; font-weight: 700; }
+.held { font-size: 17px; margin: 4px 0 8px; }
+.why { font-size: 14px; color: #873600; margin: 4px 0; }
+.consort { color: #1c2833; margin-top: 8px; }
+.consort svg { width: 100%; height: auto; max-height: 165mm; }
 """
 
 
-def pack_html(programme: Programme, pack: dict) -> str:
-    """The whole pack as one HTML document: `pack` is service.meeting_pack's result."""
-    summary, changes, participants = pack["summary"], pack["changes"], pack["participants"]
-    pages = 1 + len(summary["trials"])
-    sections = [_summary_section(summary, changes, pages)]
-    for number, t in enumerate(summary["trials"], start=2):
-        sections.append(
-            _trial_section(programme, t, block_of(changes, t["trial"]), summary, changes, participants, f"page {number} of {pages}")
-        )
-    title = f"PUMP steering meeting pack, data as of {summary['as_of']}"
+def _consort_section(programme: Programme, t: dict, pack: dict, page: str) -> str:
+    """The trial's CONSORT flow as of the pack's day, drawn as a vector (sharp in the PDF)."""
+    code = t["trial"]
+    as_of = dt.date.fromisoformat(pack["summary"]["as_of"])
+    flow = consort.flow(code, programme.trials[code], pack["participants"], as_of)
+    return (
+        "<section>"
+        + _running_head(pack["summary"], pack["changes"], page, pack)
+        + f"<h1>{_e(code)}: CONSORT flow</h1>"
+        + f"<div class='consort'>{consort.svg(flow)}</div>"
+        + "<p class='legend'>\"not recorded\": no extract of this trial holds that field.</p>"
+        + "</section>"
+    )
+
+
+def pack_html(programme: Programme, pack: dict, demo: bool = False) -> str:
+    """The whole pack as one HTML document: `pack` is service.meeting_pack's result (or
+    meeting_as_it_was's: the pack of that meeting, its date, chair and note on the first page);
+    `demo`: "demo data" on every page."""
+    pack = {**pack, "demo": demo}
+    summary, changes = pack["summary"], pack["changes"]
+    pages = 1 + 2 * len(summary["trials"])
+    sections = [_summary_section(summary, changes, pages, pack)]
+    for number, t in enumerate(summary["trials"]):
+        page = 2 + 2 * number
+        sections.append(_trial_section(programme, t, block_of(changes, t["trial"]), pack, f"page {page} of {pages}"))
+        sections.append(_consort_section(programme, t, pack, f"page {page + 1} of {pages}"))
+    held = pack.get("meeting")
+    title = f"PUMP steering meeting #{held['meeting']} pack" if held else f"PUMP steering meeting pack, data as of {summary['as_of']}"
     # The plotly.js bundle inline: the file needs nothing from any other host. "</" inside a script
     # would end it early; the bundle escapes it.
     script = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")

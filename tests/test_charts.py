@@ -177,3 +177,23 @@ def test_month_ticks_leave_room_on_a_phone():
     assert fig.layout.xaxis.dtick == "M6" and fig.layout.xaxis.tickformat == "%b<br>%Y"  # 4 labels over 24 months
     fig = charts.monthly_by_site("Per month", monthly.tail(6), {"EMC": "#0b6e99"}, AS_OF)
     assert fig.layout.xaxis.dtick == "M3"
+
+
+def test_a_title_of_150_trials_never_pushes_the_chart_off_its_canvas():
+    # The sites page's message at a national programme's scale: Plotly refused a title placed below 0.
+    title = "Slowest site: " + "; ".join(f"S{i:02d} in PUMP-{i:03d}, PUMP-2-{i:03d}" for i in range(150))
+    rows = pd.DataFrame({"trial": ["T"], "site": ["EMC"], "rate_per_month": [1.0], "rate_6m": [1.0]})
+    fig = charts.site_rates(title, rows, COLOURS, AS_OF)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == charts.TITLE_LINES and lines[-1].endswith("…")
+    assert 0 <= fig.layout.title.y <= 1
+    fig.to_json()  # validated whole
+
+
+def test_the_dark_template_matches_the_page_and_keeps_the_trial_colours(cumulative, expected):
+    fig = charts.cumulative_accrual("PUMP", cumulative, expected, 230, AS_OF, "#0b6e99")
+    dark = charts.themed(fig, "dark")
+    assert (dark.layout.paper_bgcolor, dark.layout.plot_bgcolor) == (charts.DARK_PAGE, charts.DARK_PAGE)
+    assert dark.layout.font.color == "#f1f4f7" and dark.layout.yaxis.gridcolor != charts.GRID
+    assert trace(dark, "enrolled").line.color == "#0b6e99"  # the trial's own colour in both themes
+    assert charts.themed(fig, "light") is fig and fig.layout.paper_bgcolor == "white"  # the cached one untouched

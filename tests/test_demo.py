@@ -338,3 +338,38 @@ def test_the_history_is_deterministic_for_a_seed(programme):
     pd.testing.assert_frame_equal(first, again)
     assert not first.equals(other)
     assert not (first[list(DATE_FIELDS)] > pd.Timestamp(2023, 1, 1)).any().any()
+
+
+# ---- a demo that is always this week's -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "today,weeks",
+    [(dt.date(2026, 11, 21), 0), (dt.date(2026, 11, 16), 0), (dt.date(2026, 11, 23), 1), (dt.date(2027, 6, 10), 29), (dt.date(2026, 9, 1), 0)],
+)
+def test_the_demo_moves_by_whole_weeks_to_end_on_the_latest_monday(today, weeks):
+    shift = demo.demo_shift(today)
+    assert shift == dt.timedelta(weeks=weeks)
+    end = demo.DEMO_UNTIL + shift
+    assert end.weekday() == 0 and (end <= today or weeks == 0)
+
+
+def test_on_a_later_day_the_demo_ends_this_week_with_the_same_story(tmp_path, programme, monkeypatch):
+    today = dt.date(2027, 6, 10)  # a Thursday, 29 weeks after the committed demo's last Monday
+    monkeypatch.setenv("PUMP_TODAY", today.isoformat())
+    store = Store(tmp_path / "shifted.duckdb")
+    seen = []
+    count = demo.load_demo(store, programme, on_progress=lambda done, total: seen.append((done, total)))
+    extracts = store.extracts()
+    # The newest extract is this week's Monday: every site that exports weekly is fresh, not stale.
+    assert extracts["uploaded_at"].max().date() == dt.date(2027, 6, 7)
+    assert (today - extracts["uploaded_at"].max().date()).days <= 7
+    summary = service.programme_summary(store, programme, today)
+    stale = {(t["trial"], s) for t in summary["trials"] for s in t["stale_sites"]}
+    assert stale == {("PUMP-IT", "EMC")}  # the one site the story leaves stale, as on the committed demo's day
+    # The same shape: the participants of DEMO_UNTIL's story, moved on by 29 weeks.
+    shifted = service.programme_summary(store, programme, dt.date(2027, 6, 7))
+    assert {t["trial"]: t["enrolled"] for t in shifted["trials"]} == {"PUMP": 161, "PUMP-2": 40, "PUMP-IT": 38}
+    # Progress said as it goes, extracts loaded of the total; the meetings moved with the history.
+    assert seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1] >= count
+    assert service.meeting_list(store)[0]["held_on"] == "2027-06-03"  # the newest of the three

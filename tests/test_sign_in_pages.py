@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import service
+from dashboard.access import PAGES
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
 from support import TODAY, template_csv
@@ -80,10 +81,13 @@ def open_as(email: str | None, page: str | None = None, auth: dict | None = AUTH
 
 
 def pages(at: AppTest) -> list[str]:
-    """The pages registered with st.navigation, the only ones the server will open: each
-    script's name (a page without a script: its title)."""
-    return [Path(info["script_path"]).stem if info["script_path"] else info["page_name"]
-            for info in at._registered_pages.values() if "url_pathname" in info]
+    """The pages registered with st.navigation, the only ones the server will open: each script's name
+    once (the first page is also served at the root), or a page without a script by its title; the
+    addresses outside the grant (pages that only say so) left out."""
+    names = [Path(info["script_path"]).stem if info["script_path"] else info["page_name"]
+             for info in at._registered_pages.values()
+             if "url_pathname" in info and (info["script_path"] or info["page_name"] not in {p.title for p in PAGES.values()})]
+    return [n for i, n in enumerate(names) if n not in names[:i]]
 
 
 def shows_no_data(at: AppTest) -> bool:
@@ -117,7 +121,13 @@ def test_a_person_not_in_the_access_file_is_asked_to_ask_for_access_and_sees_no_
 
 def test_a_viewer_has_the_meeting_view_first_and_cannot_reach_upload_history_or_audit(site):
     at = open_as(VIEWER.upper())  # the sign-in may report the address in another case
+    # The viewer's five pages (the first at the root and at its own address, so a bookmark of /meeting opens it);
+    # every other address is the page that says it is not open to them, with no script behind it.
     assert pages(at) == ["meeting", "overview", "trial", "sites", "whatif"]
+    assert {i["url_pathname"]: i["script_path"] != "" for i in at._registered_pages.values()} == {
+        "": True, "meeting": True, "overview": True, "trial": True, "sites": True, "whatif": True,
+        "upload": False, "extracts": False, "audit": False,
+    }
     assert "Steering meeting" in at.markdown[2].value
     assert not [p for p in at.get("popover") if "held" in p.proto.label]  # the chair marks it; a viewer does not
     for page in ("upload", "extracts", "audit"):
@@ -198,6 +208,9 @@ def test_a_director_has_every_page_and_the_audit_log_with_its_csv(site):
     assert [d.proto.label for d in at.get("download_button")] == ["Audit log (CSV)"]
     at.multiselect[1].set_value(["ingest"]).run()
     assert list(at.dataframe[0].value["actor"]) == [OTHER, COORDINATOR]
+    # The detail in words, not cut raw JSON: what was stored, for how many, what changed.
+    assert all(d.startswith("Stored ") and " participant" in d and " new, " in d for d in at.dataframe[0].value["detail"])
+    assert log["detail"][0] == "Signed in as director."
     assert at.dataframe[0].value["extract_id"].str.fullmatch(r"#\d+").all()  # each upload names its extract
 
 

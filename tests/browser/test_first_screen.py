@@ -117,6 +117,22 @@ def test_on_a_phone_the_first_trial_is_on_the_first_screen_and_the_rest_a_short_
     assert_no_error_shown(page)
 
 
+def test_on_a_phone_the_first_screen_answers_for_every_trial(sized, server):
+    page = sized(PHONE)
+    open_page(page, server)
+    lines = page.locator(".st-key-phone-lines")
+    expect(lines).to_be_visible()
+    for trial in summary(server).values():
+        # One compact line each: code, enrolled / target, status and finish, all before any scroll.
+        f = trial["forecast"]
+        text = f"{trial['enrolled']} / {trial['target']}"
+        within(lines.evaluate(TEXT_BOX, [text, None]), PHONE, f"{trial['trial']} enrolled/target")
+        within(lines.get_by_text(f"finish {month(f['median'])}").first.bounding_box(), PHONE, f"{trial['trial']} finish")
+    wide = sized(LAPTOP)
+    open_page(wide, server)
+    expect(wide.locator(".st-key-phone-lines")).to_be_hidden()  # a laptop has the tiles side by side instead
+
+
 def test_on_a_phone_the_menu_folds_away_after_a_tap(sized, server):
     page = sized(PHONE)
     open_page(page, server)

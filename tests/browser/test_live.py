@@ -65,3 +65,27 @@ def test_a_link_reproduces_the_view_on_every_page(page: Page, server):
     expect(tile_values(page)).to_have_count(1)
     expect(tile_values(page).first).to_have_text(f"{past['enrolled']} / {past['target']}")
     assert_no_error_shown(page)
+
+
+def test_the_meetings_today_live_redraws_on_new_data(browser: Browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        page = context.new_page()
+        open_page(page, server, "meeting")
+        page.get_by_role("button", name="Next").click()  # PUMP-2's step
+        wait_for_app(page)
+        before = summary(server)["PUMP-2"]
+        expect(tile_values(page).first).to_have_text(f"{before['enrolled']} / {before['target']}")
+        extract = tmp_path / "pump2_emc_meeting.csv"
+        rows = [f"P2-EMC-M{i:02d},EMC,2026-10-0{i},2026-10-1{i},haip" for i in range(1, 6)]
+        extract.write_text("participant_id,site,screened_on,enrolled_on,arm\n" + "\n".join(rows) + "\n")
+        result = server.ingest_replacing(extract, "PUMP-2", "nightly import")
+        assert result.returncode == 0, result.stdout + result.stderr
+        after = summary(server)["PUMP-2"]
+        assert after["enrolled"] != before["enrolled"]
+        # "Today, live" is live: the same step redraws with the new count, nobody touching the screen.
+        expect(tile_values(page).first).to_have_text(f"{after['enrolled']} / {after['target']}", timeout=LIVE_WITHIN_MS)
+        expect(page.get_by_text("step 2 of 5", exact=True)).to_be_visible()
+        assert_no_error_shown(page)
+    finally:
+        context.close()

@@ -25,7 +25,7 @@ def server(tmp_path_factory):
 
 
 def step(page: Page, number: int) -> None:
-    expect(page.get_by_text(f"step {number} of 4", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"step {number} of 5", exact=True)).to_be_visible()
 
 
 def next_by_key(page: Page, number: int) -> None:
@@ -77,6 +77,8 @@ def test_the_chair_walks_the_meeting_and_takes_the_pack(page: Page, server, tmp_
     wait_for_app(page)
     step(page, 3)
     next_by_key(page, 3)
+    expect(page.get_by_role("heading", name="CONSORT flow")).to_be_visible()
+    next_by_key(page, 4)
     expect(page.get_by_role("heading", name="Summary")).to_be_visible()
 
     # The pack, downloaded, opens offline: nothing is requested from any other host, the charts draw.
@@ -90,6 +92,7 @@ def test_the_chair_walks_the_meeting_and_takes_the_pack(page: Page, server, tmp_
     offline.goto(pack.as_uri())
     expect(offline.locator(".js-plotly-plot")).to_have_count(3)
     expect(offline.get_by_text("data as of Sat 21 Nov 2026").first).to_be_visible()
+    expect(offline.locator(".consort svg")).to_have_count(3)
     assert [url for url in requests if not url.startswith("file:")] == []
     offline.close()
     with page.expect_download() as download:
@@ -104,10 +107,82 @@ def test_the_chair_walks_the_meeting_and_takes_the_pack(page: Page, server, tmp_
     page.get_by_label("Note for the minutes (optional; no patient names or numbers)").fill("All trials reviewed.")
     page.get_by_role("button", name="Mark as held").click()
     wait_for_app(page)
-    expect(page.get_by_text("Meeting #2 recorded")).to_be_visible()
+    expect(page.get_by_text("Meeting #2 recorded").first).to_be_visible()
     result = server.cli("meetings", "--json")
     assert result.returncode == 0, result.stderr
     held = json.loads(result.stdout)[0]
     assert (held["meeting"], held["held_by"], held["note"]) == (2, "Dr. Chair", "All trials reviewed.")
-    step(page, 1)
+    # The pack for the minutes of the meeting just held, at once: meeting #2's cut against meeting #1.
+    step(page, 5)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Pack of meeting #2 (HTML)").click()
+    held_pack = tmp_path / "meeting2.html"
+    download.value.save_as(held_pack)
+    body = held_pack.read_text(encoding="utf-8")
+    assert "Meeting #2, held on Sat 21 Nov 2026; chair: Dr. Chair. Note for the minutes: All trials reviewed." in body
+    assert "changes since the meeting of Thu 05 Nov 2026 (#1, chair)" in body and "Since last meeting: <b>+2" in body
     expect(page.get_by_text("changes since the meeting of 21 Nov 2026 (#2)")).to_be_visible()
+
+
+SCREENS = [(1920, 1080), (1280, 720)]
+
+
+def measure(page: Page) -> dict:
+    """The main area's scroll and client heights, the chart's box and the colours behind it and the page."""
+    return page.evaluate(
+        """() => {
+      const main = document.querySelector('[data-testid="stMain"]');
+      const plot = document.querySelector('.js-plotly-plot');
+      const box = plot ? plot.getBoundingClientRect() : null;
+      return {scroll: main.scrollHeight, client: main.clientHeight,
+              plot: box && {top: box.top, height: box.height, width: box.width},
+              title: plot && plot.querySelector('.gtitle') && plot.querySelector('.gtitle').getBoundingClientRect().right,
+              paper: plot && plot.querySelector('rect.bg') && getComputedStyle(plot.querySelector('rect.bg')).fill,
+              page: getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor};
+    }"""
+    )
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("width,height", SCREENS)
+def test_every_step_fills_the_projector_without_a_scroll(browser, server, width, height, theme, tmp_path):
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme)
+    page = context.new_page()
+    open_page(page, server, "meeting")
+    for number in range(1, 6):
+        step(page, number)
+        if number in (2, 3):
+            expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+        page.wait_for_timeout(800)  # the chart settles into the height left to it
+        shown = measure(page)
+        page.screenshot(path=str(tmp_path / f"meeting-{theme}-{width}x{height}-{number}.png"))
+        assert shown["scroll"] <= shown["client"] + 1, f"step {number} needs a scroll at {width}x{height}: {shown}"
+        if number in (2, 3):  # PUMP-2 and PUMP-IT: the chart takes the height the rows above leave
+            plot = shown["plot"]
+            assert plot["top"] + plot["height"] <= height, shown
+            # ... all of it: the chart ends near the bottom of the screen (not at a fixed 275 px).
+            assert plot["top"] + plot["height"] >= height - 40, shown
+            assert plot["height"] >= (550 if height >= 1000 else 250), shown
+            # The chart's background is the page's, in either theme: never a white box on a dark page.
+            assert shown["paper"] == shown["page"], shown
+        if number < 5:
+            page.get_by_role("button", name="Next").click()
+            wait_for_app(page)
+    assert_no_error_shown(page)
+    context.close()
+
+
+def test_the_meeting_on_a_phone_keeps_whole_titles_and_a_readable_chart(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = context.new_page()
+    open_page(page, server, "meeting")
+    page.get_by_role("button", name="Next").click()
+    wait_for_app(page)
+    step(page, 2)
+    expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+    page.wait_for_timeout(800)
+    shown = measure(page)
+    assert shown["plot"]["height"] >= 400 and shown["plot"]["width"] <= 390, shown
+    assert shown["title"] <= 390, f"the chart's title runs off the phone: {shown}"
+    assert shown["paper"] == shown["page"], shown
+    context.close()

@@ -125,6 +125,7 @@ def test_a_coordinator_signs_in_uploads_reloads_opens_a_bookmark_and_signs_out(p
     bookmark.goto(f"{server.url}/upload")
     wait_for_app(bookmark)
     expect(bookmark.get_by_role("heading", name="Upload an extract")).to_be_visible()
+    expect(bookmark.get_by_text("Page not found")).to_have_count(0)  # one's own first page, by its address
     assert_no_error_shown(bookmark)
     assert_tab_icon_is_local(bookmark, server.url)
     bookmark.goto(f"{server.url}/extracts")
@@ -151,8 +152,17 @@ def test_a_coordinator_signs_in_uploads_reloads_opens_a_bookmark_and_signs_out(p
 def test_a_viewer_cannot_reach_the_upload_page_by_url(page: Page, server, provider):
     sign_in(page, server, provider, VIEWER)
     expect(page.get_by_role("heading", name="Steering meeting")).to_be_visible()
+    page.goto(f"{server.url}/meeting")  # the viewer's own bookmark of the first page opens it
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Steering meeting")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     page.goto(f"{server.url}/upload")
     wait_for_app(page)
+    # An address outside the grant says so, in words, and the refusal is in the audit log.
+    expect(page.get_by_text("This page is not open to you (ask the programme office).")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    refused = [e for e in audit(server) if e["actor"] == VIEWER and e["action"] == "refused"]
+    assert refused and refused[0]["detail"]["page"] == "upload"
     expect(page.get_by_role("heading", name="Upload an extract")).to_have_count(0)
     expect(page.get_by_test_id("stFileUploaderDropzone")).to_have_count(0)
     expect(page.get_by_role("link", name="Upload an extract")).to_have_count(0)
@@ -187,3 +197,16 @@ def test_a_sign_in_cookie_copied_before_sign_out_is_refused_after_it(browser: Br
     refused = [e for e in audit(server) if e["actor"] == VIEWER and e["action"] == "refused"]
     assert [e["detail"]["reason"] for e in refused] == ["this sign-in was signed out"]
     assert [e["action"] for e in audit(server) if e["actor"] == VIEWER][:2] == ["refused", "sign_out"]
+
+
+def test_after_signing_in_the_person_lands_on_the_address_asked_for(page: Page, server, provider):
+    page.goto(f"{server.url}/extracts")  # a coordinator's bookmark, opened signed out
+    wait_for_app(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{provider}/oauth2/authorize*")
+    page.locator("input[name=sub]").fill(COORDINATOR)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server.url}/extracts")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Extract history")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)

@@ -1,0 +1,21 @@
+"""Whole numbers that add up (no Streamlit here): per-site shares of a trial's target or of its planned
+accrual, rounded so that the sites' figures sum to the trial's figure as the page shows it (largest
+remainder: each share rounded down, then the largest remainders get one more each)."""
+
+from __future__ import annotations
+
+import math
+
+
+def largest_remainder(values: list[float], total: int | None = None) -> list[int]:
+    """`values` rounded to whole numbers that sum to `total` (default: the sum of `values`, rounded)."""
+    if not values:
+        return []
+    total = round(sum(values)) if total is None else total
+    floors = [math.floor(v) for v in values]
+    short = total - sum(floors)
+    # Ties go to the earlier site (configuration order), so the result never depends on chance.
+    order = sorted(range(len(values)), key=lambda i: (-(values[i] - floors[i]), i))
+    for i in order[: max(0, short)]:
+        floors[i] += 1
+    return floors

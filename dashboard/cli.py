@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         lock_wait_from_environment()
     except ValueError as exc:
         return _fail(args, USAGE, f"bad usage: {exc}")
-    if getattr(args, "as_of", False) is None:
+    if getattr(args, "as_of", False) is None and getattr(args, "meeting", None) is None:  # a meeting's pack is as it was
         args.as_of = today
     if args.command == "forecast":
         return _forecast(args)
@@ -533,7 +533,7 @@ def _report(args, store: Store, programme) -> int:
     if args.meeting is not None:
         pack = service.meeting_as_it_was(store, programme, args.meeting)
     else:
-        pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of or service.today())
+        pack = service.meeting_pack(store, programme, args.since_meeting, args.as_of)
     html = report.pack_html(programme, pack, demo=service.is_demo(store.extracts()))
     write_output(args.out, html.encode("utf-8") if suffix == ".html" else report.html_to_pdf(html), args.force)
     what = f"of meeting #{args.meeting}" if args.meeting is not None else "as of"
@@ -696,11 +696,10 @@ def _access(args, store: Store, programme) -> int:
 def _consort(args, store: Store, programme) -> int:
     from dashboard import consort
 
-    as_of = args.as_of or service.today()
     code = programme.trial_code(args.trial)
     if code is None:
         return _fail(args, USAGE, f"bad usage: {args.trial!r} is not a trial of the programme ({', '.join(programme.trials)})")
-    result = consort.flow(code, programme.trials[code], service.trial_rows(store, as_of, code), as_of)
+    result = consort.flow(code, programme.trials[code], service.trial_rows(store, args.as_of, code), args.as_of)
     if args.json:
         print(json.dumps({k: result[k] for k in ("trial", "as_of", "counts", "reasons")}, indent=2))
         return DONE

@@ -570,9 +570,10 @@ def _digest(args, store: Store, programme) -> int:
 def _digest_out(args, html: str, as_of: str) -> int:
     if args.out.suffix.lower() != ".html":
         return _fail(args, USAGE, f"bad usage: --out must end in .html, not {args.out.name}")
-    refused = _write_new(args.out, html, args.force)
-    if refused:
-        return _fail(args, *refused)
+    problem = output_problem(args.out, args.force)
+    if problem:
+        return _fail(args, *problem)
+    write_output(args.out, html.encode("utf-8"), args.force)
     message = f"wrote the director's digest as of {as_of} to {args.out} (nothing sent)"
     _say(args, {"ok": True, "as_of": as_of, "out": str(args.out), "message": message})
     return DONE
@@ -613,22 +614,6 @@ def _say(args, result: dict, lines: list[str] = ()) -> None:
     print(result["message"], file=sys.stdout if result["ok"] else sys.stderr)
     for line in lines:
         print(line)
-
-
-def _write_new(path: Path, text: str, force: bool) -> tuple[int, str] | None:
-    """Write `text` to `path`, never through a symbolic link and, without `force`, never over an
-    existing file; None when written, else the exit status and why not."""
-    if path.is_symlink():
-        return REFUSED, f"refused: {path} is a symbolic link; give the path of the file itself"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        return REFUSED, f"refused: {path} exists; add --force to overwrite it"
-    except OSError as exc:
-        return USAGE, f"bad usage: cannot write {path}: {exc.strerror}"
-    return None
 
 
 def output_problem(path: Path, force: bool) -> tuple[int, str] | None:

@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages import common
 from dashboard import charts, metrics
 from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
-from dashboard.rounding import largest_remainder
+from dashboard.rounding import whole_site_figures
 
 common.require("sites")
 programme = common.get_programme()
@@ -67,13 +67,10 @@ def data_text(site: dict) -> str:
 
 
 every = [(s, site) for s in summaries for site in s["sites"]]
-# Per-site targets and expected-by-now in whole numbers that add up to the trial's target and to the
-# trial's own expected-by-now (from which its "vs plan" is computed): never 46 for a target of 45.
-targets, expected = {}, {}
-for s in summaries:
-    keys = [(s["trial"], site["site"]) for site in s["sites"]]
-    targets |= dict(zip(keys, largest_remainder([site["target"] for site in s["sites"]], s["target"]), strict=True))
-    expected |= dict(zip(keys, largest_remainder([site["expected_by_now"] for site in s["sites"]], round(s["expected_by_now"])), strict=True))
+# Per-site targets and expected-by-now in whole numbers that add up to the trial's (never 46 for 45).
+whole = {(s["trial"], site): figures for s in summaries for site, figures in whole_site_figures(s).items()}
+targets = {key: target for key, (target, _) in whole.items()}
+expected = {key: by_now for key, (_, by_now) in whole.items()}
 rows = pd.DataFrame(
     [
         {

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages import common
 from dashboard import charts, consort, metrics, whatif
+from dashboard.rounding import whole_site_figures
 
 MONTHS_SHOWN = 24
 
@@ -165,13 +166,14 @@ if f:
     )
 
 # ---- per site: planned share, expected by now, forecast by the planned end ---------------------------
+whole = whole_site_figures(s)  # whole numbers that add up to the trial's target and expected by now
 site_table = pd.DataFrame(
     [
         {
             "Site": x["site"],
             "Enrolled": x["enrolled"],
-            "Site target": x["target"],
-            "Expected by now": x["expected_by_now"],
+            "Site target": whole[x["site"]][0],
+            "Expected by now": whole[x["site"]][1],
             f"By {common.month(s['planned_end_on'])}": (
                 "–" if x["enrolled_by_end_median"] is None
                 else f"{x['enrolled_by_end_median']} ({x['enrolled_by_end_p05']}–{x['enrolled_by_end_p95']})"

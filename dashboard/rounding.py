@@ -19,3 +19,13 @@ def largest_remainder(values: list[float], total: int | None = None) -> list[int
     for i in order[: max(0, short)]:
         floors[i] += 1
     return floors
+
+
+def whole_site_figures(summary: dict) -> dict[str, tuple[int, int]]:
+    """Per site of a trial's summary: its target and expected-by-now in whole numbers that add up to the
+    trial's target and to the trial's own expected-by-now (from which its "vs plan" is computed), so no
+    page shows site targets of 46 for a target of 45."""
+    sites = summary["sites"]
+    targets = largest_remainder([site["target"] for site in sites], summary["target"])
+    expected = largest_remainder([site["expected_by_now"] for site in sites], round(summary["expected_by_now"]))
+    return {site["site"]: (t, e) for site, t, e in zip(sites, targets, expected, strict=True)}

@@ -20,6 +20,7 @@ from dashboard.config import load_programme
 from dashboard.demo import load_demo, load_latest
 from dashboard.ingest import check_file, commit
 from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
+from dashboard.rounding import whole_site_figures
 from dashboard.store import Store
 from dashboard.textnorm import plain
 from support import TODAY, template_csv
@@ -189,7 +190,9 @@ def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
     assert deltas[f"Enrolled by {end}"] == f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}"
     # Per site: its target, expected by now and forecast by the planned end.
     sites = at.dataframe[0].value
-    assert sites["Site target"].tolist() == [x["target"] for x in s["sites"]]
+    # Whole site targets that add up to the trial's (largest remainder), as on the sites page.
+    assert sites["Site target"].tolist() == [whole_site_figures(s)[x["site"]][0] for x in s["sites"]]
+    assert sites["Site target"].sum() == s["target"]
     assert sites[f"By {end}"].tolist() == [
         f"{x['enrolled_by_end_median']} ({x['enrolled_by_end_p05']}–{x['enrolled_by_end_p95']})" for x in s["sites"]
     ]

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
-from dashboard.store import Store
+from dashboard.store import Store, count_csv_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = 1_000
@@ -128,8 +128,6 @@ def _median_seconds(runs: int, work: Callable[[], object]) -> float:
 
 
 def _ingest_ratio(folder: Path, runs: int) -> dict:
-    import duckdb
-
     from dashboard.ingest import check_file, commit
 
     export = folder / "castor_100k.csv"
@@ -142,7 +140,7 @@ def _ingest_ratio(folder: Path, runs: int) -> dict:
         commit(store, checked, "bench", accept_warnings=True)
 
     def read_csv():
-        duckdb.connect().execute(f"SELECT count(*) FROM read_csv('{export}', delim=';', header=true)").fetchone()
+        count_csv_rows(export, ";")
 
     ours, theirs = _median_seconds(runs, ingest), _median_seconds(runs, read_csv)
     return {"ingest_100k_s": round(ours, 2), "read_csv_100k_s": round(theirs, 3), "ingest_vs_read_csv": round(ours / theirs, 1)}

@@ -239,11 +239,7 @@ def record_sign_in_over(store: Store, email: str, login: str, reason: str) -> No
 def record_sign_in(store: Store, email: str, role: str | None, login: str) -> bool:
     """Audit a sign-in once per login (`login` tells logins apart, e.g. the ID token's issue time);
     a page reload is no new sign-in. A signed-in person not in the access file is audited as refused."""
-    seen = store.query(
-        "SELECT 1 FROM audit_log WHERE action IN ('sign_in', 'refused') AND lower(actor) = lower(?) AND detail->>'login' = ? LIMIT 1",
-        [email, login],
-    )
-    if not seen.empty:
+    if store.sign_in_recorded(email, login):
         return False
     if role is None:
         store.record(email, "refused", {"action": "sign_in", "reason": "not in the access file", "login": login})

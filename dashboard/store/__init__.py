@@ -3,7 +3,7 @@ connection, the waiting-marker protocol, faults in sentences), the read queries 
 write path (writes), and the Store over them (database). Importers use this package's names only."""
 
 from dashboard.store.database import DEFAULT_DB_PATH, Store
-from dashboard.store.duckdb_engine import LOCK_WAIT_SECONDS, lock_wait_from_environment
+from dashboard.store.duckdb_engine import LOCK_WAIT_SECONDS, count_csv_rows, lock_wait_from_environment
 from dashboard.store.errors import AlreadyLoaded, Refused, StoreBusy, StoreReadOnly, StoreUnavailable
 from dashboard.store.reads import extract_per_site
 from dashboard.store.schema import CURRENT_EXTRACTS, MIGRATIONS, SCHEMA_VERSION, SNAPSHOT_COLUMNS, migrate, rows_as_in
@@ -12,5 +12,5 @@ from dashboard.store.writes import REDACTABLE
 __all__ = [
     "CURRENT_EXTRACTS", "DEFAULT_DB_PATH", "LOCK_WAIT_SECONDS", "MIGRATIONS", "REDACTABLE", "SCHEMA_VERSION",
     "SNAPSHOT_COLUMNS", "AlreadyLoaded", "Refused", "Store", "StoreBusy", "StoreReadOnly", "StoreUnavailable",
-    "extract_per_site", "lock_wait_from_environment", "migrate", "rows_as_in",
+    "count_csv_rows", "extract_per_site", "lock_wait_from_environment", "migrate", "rows_as_in",
 ]

@@ -126,6 +126,14 @@ class Reads:
             "SELECT detail->>'sha256' FROM audit_log WHERE action = 'config_loaded' ORDER BY audit_id DESC LIMIT 1"
         )
 
+    def sign_in_recorded(self, email: str, login: str) -> bool:
+        """Whether this login (`login` tells logins apart) of `email` is in the audit log already, signed in or refused."""
+        return self.scalar(
+            """SELECT count(*) FROM audit_log WHERE action IN ('sign_in', 'refused') AND lower(actor) = lower(?)
+               AND detail->>'login' = ?""",
+            [email, login],
+        ) > 0
+
     def schema_version(self) -> int:
         return int(self.scalar("SELECT max(version) FROM schema_version"))
 

@@ -135,7 +135,7 @@ def _ingest_ratio(folder: Path, runs: int) -> dict:
     base = load_programme()
 
     def ingest():
-        store = Store(folder / f"ingest-{time.perf_counter_ns()}.duckdb")
+        store = Store(folder / f"ingest-{time.perf_counter_ns()}.duckdb", create=True)
         checked = check_file(store, base, export.read_bytes(), export.name, "PUMP", today=dt.date(2026, 11, 21))
         commit(store, checked, "bench", accept_warnings=True)
 
@@ -292,12 +292,12 @@ def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True)
     started = time.perf_counter()
     if n == 1:
         programme = load_programme()
-        extracts = load_demo(Store(db), programme)
+        extracts = load_demo(Store(db, create=True), programme)
     else:
         config_path = folder / f"scale-{n}.yaml"
         config_path.write_text(yaml.safe_dump(scaled_config(n), sort_keys=False), encoding="utf-8")
         programme = load_programme(config_path)
-        extracts = load_scaled(Store(db), programme, history, today)
+        extracts = load_scaled(Store(db, create=True), programme, history, today)
     store = Store(db)
     figures = {
         "scale": n,

@@ -31,7 +31,8 @@ def error_log(path: Path) -> logging.Logger:
     """The logger whose records go to `path` (the page and the command line share it)."""
     log = logging.getLogger("dashboard.errors")
     if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():  # its folder has gone (moved with the database): never make it again
+            return logging.getLogger("pump-errors-without-a-folder")  # to the server's own output
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
@@ -42,6 +43,13 @@ def seed_demo_when_empty() -> bool:
     """The embedded default seeds an empty database with demo data; a real deployment sets
     PUMP_DEMO=0 so that demo participants can never sit beside real ones."""
     return os.environ.get("PUMP_DEMO", "1") != "0"
+
+
+def first_start(db: Path) -> bool:
+    """Whether the dashboard may create its database: the embedded default's first start on an empty
+    data folder (there, with no database in it yet). Never in a deployment (PUMP_DEMO=0: IT runs init),
+    and never for a folder that has gone (it may have moved with the database)."""
+    return seed_demo_when_empty() and db.parent.is_dir() and not any(db.parent.glob("*.duckdb"))
 
 
 def current_user() -> str:

@@ -19,4 +19,4 @@ def programme():
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(tmp_path / "test.duckdb", lock_wait=5)
+    return Store(tmp_path / "test.duckdb", lock_wait=5, create=True)

@@ -53,7 +53,7 @@ def tables(manifest) -> list[Table]:
 def load_run(tmp_path_factory, programme) -> tuple[Store, int, list]:
     """The demo loaded into an empty database, with the check of every export on the way
     (what the upload path read from each file, its warnings and its diff), in manifest order."""
-    store = Store(tmp_path_factory.mktemp("demo") / "t.duckdb")
+    store = Store(tmp_path_factory.mktemp("demo") / "t.duckdb", create=True)
     results = []
 
     def recording(*args, **kwargs):

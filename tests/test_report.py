@@ -21,7 +21,7 @@ PLOTLY_BUNDLE = re.compile(r"<script type='text/javascript'>.*?</script>", re.S)
 
 @pytest.fixture(scope="module")
 def history_db(tmp_path_factory, programme):
-    store = Store(tmp_path_factory.mktemp("report") / "pack.duckdb")
+    store = Store(tmp_path_factory.mktemp("report") / "pack.duckdb", create=True)
     meeting_history(store, programme)
     return store
 

@@ -23,7 +23,8 @@ _NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int
 class Store(Reads, Writes):
     """One database file. Uses share this process's connection to it, each on its own cursor
     (see duckdb_engine); `idle_release` is how long the process keeps the file open after its
-    last use (the command line: not at all; the dashboard: a moment)."""
+    last use (the command line: not at all; the dashboard: a moment). The database it first finds at
+    `path` is the only one it will use there (duckdb_engine: identity)."""
 
     def __init__(
         self,
@@ -31,13 +32,15 @@ class Store(Reads, Writes):
         lock_wait: float | None = None,
         idle_release: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
+        create: bool = False,
     ):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock_wait = lock_wait_from_environment() if lock_wait is None else lock_wait
         self.idle_release = idle_release
         self.on_wait = on_wait
-        self._engine = DuckDBFile(self.path, self.lock_wait, idle_release, on_wait)
+        # Only init, demo and the dashboard's first start create a database; any other use of a path
+        # that holds none is refused ("no database at …: create it with init").
+        self._engine = DuckDBFile(self.path, self.lock_wait, idle_release, on_wait, create=create)
 
     def connect(self) -> AbstractContextManager:
         """One use of the database (a connection for its queries); a fault of the database becomes

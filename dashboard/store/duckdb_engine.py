@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.store.errors import StoreBusy, StoreReadOnly, StoreUnavailable
-from dashboard.store.schema import migrate
+from dashboard.store.schema import identity, migrate
 
 LOCK_WAIT_SECONDS = 30.0
 
@@ -53,20 +53,81 @@ class _Holder:
         self.users = 0
         self.idle_since: float | None = None  # time.monotonic() of the last use's end, while unused
         self.idle_after = 0.0
+        # The database this process found here first (its identity), and the file the connection has
+        # open: any other found later at this path is refused, never used or replaced (item 6 of issue 22).
+        self.identity: str | None = None
+        self.opened: tuple[int, int] | None = None  # (device, inode)
+        self.seen: tuple[int, int, int, int] | None = None  # the file's state when the last use ended
 
-    def acquire(self, lock_wait: float, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+    def acquire(self, lock_wait: float, on_wait: Callable[[str], None] | None, create: bool = False) -> duckdb.DuckDBPyConnection:
         with self.lock:
             self.idle_since = None
+            if self.con is not None:
+                self._check_unchanged()
             if self.con is None:
-                self.con, self.read_only = _open(self.path, self.marker, lock_wait, on_wait)
-                try:
-                    migrate(self.con, read_only=self.read_only, path=self.path)
-                except BaseException:
-                    self._close()
-                    raise
+                self._open_checked(lock_wait, on_wait, create)
             cursor = self.con.cursor()
             self.users += 1
             return cursor
+
+    def _check_unchanged(self) -> None:
+        """The open file must still be the one at the path, as the last use left it. Nobody else may
+        write it while we hold it, so any change (deleted, its folder moved, replaced, truncated) is a
+        fault: with no use under way the connection is dropped and the file opened again, checked."""
+        state = _file_state(self.path)
+        if state is not None and state[:2] == self.opened and (self.users or state == self.seen):
+            return
+        if self.users:  # uses of the old file are under way: this one is refused, the last one lets go
+            raise self._moved_away(state)
+        self._close()
+
+    def _open_checked(self, lock_wait: float, on_wait: Callable[[str], None] | None, create: bool) -> None:
+        """Open the file, which must be the database this process found here first (if any). A database
+        is created only when asked (`create`: init, demo, the dashboard's first start), never because
+        a file has gone."""
+        if not self.path.exists():
+            if self.identity is not None:
+                raise self._moved_away(None)
+            if not create:
+                raise StoreUnavailable(f"no database at {self.path}: create it with init")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif _cut_short(self.path):
+            raise _unavailable(self.path, duckdb.IOException("could not read enough bytes: the file is cut short"))
+        self.con, self.read_only = _open(self.path, self.marker, lock_wait, on_wait)
+        try:
+            if self.identity is not None and identity(self.con) != self.identity:
+                raise self._moved_away(_file_state(self.path))
+            migrate(self.con, read_only=self.read_only, path=self.path)
+            self.identity = self.identity or identity(self.con)
+        except BaseException:
+            self._close()
+            raise
+        self.seen = _file_state(self.path)
+        self.opened = self.seen[:2] if self.seen else None
+
+    def _moved_away(self, state: tuple | None) -> StoreUnavailable:
+        """The sentence for a database that is no longer where this process found it."""
+        if state is None:
+            return StoreUnavailable(
+                f"the database {self.path} is gone: the file was deleted, or its folder was moved or renamed, while "
+                "the dashboard used it; nothing was written. Put it back (or restore it from the backup), or point "
+                "PUMP_DB or --db at where it is now"
+            )
+        return StoreUnavailable(
+            f"the database at {self.path} is no longer the one the dashboard opened: the file was replaced (by "
+            "another database, a copy or a damaged file); it was not used and nothing was written. Put the right file "
+            "back, or restart the dashboard to use the new one"
+        )
+
+    def check_in_place(self) -> None:
+        """After a commit: the file it went into must still be the one at the path."""
+        state = _file_state(self.path)
+        if state is None or state[:2] != self.opened:
+            raise StoreUnavailable(
+                f"the database {self.path} was deleted, moved or replaced while this change was being stored, so the "
+                f"change is not in the database at {self.path}. Put the file back (or point PUMP_DB or --db at where "
+                "it is now), then check whether the change is there"
+            )
 
     def release(self, cursor: duckdb.DuckDBPyConnection, idle: float) -> None:
         with suppress(duckdb.Error):  # its connection was discarded after a fatal error
@@ -75,6 +136,7 @@ class _Holder:
             self.users -= 1
             if self.users or self.con is None:
                 return
+            self.seen = _file_state(self.path)
             if idle <= 0 or _other_waiter(self.marker):
                 self._close()
             else:  # the idle watcher lets go of it later
@@ -101,6 +163,29 @@ class _Holder:
         if con is not None:
             with suppress(duckdb.Error):  # already invalidated: nothing left to write
                 con.close()
+
+
+# A DuckDB file is its headers and then whole blocks (DuckDB's default block size, which ours use).
+FILE_HEADERS_BYTES = 3 * 4096
+BLOCK_BYTES = 262144
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether the file ends inside a block: truncated (a copy cut off, a disk that filled). DuckDB
+    itself notices only when it reads a block that is gone, and may show the rest as if whole."""
+    with suppress(OSError):
+        size = path.stat().st_size
+        return size > FILE_HEADERS_BYTES and (size - FILE_HEADERS_BYTES) % BLOCK_BYTES != 0
+    return False
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, modification time) of the file, None when it is not there."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def lock_wait_from_environment() -> float:
@@ -249,7 +334,7 @@ def _remove_own(marker: Path) -> None:
 
 # What DuckDB's (and the system's) messages say for each fault of the file or its disk.
 DISK_FULL = ("No space left", "File too large", "Disk quota", "not enough space")
-DAMAGED = ("not a valid duckdb database", "corrupt", "checksum")
+DAMAGED = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes")
 INVALIDATED = "database has been invalidated"
 
 
@@ -302,15 +387,17 @@ class DuckDBFile:
     """One DuckDB database file as a Store uses it: this process's shared connection (`_Holder`),
     one cursor per use, writes serialised, each in one transaction, faults in sentences."""
 
-    def __init__(self, path: Path, lock_wait: float, idle_release: float, on_wait: Callable[[str], None] | None):
+    def __init__(self, path: Path, lock_wait: float, idle_release: float, on_wait: Callable[[str], None] | None,
+                 create: bool = False):
         self.path, self.lock_wait, self.idle_release, self.on_wait = path, lock_wait, idle_release, on_wait
+        self.create = create  # may the first use create the database (init, demo, the dashboard's first start)
         self._holder = _holder(path)
 
     @contextmanager
     def use(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of the shared connection for one use. A fault of the file or its disk
         becomes StoreUnavailable with a sentence; after a fatal one the connection is dropped."""
-        cursor = self._holder.acquire(self.lock_wait, self.on_wait)
+        cursor = self._holder.acquire(self.lock_wait, self.on_wait, self.create)
         try:
             yield cursor
         except duckdb.Error as exc:
@@ -335,6 +422,7 @@ class DuckDBFile:
             except BaseException:
                 _rollback(con)
                 raise
+            self._holder.check_in_place()
 
     @property
     def read_only(self) -> bool:

@@ -219,6 +219,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE extracts ADD COLUMN source VARCHAR;
     """,
+    # 7: the database's identity, created once with it (or with this upgrade): a process remembers it
+    # on its first open and refuses any other database found later at the same place (DuckDBFile).
+    """
+    CREATE TABLE store_identity (identity VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL);
+    INSERT INTO store_identity SELECT CAST(gen_random_uuid() AS VARCHAR), CAST(current_timestamp AS TIMESTAMP);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -260,14 +266,24 @@ def same_version(new: str, old: str) -> str:
                          *(f"{old}.{name} IS NOT DISTINCT FROM {new}.{name}" for name in _VERSIONED)])
 
 
+def _has_table(con, name: str) -> bool:
+    return con.execute(
+        """SELECT count(*) FROM information_schema.tables WHERE table_name = ?
+           AND table_schema = current_schema() AND table_catalog = current_database()""",
+        [name],
+    ).fetchone()[0] > 0
+
+
+def identity(con) -> str | None:
+    """The database's identity (migration 7); None for a database older than that, or no dashboard's."""
+    return con.execute("SELECT min(identity) FROM store_identity").fetchone()[0] if _has_table(con, "store_identity") else None
+
+
 def migrate(con, up_to: int = SCHEMA_VERSION, read_only: bool = False, path: Path | None = None) -> int:
     """Bring the schema up to `up_to`, one migration per transaction; returns the version. A
     database from a newer version is refused, never touched; a read-only one must be current.
     `con` is a connection of any engine (standard SQL only: information_schema, not an engine's catalogue)."""
-    has_versions = con.execute(
-        """SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'
-           AND table_schema = current_schema() AND table_catalog = current_database()"""
-    ).fetchone()[0]
+    has_versions = _has_table(con, "schema_version")
     version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0] if has_versions else 0
     if version > up_to:
         raise StoreUnavailable(

@@ -49,7 +49,8 @@ def first_start(db: Path) -> bool:
     """Whether the dashboard may create its database: the embedded default's first start on an empty
     data folder (there, with no database in it yet). Never in a deployment (PUMP_DEMO=0: IT runs init),
     and never for a folder that has gone (it may have moved with the database)."""
-    return seed_demo_when_empty() and db.parent.is_dir() and not any(db.parent.glob("*.duckdb"))
+    used = any(db.parent.glob("*.duckdb*")) or log_path(db).exists()  # a database, its log, its write-ahead log
+    return seed_demo_when_empty() and db.parent.is_dir() and not used
 
 
 def current_user() -> str:

@@ -151,8 +151,9 @@ class Reads:
             SELECT c.trial, c.site, e.extract_id, e.source, e.format, e.uploaded_by, e.uploaded_at,
                    coalesce(k.confirmed_at, e.uploaded_at) AS data_at, coalesce(k.confirmed_by, e.uploaded_by) AS data_by
             FROM ({CURRENT_EXTRACTS}) c JOIN extracts e USING (extract_id)
-            LEFT JOIN (SELECT extract_id, max(confirmed_at) AS confirmed_at, arg_max(confirmed_by, confirmed_at) AS confirmed_by
-                       FROM extract_confirmations WHERE confirmed_at <= $as_of GROUP BY extract_id) k USING (extract_id)
+            LEFT JOIN (SELECT extract_id, confirmed_at, confirmed_by,
+                              row_number() OVER (PARTITION BY extract_id ORDER BY confirmed_at DESC) AS newest
+                       FROM extract_confirmations WHERE confirmed_at <= $as_of) k ON k.extract_id = e.extract_id AND k.newest = 1
             ORDER BY c.trial, c.site
         """
         return self.query(sql, {"as_of": as_of or now()})

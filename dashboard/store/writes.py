@@ -107,7 +107,7 @@ class Writes:
                 raise AlreadyLoaded(duplicate)
             current = con.execute(
                 f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)})
-                    WHERE trial = $trial AND list_contains($sites, site)""",
+                    WHERE trial = $trial AND site IN (SELECT unnest($sites))""",
                 {"as_of": at, "trial": extract["trial"], "sites": sites},
             ).df()
             if based_on is not None and extract_per_site(current) != based_on:
@@ -344,7 +344,7 @@ def _store_versions(con, trial: str, sites: list[str], extract_id: int, particip
     )
     con.execute(
         f"""UPDATE participant_versions v SET valid_to = $id
-            WHERE v.trial = $trial AND list_contains($sites, v.site) AND v.valid_to IS NULL AND v.valid_from < $id
+            WHERE v.trial = $trial AND v.site IN (SELECT unnest($sites)) AND v.valid_to IS NULL AND v.valid_from < $id
               AND NOT EXISTS (SELECT 1 FROM incoming i WHERE {same_version('i', 'v')})""",
         {"trial": trial, "sites": sites, "id": extract_id},
     )
@@ -373,6 +373,7 @@ def _add_mapping(con, trial: str, fmt: str, mapping: dict[str, str], actor: str)
     if not mapping:
         return
     con.executemany(
-        "INSERT OR REPLACE INTO column_mappings VALUES (?, ?, ?, ?, ?, ?)",
+        """INSERT INTO column_mappings VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (trial, format, field)
+           DO UPDATE SET column_name = excluded.column_name, saved_by = excluded.saved_by, saved_at = excluded.saved_at""",
         [[trial, fmt, f, c, actor.strip(), now()] for f, c in mapping.items()],
     )

@@ -76,6 +76,14 @@ class Store(Reads, Writes):
                 frame[field.name] = pd.Series([None] * len(column), index=frame.index, dtype=object)
         return frame
 
+    def frame(self, con, sql: str, params: dict | list | None = None) -> pd.DataFrame:
+        """As `query`, on a connection in use (inside a write's transaction)."""
+        return self._engine.frame(con, sql, params)
+
+    def as_table(self, con, name: str, frame: pd.DataFrame) -> AbstractContextManager:
+        """A frame readable as the table `name` by the connection's queries, while the block lasts."""
+        return self._engine.as_table(con, name, frame)
+
     def scalar(self, sql: str, params: dict | list | None = None):
         with self.connect() as con:
             row = con.execute(sql, params or {}).fetchone()

@@ -433,6 +433,15 @@ class DuckDBFile:
         return con.execute(sql, params or {}).df()
 
     @staticmethod
+    @contextmanager
+    def as_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Iterator[None]:
+        con.register(name, frame)
+        try:
+            yield
+        finally:
+            con.unregister(name)
+
+    @staticmethod
     def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pa.Table:
         return con.sql(sql, params=params or {}).to_arrow_table()
 

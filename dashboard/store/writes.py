@@ -105,11 +105,12 @@ class Writes:
             duplicate = _loaded_already(con, extract["trial"], extract["sha256"], at)
             if duplicate is not None:
                 raise AlreadyLoaded(duplicate)
-            current = con.execute(
+            current = self.frame(
+                con,
                 f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)})
                     WHERE trial = $trial AND site IN (SELECT unnest($sites))""",
                 {"as_of": at, "trial": extract["trial"], "sites": sites},
-            ).df()
+            )
             if based_on is not None and extract_per_site(current) != based_on:
                 raise Refused(
                     f"another {extract['trial']} extract was stored while you were checking this one, so what it "
@@ -128,7 +129,7 @@ class Writes:
                  "source": extract.get("source")},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
-            _store_versions(con, extract["trial"], sites, extract_id, participants)
+            _store_versions(con, extract["trial"], sites, extract_id, participants, self.as_table)
             if mapping:
                 _replace_mapping(con, extract["trial"], extract["format"], mapping, actor)
             for key, chosen in (reasons or {}).items():
@@ -327,14 +328,13 @@ class Writes:
         self.write(actor, "pull", change, trial=trial)
 
 
-def _store_versions(con, trial: str, sites: list[str], extract_id: int, participants: pd.DataFrame) -> None:
+def _store_versions(con, trial: str, sites: list[str], extract_id: int, participants: pd.DataFrame, as_table) -> None:
     """Store an extract's rows as versions: a row that an open version of its site already holds
     keeps that version; any other row starts one; an open version of the extract's sites that no
     row holds any more ends here. Afterwards the open versions of these sites are this extract."""
     casts = ", ".join(f"CAST({n} AS DATE) AS {n}" if n in DATE_FIELDS else n for n in FIELD_NAMES)
-    con.register("incoming_frame", participants)
-    con.execute(f"CREATE TEMP TABLE incoming AS SELECT {casts}, source_row FROM incoming_frame")
-    con.unregister("incoming_frame")
+    with as_table(con, "incoming_frame", participants):
+        con.execute(f"CREATE TEMP TABLE incoming AS SELECT {casts}, source_row FROM incoming_frame")
     con.execute(
         f"""INSERT INTO participant_versions (trial, {', '.join(FIELD_NAMES)}, source_row, valid_from)
             SELECT $trial, {', '.join(f'i.{n}' for n in FIELD_NAMES)}, i.source_row, $id FROM incoming i

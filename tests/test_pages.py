@@ -459,7 +459,7 @@ def national(tmp_path_factory, programme):
     config = folder / "programme.yaml"
     config.write_text(yaml.safe_dump(demo.many_trials(programme, 150, sites=20).model_dump(mode="json", exclude={"source_sha256"})))
     generated = load_programme(config)
-    load_latest(Store(folder / "national.duckdb"), generated)
+    load_latest(Store(folder / "national.duckdb", create=True), generated)
     return config, folder / "national.duckdb", generated
 
 

@@ -41,6 +41,9 @@ class Store(Reads, Writes):
         # Only init, demo and the dashboard's first start create a database; any other use of a path
         # that holds none is refused ("no database at …: create it with init").
         self._engine = DuckDBFile(self.path, self.lock_wait, idle_release, on_wait, create=create)
+        # Added to every audit entry of this store's writes: on the command line, the operating-system
+        # user and the person of the access file it maps to (cli.py).
+        self.run_by: dict[str, str] | None = None
 
     def connect(self) -> AbstractContextManager:
         """One use of the database (a connection for its queries); a fault of the database becomes
@@ -55,6 +58,10 @@ class Store(Reads, Writes):
     def read_only(self) -> bool:
         """Whether this program may only read the database (known once it has been opened)."""
         return self._engine.read_only
+
+    def rewrite_file(self) -> None:
+        """Write the database afresh, so that blanked values leave no bytes behind (redact)."""
+        self._engine.rewrite()
 
     def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         with self.connect() as con:

@@ -51,6 +51,7 @@ class _Holder:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.read_only = False
         self.users = 0
+        self.by_thread: dict[int, int] = {}  # open uses per thread
         self.idle_since: float | None = None  # time.monotonic() of the last use's end, while unused
         self.idle_after = 0.0
         # The database this process found here first (its identity), and the file the connection has
@@ -68,6 +69,8 @@ class _Holder:
                 self._open_checked(lock_wait, on_wait, create)
             cursor = self.con.cursor()
             self.users += 1
+            me = threading.get_ident()
+            self.by_thread[me] = self.by_thread.get(me, 0) + 1
             return cursor
 
     def _check_unchanged(self) -> None:
@@ -134,6 +137,10 @@ class _Holder:
             cursor.close()
         with self.lock:
             self.users -= 1
+            me = threading.get_ident()
+            self.by_thread[me] -= 1
+            if not self.by_thread[me]:
+                del self.by_thread[me]
             if self.users or self.con is None:
                 return
             self.seen = _file_state(self.path)
@@ -150,6 +157,19 @@ class _Holder:
                 return
             if time.monotonic() - self.idle_since >= self.idle_after or _other_waiter(self.marker):
                 self._close()
+
+    def rewrite(self) -> None:
+        """Store.rewrite_file: wait until no other thread uses the file (new uses wait for the lock),
+        close it, copy it into a new file and rename that over it. This thread's own open uses (the
+        command line holds one for the whole command) end with the old connection."""
+        mine = threading.get_ident()
+        while True:
+            with self.lock:
+                if self.users - self.by_thread.get(mine, 0) <= 0:
+                    self._close()
+                    _copy_over(self.path)
+                    return
+            time.sleep(0.02)
 
     def discard(self) -> None:
         """After a fatal error DuckDB refuses every further use of the instance: drop it, so
@@ -168,6 +188,29 @@ class _Holder:
 # A DuckDB file is its headers and then whole blocks (DuckDB's default block size, which ours use).
 FILE_HEADERS_BYTES = 3 * 4096
 BLOCK_BYTES = 262144
+
+
+def _copy_over(path: Path) -> None:
+    """Copy the database into a new file beside it and rename that over it: the new file holds the
+    data as it is, none of the freed blocks of the old one. A failure leaves the old file as it was."""
+    fresh = path.with_name(path.name + ".rewrite")
+    fresh.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("CHECKPOINT")
+            name = con.execute("SELECT current_database()").fetchone()[0]
+            con.execute("ATTACH '" + str(fresh).replace("'", "''") + "' AS fresh_copy")
+            con.execute(f'COPY FROM DATABASE "{name}" TO fresh_copy')
+            con.execute("DETACH fresh_copy")
+        finally:
+            con.close()
+        os.chmod(fresh, os.stat(path).st_mode & 0o7777)
+        os.replace(fresh, path)
+    except (duckdb.Error, OSError) as exc:
+        fresh.unlink(missing_ok=True)
+        Path(str(fresh) + ".wal").unlink(missing_ok=True)
+        raise _unavailable(path, exc) from exc
 
 
 def _cut_short(path: Path) -> bool:
@@ -427,6 +470,11 @@ class DuckDBFile:
     @property
     def read_only(self) -> bool:
         return self._holder.read_only
+
+    def rewrite(self) -> None:
+        """Write the file afresh (a copy renamed over it): DuckDB reuses the blocks a change frees but
+        does not clear them, so blanked values would otherwise stay in the file's bytes."""
+        self._holder.rewrite()
 
     @staticmethod
     def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None = None) -> pd.DataFrame:

@@ -21,6 +21,14 @@ class Refused(ValueError):
     """A write was refused; nothing changed. The message says why."""
 
 
+class ContentRefused(Refused):
+    """A refusal found inside a write's transaction, audited once the transaction is rolled back."""
+
+    def __init__(self, message: str, code: str, **counts):
+        super().__init__(message)
+        self.code, self.counts = code, {k: v for k, v in counts.items() if v is not None}
+
+
 class AlreadyLoaded(Refused):
     """The very file is the current extract already (another upload of it landed first)."""
 

@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from dashboard.store.schema import CURRENT_EXTRACTS, SNAPSHOT_COLUMNS, now, rows_as_in
+from dashboard.store.schema import CURRENT_EXTRACTS, EVERYTHING, SNAPSHOT_COLUMNS, rows_as_in
 
 
 class Reads:
@@ -22,7 +22,7 @@ class Reads:
 
     def loaded_already(self, trial: str, sha256: str) -> int | None:
         with self.connect() as con:
-            return _loaded_already(con, trial, sha256, now())
+            return _loaded_already(con, trial, sha256, EVERYTHING)
 
     def current_participants(
         self, trial: str | None = None, as_of: dt.datetime | None = None, columns: tuple[str, ...] | None = None
@@ -37,7 +37,7 @@ class Reads:
             SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
             {"" if columns else "ORDER BY trial, site, participant_id"}  -- the summary's narrowed snapshot needs no order: it groups
         """
-        return self.arrow_query(sql, {"as_of": as_of or now(), "trial": trial})
+        return self.arrow_query(sql, {"as_of": as_of or EVERYTHING, "trial": trial})
 
     def extract_participants(self, extract_id: int) -> pd.DataFrame:
         """The participant rows of one extract as it was stored (retracted or not)."""
@@ -62,7 +62,7 @@ class Reads:
             FROM extracts e WHERE e.uploaded_at <= $until ORDER BY e.extract_id DESC
         """
         # Without as_of: everything ever stored (a timestamp later than any), status as of now.
-        return self.query(sql, {"as_of": as_of or now(), "until": as_of or dt.datetime(9999, 12, 31)})
+        return self.query(sql, {"as_of": as_of or EVERYTHING, "until": as_of or EVERYTHING})
 
     def last_extract_per_site(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Per (trial, site): the current extract and when its data was last confirmed
@@ -74,7 +74,7 @@ class Reads:
             LEFT JOIN extract_confirmations k ON k.extract_id = e.extract_id AND k.confirmed_at <= $as_of
             GROUP BY c.trial, c.site, e.extract_id, e.uploaded_at
         """
-        return self.query(sql, {"as_of": as_of or now()})
+        return self.query(sql, {"as_of": as_of or EVERYTHING})
 
     def meetings(self) -> pd.DataFrame:
         """Every meeting, newest first, with the number of extracts in its data cut."""
@@ -134,6 +134,12 @@ class Reads:
             [email, login],
         ) > 0
 
+    def signed_out(self, email: str, login: str) -> bool:
+        """Whether this sign-in (`login`: its ID token's issue time) was signed out on the server."""
+        return bool(self.scalar(
+            "SELECT count(*) FROM audit_log WHERE action = 'sign_out' AND lower(actor) = lower(?) AND detail->>'login' = ?",
+            [email, login]))
+
     def schema_version(self) -> int:
         return int(self.scalar("SELECT max(version) FROM schema_version"))
 
@@ -156,7 +162,7 @@ class Reads:
                        FROM extract_confirmations WHERE confirmed_at <= $as_of) k ON k.extract_id = e.extract_id AND k.newest = 1
             ORDER BY c.trial, c.site
         """
-        return self.query(sql, {"as_of": as_of or now()})
+        return self.query(sql, {"as_of": as_of or EVERYTHING})
 
     def waiting_pulls(self, trial: str | None = None) -> pd.DataFrame:
         """The pulls that wait for a decision, oldest first (report as parsed JSON)."""

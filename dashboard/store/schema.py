@@ -5,6 +5,7 @@ its module (duckdb_engine)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from contextlib import suppress
 from pathlib import Path
 
@@ -260,6 +261,25 @@ def rows_as_in(cuts: str) -> str:
     """
 
 
+# The newest moment anything was stored at: a write is never stamped before it.
+NEWEST_MOMENT = """
+    SELECT greatest((SELECT max(logged_at) FROM audit_log), (SELECT max(uploaded_at) FROM extracts),
+                    (SELECT max(retracted_at) FROM extracts), (SELECT max(confirmed_at) FROM extract_confirmations),
+                    (SELECT max(held_at) FROM meetings), (SELECT max(saved_at) FROM column_mappings))
+"""
+JUST_AFTER = dt.timedelta(microseconds=1)
+# "As of now" for a read: everything stored (a write may be stamped a moment after the clock's second).
+EVERYTHING = dt.datetime(9999, 12, 31)
+
+
+def forward_moment(con) -> dt.datetime:
+    """The moment of a write: the later of the clock and just after the newest moment stored, so that
+    a clock set back (PUMP_TODAY, a wrong system clock) can never date a write before what is stored,
+    and no past view changes after the fact."""
+    newest = con.execute(NEWEST_MOMENT).fetchone()[0]
+    return clock.now() if newest is None else max(clock.now(), newest + JUST_AFTER)
+
+
 def same_version(new: str, old: str) -> str:
     """SQL: the row `new` (typed) holds exactly what version `old` holds."""
     return " AND ".join([f"{old}.site = {new}.site", f"{old}.participant_id = {new}.participant_id",
@@ -310,5 +330,11 @@ def migrate(con, up_to: int = SCHEMA_VERSION, read_only: bool = False, path: Pat
     return max(version, up_to)
 
 
+# The moment of the write in progress on this thread (Store.write), None outside one.
+WRITING = threading.local()
+WRITING.moment = None
+
+
 def now() -> dt.datetime:
-    return clock.now()
+    """Inside a write: its moment (never before anything stored); else the clock."""
+    return getattr(WRITING, "moment", None) or clock.now()

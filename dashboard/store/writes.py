@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
@@ -13,12 +16,17 @@ from dashboard import access as rules
 from dashboard.fields import DATE_FIELDS, FIELD_NAMES
 from dashboard.identifiers import screen_mapping, screen_stored
 from dashboard.removals import check_confirmation, mass_removal
-from dashboard.store.errors import AlreadyLoaded, Refused
+from dashboard.store.errors import AlreadyLoaded, ContentRefused, Refused
 from dashboard.store.reads import _loaded_already, extract_per_site
-from dashboard.store.schema import CURRENT_EXTRACTS, now, rows_as_in, same_version
+from dashboard.store.schema import CURRENT_EXTRACTS, WRITING, forward_moment, now, rows_as_in, same_version
 
 # Free-text fields a director may blank in a stored extract (and its file name).
 REDACTABLE = ("screen_fail_reason", "withdrawal_reason", "file_name")
+SYSTEM_ACTOR = "system"
+# The uploader of demo extracts: how the pages know to label the data as demo; its audit entries say demo.
+DEMO_ACTOR = "demo data"
+# The audit entry that remembers the access file a database is used with (Store.bind_access).
+ACCESS_FILE_ACTION = "access_file"
 
 
 class Writes:
@@ -26,22 +34,52 @@ class Writes:
 
     def write(self, actor: str, action: str, change: Callable[[object], dict], trial: str | None = None) -> dict:
         """Run `change` and its audit record in one transaction: all of it lands or none.
-        `change` returns the audit detail (with `extract_id` when it concerns one: the
-        audit entry's trial is then the extract's, unless `trial` is given)."""
+        `change` returns the audit detail (with `extract_id` when it concerns one: the audit entry's
+        trial is then the extract's, unless `trial` is given). Inside it `now()` is the write's
+        moment (forward_moment: never before anything stored), and the audit entry has it too."""
         if not actor or not actor.strip():
             raise Refused("say who you are: every change is recorded with the acting user")
         with self.transaction() as con:
-            detail = change(con)
-            extract_id = detail.get("extract_id")
-            con.execute(
-                """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
-                   VALUES ($at, $actor, $action,
-                           coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
-                           $extract_id, $detail)""",
-                {"at": now(), "actor": actor.strip(), "action": action, "trial": trial,
-                 "extract_id": extract_id, "detail": json.dumps(detail, default=str)},
-            )
+            try:
+                moment = WRITING.moment = forward_moment(con)
+                detail = change(con)
+                if actor.strip() == DEMO_ACTOR:
+                    detail = {**detail, "demo": True}
+                if self.run_by:
+                    detail = {**detail, **self.run_by}
+                extract_id = detail.get("extract_id")
+                con.execute(
+                    """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
+                       VALUES ($at, $actor, $action,
+                               coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
+                               $extract_id, $detail)""",
+                    {"at": moment, "actor": actor.strip(), "action": action, "trial": trial,
+                     "extract_id": extract_id, "detail": json.dumps(detail, default=str)},
+                )
+            finally:
+                WRITING.moment = None
         return detail
+
+    def refuse(self, actor: str | None, action: str, reason: str, trial: str | None = None, **counts) -> NoReturn:
+        """Write one audit entry for a refusal (the reason and counts, never participant text), in a
+        transaction of its own, then raise Refused with the reason."""
+        who = actor.strip() if actor and actor.strip() else "(no name given)"
+        self.write(who, "refused", lambda con: {"action": action, "reason": reason, **counts}, trial=trial)
+        raise Refused(reason)
+
+    def adopt_access(self, access: rules.Access, actor: str) -> dict:
+        """From now on this database is used with `access` (another file): the caller has checked
+        that `actor` is a programme director of the file it was used with (cli.py `access adopt`)."""
+        detail = {"path": str(Path(access.path).resolve()), "sha256": access.sha256, "adopted": True}
+        return self.write(actor, ACCESS_FILE_ACTION, lambda con: detail)
+
+    def refused_content(self, actor: str | None, action: str, message: str, code: str, trial: str | None = None,
+                        **counts) -> NoReturn:
+        """Refuse for what a write would store (an identifier, errors, a mass removal): the audit entry
+        holds the kind of problem (`code`) and counts, never the message, which may quote the data."""
+        with suppress(Refused):
+            self.refuse(actor, action, code, trial=trial, **counts)
+        raise Refused(message)
 
     def check_grant(
         self,
@@ -57,16 +95,42 @@ class Writes:
         the refusal is written to the audit log in a transaction of its own, then raised. `access`
         is the access file in use; None reads it from $PUMP_ACCESS or data/access.toml, so no
         caller can skip the check by leaving it out. Without an access file (local mode) the one
-        person at this computer may do everything."""
+        person at this computer may do everything, unless the database has been used with an access
+        file: then it is a signed-in deployment and a write without one is refused (bind_access)."""
         access = access if access is not None else rules.active()
+        reason = self.bind_access(access)
+        if reason is None and access is not None:
+            reason = rules.refusal(access.grant_for(actor), action, trial, sites, extract_uploaded_by, who=actor)
+        if reason is not None:
+            self.refuse(actor, action, reason, trial=trial, sites=sites, **(detail or {}))
+
+    def remembered_access(self) -> dict | None:
+        """The access file this database was last used with ({path, sha256}), or None: never with one."""
+        text = self.scalar(f"SELECT detail FROM audit_log WHERE action = '{ACCESS_FILE_ACTION}' ORDER BY audit_id DESC LIMIT 1")
+        return json.loads(text) if text else None
+
+    def bind_access(self, access: rules.Access | None) -> str | None:
+        """Why a write with `access` (None: no access file) may not go ahead on this database, or None.
+        The first use with an access file is remembered (its path and fingerprint, in the audit log);
+        from then on a write needs that very file: none at all is refused, and so is another file (a
+        file of one's own named by PUMP_ACCESS); the same file with new content is a change of the
+        grants, recorded. A programme director moves the database to another file (`access adopt`)."""
+        if access is not None and access.path is None:
+            return None  # grants given in code (the demo loader's), not a file
+        remembered = self.remembered_access()
         if access is None:
-            return
-        reason = rules.refusal(access.grant_for(actor), action, trial, sites, extract_uploaded_by, who=actor)
-        if reason is None:
-            return
-        who = actor.strip() if actor and actor.strip() else "(no name given)"
-        self.write(who, "refused", lambda con: {"action": action, "reason": reason, "sites": sites, **(detail or {})}, trial=trial)
-        raise Refused(reason)
+            if remembered is None:
+                return None
+            return (f"this database is used with sign-in: give the access file (PUMP_ACCESS={remembered['path']}); "
+                    "nothing was changed")
+        path = str(Path(access.path).resolve())
+        if remembered is not None and remembered["path"] != path:
+            return (f"this database is used with the access file {remembered['path']}, not {path}; nothing was changed. "
+                    "A programme director moves it to another file with `python -m dashboard access adopt`")
+        if remembered is None or remembered["sha256"] != access.sha256:
+            self.record(SYSTEM_ACTOR, ACCESS_FILE_ACTION, {"path": path, "sha256": access.sha256,
+                                                           "changed": remembered is not None})
+        return None
 
     def add_extract(
         self,
@@ -98,7 +162,7 @@ class Writes:
             ids=participants["participant_id"],
         )
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "ingest", problem, "identifier", trial=extract["trial"], rows=len(participants))
 
         def change(con) -> dict:
             at = extract.get("uploaded_at") or now()
@@ -116,17 +180,17 @@ class Writes:
                     f"another {extract['trial']} extract was stored while you were checking this one, so what it "
                     "changes is no longer what you saw; check the file again. Nothing was stored."
                 )
-            refusal = check_confirmation(mass_removal(extract["trial"], current, participants["participant_id"]), confirm_removals)
+            removal = mass_removal(extract["trial"], current, participants["participant_id"])
+            refusal = check_confirmation(removal, confirm_removals)
             if refusal:
-                raise Refused(refusal)
+                raise ContentRefused(refusal, "mass removal", removed=removal.count)
             extract_id = con.execute(
                 """INSERT INTO extracts (trial, file_name, sha256, format, encoding, delimiter, uploaded_by,
                        uploaded_at, row_count, participant_count, warnings_accepted, diff, source)
                    VALUES ($trial, $file_name, $sha256, $format, $encoding, $delimiter, $actor, $uploaded_at,
                        $row_count, $participant_count, $warnings_accepted, $diff, $source)
                    RETURNING extract_id""",
-                {**extract, "actor": actor.strip(), "uploaded_at": extract.get("uploaded_at") or now(),
-                 "source": extract.get("source")},
+                {**extract, "actor": actor.strip(), "uploaded_at": at, "source": extract.get("source")},
             ).fetchone()[0]
             con.executemany("INSERT INTO extract_sites VALUES (?, ?)", [[extract_id, s] for s in sites])
             _store_versions(con, extract["trial"], sites, extract_id, participants, self.as_table)
@@ -139,7 +203,7 @@ class Writes:
                 # How many typed reasons were mapped to a code: a count, the words are never stored.
                 "reasons_mapped": sum(len(chosen) for chosen in (reasons or {}).values()) or None,
                 "extract_id": extract_id,
-                "file_name": extract["file_name"],
+                # No file name: the history shows the one confirmed after the screen, and a redaction blanks it there.
                 "sha256": extract["sha256"],
                 "sites": sites,
                 "participants": len(participants),
@@ -148,7 +212,10 @@ class Writes:
                 "removals_confirmed": confirm_removals,
             }
 
-        return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+        try:
+            return self.write(actor, "ingest", change, trial=extract["trial"])["extract_id"]
+        except ContentRefused as exc:  # rolled back; now the refusal's own audit entry
+            self.refused_content(actor, "ingest", str(exc), exc.code, trial=extract["trial"], rows=len(participants), **exc.counts)
 
     def confirm_extract(
         self, extract_id: int, actor: str, file_name: str, at: dt.datetime | None = None, access: rules.Access | None = None
@@ -164,7 +231,7 @@ class Writes:
             con.execute(
                 "INSERT INTO extract_confirmations VALUES (?, ?, ?, ?)", [extract_id, at or now(), actor.strip(), file_name]
             )
-            return {"extract_id": extract_id, "file_name": file_name}
+            return {"extract_id": extract_id}
 
         self.write(actor, "reconfirm", change)
 
@@ -179,7 +246,7 @@ class Writes:
             raise Refused("give a reason for the retraction; it is kept in the audit log")
         problem = screen_stored({"The reason": reason})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "retract", problem, "identifier", extract_id=extract_id)
 
         def change(con) -> dict:
             row = con.execute("SELECT trial, retracted_at FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
@@ -197,9 +264,12 @@ class Writes:
 
     def redact(self, extract_id: int, fields: list[str], actor: str, reason: str, access: rules.Access | None = None) -> dict:
         """Blank named text fields of a stored extract that should never have held them: the
-        one exception to "nothing is deleted". Its participants' values of those fields, the
-        same values in its stored changes, and (for `file_name`) its file name. The audit
-        entry says who, when and which fields, never the content. Directors only (check_grant)."""
+        one exception to "nothing is deleted". Each text this extract holds goes from every place it
+        is stored: every version of that participant that carries it (before and after this
+        extract), every stored diff of the trial that carries it, and (for `file_name`) the file name
+        of the extract and of its confirmations. The audit entry says who, when, which fields and how
+        many values, never the content. Then the file is rewritten, so that the old bytes are gone
+        from it too (rewrite_file). Directors only (check_grant)."""
         self.check_grant(actor, "redact", access, detail={"extract_id": extract_id})
         unknown = sorted(set(fields) - set(REDACTABLE))
         if not fields or unknown:
@@ -208,30 +278,36 @@ class Writes:
             raise Refused("give a reason for the redaction; it is kept in the audit log")
         problem = screen_stored({"The reason": reason})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "redact", problem, "identifier", extract_id=extract_id)
 
         def change(con) -> dict:
-            row = con.execute("SELECT diff FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
+            row = con.execute("SELECT trial, diff FROM extracts WHERE extract_id = ?", [extract_id]).fetchone()
             if row is None:
                 raise Refused(f"there is no extract #{extract_id}")
-            blanked = {}
+            trial = row[0]
+            blanked, texts = {}, {}
             for name in (f for f in fields if f != "file_name"):
-                # The versions this extract holds (shared with the extracts before and after it that
-                # hold the same row: the text goes from all of them).
-                blanked[name] = con.execute(
-                    f"""UPDATE participant_versions v SET {name} = NULL
-                        FROM extracts e JOIN extract_sites s USING (extract_id)
-                        WHERE e.extract_id = $id AND v.trial = e.trial AND v.site = s.site AND v.{name} IS NOT NULL
-                          AND v.valid_from <= $id AND (v.valid_to IS NULL OR v.valid_to > $id)""",
-                    {"id": extract_id},
-                ).fetchone()[0]
+                texts[name] = _held_texts(con, extract_id, name)
+                blanked[name] = _blank_versions(con, trial, name, texts[name], self.as_table)
+            _forget_in_pulls(con, trial, [text for pairs in texts.values() for _, text in pairs])
+            diffs = 0
+            for other_id, diff in con.execute("SELECT extract_id, diff FROM extracts WHERE trial = ? AND diff IS NOT NULL",
+                                              [trial]).fetchall():
+                cleaned = _forgotten_in_diff(_redacted_diff(diff, fields) if other_id == extract_id else diff, texts)
+                if cleaned != diff:
+                    con.execute("UPDATE extracts SET diff = ? WHERE extract_id = ?", [cleaned, other_id])
+                    diffs += 1
             if "file_name" in fields:
                 con.execute("UPDATE extracts SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id])
-                blanked["file_name"] = 1
-            con.execute("UPDATE extracts SET diff = ? WHERE extract_id = ?", [_redacted_diff(row[0], fields), extract_id])
-            return {"extract_id": extract_id, "fields": sorted(fields), "values_blanked": blanked, "reason": reason.strip()}
+                blanked["file_name"] = 1 + con.execute(
+                    "UPDATE extract_confirmations SET file_name = ? WHERE extract_id = ?", [f"(redacted) extract #{extract_id}", extract_id]
+                ).fetchone()[0]
+            return {"extract_id": extract_id, "fields": sorted(fields), "values_blanked": blanked, "diffs_cleaned": diffs,
+                    "reason": reason.strip()}
 
-        return self.write(actor, "redact", change)
+        detail = self.write(actor, "redact", change)
+        self.rewrite_file()
+        return detail
 
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""
@@ -247,7 +323,7 @@ class Writes:
         note = (note or "").strip() or None
         problem = screen_stored({"The meeting note": note})
         if problem:
-            raise Refused(problem)
+            self.refused_content(actor, "meeting", problem, "identifier")
 
         def change(con) -> dict:
             held_at = at or now()
@@ -362,6 +438,51 @@ def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
                 changes[name] = {"old": None if changes[name]["old"] is None else "(redacted)",
                                  "new": None if changes[name]["new"] is None else "(redacted)"}
     return json.dumps(data)
+
+
+def _held_texts(con, extract_id: int, name: str) -> list[tuple[str, str]]:
+    """(participant, text) of field `name` in the rows of an extract."""
+    cuts = "SELECT e.trial, s.site, e.extract_id FROM extracts e JOIN extract_sites s USING (extract_id) WHERE e.extract_id = $id"
+    return con.execute(f"SELECT DISTINCT participant_id, {name} FROM ({rows_as_in(cuts)}) WHERE {name} IS NOT NULL",
+                       {"id": extract_id}).fetchall()
+
+
+def _blank_versions(con, trial: str, name: str, texts: list[tuple[str, str]], as_table) -> int:
+    """Blank field `name` in every version of the trial's participants that holds their text; the count."""
+    if not texts:
+        return 0
+    with as_table(con, "forgotten_frame", pd.DataFrame(texts, columns=["participant_id", "text"])):
+        return con.execute(
+            f"""UPDATE participant_versions v SET {name} = NULL FROM forgotten_frame f
+                WHERE v.trial = $trial AND v.participant_id = f.participant_id AND v.{name} = f.text""",
+            {"trial": trial},
+        ).fetchone()[0]
+
+
+def _forget_in_pulls(con, trial: str, texts: list[str]) -> None:
+    """Blank the texts in the trial's pulls kept for a decision (their rows and check report)."""
+    for text in set(texts):
+        con.execute(
+            """UPDATE waiting_pulls SET canonical_csv = replace(canonical_csv, $text, ''),
+                                        report = CAST(replace(CAST(report AS VARCHAR), $text, '(redacted)') AS JSON)
+               WHERE trial = $trial AND (strpos(canonical_csv, $text) > 0 OR strpos(CAST(report AS VARCHAR), $text) > 0)""",
+            {"trial": trial, "text": text},
+        )
+
+
+def _forgotten_in_diff(diff: str | None, texts: dict[str, list[tuple[str, str]]]) -> str | None:
+    """A stored diff without the texts ({field: [(participant, text)]}) of its participants."""
+    if not diff or not any(texts.values()):
+        return diff
+    data = json.loads(diff)
+    changed, found = data.get("changed") or {}, False
+    for name, pairs in texts.items():
+        for participant, text in pairs:
+            values = changed.get(participant, {}).get(name) or {}
+            if text in values.values():
+                changed[participant][name] = {k: "(redacted)" if v == text else v for k, v in values.items()}
+                found = True
+    return json.dumps(data) if found else diff
 
 
 def _replace_mapping(con, trial: str, fmt: str, mapping: dict[str, str], actor: str) -> None:

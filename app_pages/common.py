@@ -77,15 +77,41 @@ def database_faults() -> Iterator[None]:
     try:
         yield
     except StoreUnavailable as exc:
+        log_fault(exc)
         st.error(f"**The dashboard cannot use its database.** {plain(str(exc))}.", icon=":material/database_off:")
+        _retry_when_usable()
         st.stop()
+
+
+def log_fault(exc: BaseException) -> None:
+    """The traceback of a fault a page met goes to the errors log (the page shows the sentence only)."""
+    service.error_log(service.log_path(service.db_path())).error("the page met a fault of its database", exc_info=exc)
+
+
+@st.fragment(run_every=LIVE_POLL)
+def _retry_when_usable() -> None:
+    """Under the sentence of a fault: look again now and then, and redraw the page once the database
+    can be used (the file is back, the other program let go of it)."""
+    try:
+        get_store_quietly().data_version()
+    except StoreUnavailable:
+        st.caption(f":material/sync: Trying again every {LIVE_POLL.seconds} s · last tried {clock.now():%H:%M:%S}")
+        return
+    st.rerun(scope="app")
+
+
+def get_store_quietly() -> Store:
+    """The process's Store, a fault raised rather than shown (for the checks that run on their own)."""
+    return _open_store()
 
 
 @st.cache_resource(show_spinner="Opening the database…")
 def _open_store() -> Store:
     """The process's Store: sessions share its connection, each use on its own cursor, and it
-    lets go of the file when idle so the command line can write."""
-    store = Store(service.db_path(), idle_release=IDLE_RELEASE_SECONDS)
+    lets go of the file when idle so the command line can write. It creates the database only on the
+    first start on an empty data folder (service.first_start); any other missing database is a fault."""
+    db = service.db_path()
+    store = Store(db, idle_release=IDLE_RELEASE_SECONDS, create=service.first_start(db))
     service.record_config(store, get_programme())
     return store
 
@@ -521,8 +547,14 @@ def data_as_of(overview: dict, version: int) -> None:
 
 @st.fragment(run_every=LIVE_POLL)
 def watch_for_new_data(shown_version: int) -> None:
-    """Poll the cheap data version; redraw the page only when it changed. Says when it last looked."""
-    if data_version() != shown_version:
+    """Poll the cheap data version; redraw the page only when it changed. Says when it last looked. A
+    fault met here redraws the page too, which says it in words (database_faults) and recovers by itself."""
+    try:
+        changed = get_store_quietly().data_version() != shown_version
+    except Exception as exc:  # the whole page, not this corner, says what happened
+        log_fault(exc)
+        changed = True
+    if changed:
         st.rerun(scope="app")
     st.caption(f":material/sync: Live · checked {clock.now():%H:%M:%S}")
 

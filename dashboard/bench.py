@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
-from dashboard.store import Store
+from dashboard.store import Store, count_csv_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = 1_000
@@ -128,8 +128,6 @@ def _median_seconds(runs: int, work: Callable[[], object]) -> float:
 
 
 def _ingest_ratio(folder: Path, runs: int) -> dict:
-    import duckdb
-
     from dashboard.ingest import check_file, commit
 
     export = folder / "castor_100k.csv"
@@ -137,12 +135,12 @@ def _ingest_ratio(folder: Path, runs: int) -> dict:
     base = load_programme()
 
     def ingest():
-        store = Store(folder / f"ingest-{time.perf_counter_ns()}.duckdb")
+        store = Store(folder / f"ingest-{time.perf_counter_ns()}.duckdb", create=True)
         checked = check_file(store, base, export.read_bytes(), export.name, "PUMP", today=dt.date(2026, 11, 21))
         commit(store, checked, "bench", accept_warnings=True)
 
     def read_csv():
-        duckdb.connect().execute(f"SELECT count(*) FROM read_csv('{export}', delim=';', header=true)").fetchone()
+        count_csv_rows(export, ";")
 
     ours, theirs = _median_seconds(runs, ingest), _median_seconds(runs, read_csv)
     return {"ingest_100k_s": round(ours, 2), "read_csv_100k_s": round(theirs, 3), "ingest_vs_read_csv": round(ours / theirs, 1)}
@@ -294,12 +292,12 @@ def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True)
     started = time.perf_counter()
     if n == 1:
         programme = load_programme()
-        extracts = load_demo(Store(db), programme)
+        extracts = load_demo(Store(db, create=True), programme)
     else:
         config_path = folder / f"scale-{n}.yaml"
         config_path.write_text(yaml.safe_dump(scaled_config(n), sort_keys=False), encoding="utf-8")
         programme = load_programme(config_path)
-        extracts = load_scaled(Store(db), programme, history, today)
+        extracts = load_scaled(Store(db, create=True), programme, history, today)
     store = Store(db)
     figures = {
         "scale": n,

@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     site = getattr(args, "site", None)
     if site is not None and programme.site_code(site) is None:
         return _fail(args, USAGE, f"bad usage: --site {site} is not a site of the programme; its sites are {', '.join(programme.sites)}")
-    store = Store(service.db_path(args.db), on_wait=_say_waiting)
+    # Only init and demo create a database: any other command on a path that holds none is refused (exit 3).
+    store = Store(service.db_path(args.db), on_wait=_say_waiting, create=args.command in ("init", "demo"))
     try:
         # One use for the whole command: it waits its turn for the file once, not at every query.
         with store.connect():

@@ -31,7 +31,8 @@ def error_log(path: Path) -> logging.Logger:
     """The logger whose records go to `path` (the page and the command line share it)."""
     log = logging.getLogger("dashboard.errors")
     if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve() for h in log.handlers):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():  # its folder has gone (moved with the database): never make it again
+            return logging.getLogger("pump-errors-without-a-folder")  # to the server's own output
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
@@ -42,6 +43,14 @@ def seed_demo_when_empty() -> bool:
     """The embedded default seeds an empty database with demo data; a real deployment sets
     PUMP_DEMO=0 so that demo participants can never sit beside real ones."""
     return os.environ.get("PUMP_DEMO", "1") != "0"
+
+
+def first_start(db: Path) -> bool:
+    """Whether the dashboard may create its database: the embedded default's first start on an empty
+    data folder (there, with no database in it yet). Never in a deployment (PUMP_DEMO=0: IT runs init),
+    and never for a folder that has gone (it may have moved with the database)."""
+    used = any(db.parent.glob("*.duckdb*")) or log_path(db).exists()  # a database, its log, its write-ahead log
+    return seed_demo_when_empty() and db.parent.is_dir() and not used
 
 
 def current_user() -> str:
@@ -239,11 +248,7 @@ def record_sign_in_over(store: Store, email: str, login: str, reason: str) -> No
 def record_sign_in(store: Store, email: str, role: str | None, login: str) -> bool:
     """Audit a sign-in once per login (`login` tells logins apart, e.g. the ID token's issue time);
     a page reload is no new sign-in. A signed-in person not in the access file is audited as refused."""
-    seen = store.query(
-        "SELECT 1 FROM audit_log WHERE action IN ('sign_in', 'refused') AND lower(actor) = lower(?) AND detail->>'login' = ? LIMIT 1",
-        [email, login],
-    )
-    if not seen.empty:
+    if store.sign_in_recorded(email, login):
         return False
     if role is None:
         store.record(email, "refused", {"action": "sign_in", "reason": "not in the access file", "login": login})

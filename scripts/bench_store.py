@@ -102,7 +102,7 @@ def main() -> None:
         folder = Path(tmp)
         db = folder / "bench.duckdb"
         started = time.perf_counter()
-        load_demo(Store(db), load_programme())
+        load_demo(Store(db, create=True), load_programme())
         print(f"demo programme loaded in {time.perf_counter() - started:.1f} s")
         alone = measure(db, folder, start=0)
         busy, reads, errors = watched(db, folder, args.sessions)

@@ -66,6 +66,15 @@ INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALU
   (TIMESTAMP '2024-02-15 16:00:00', 'chair', 'meeting', NULL, NULL, '{"meeting_id": 1}');
 """,
     5: "",  # participant_versions: migration 5 moved the rows above into it
+    6: """
+UPDATE extracts SET source = 'castor-pump' WHERE extract_id = 2;
+INSERT INTO waiting_pulls (source, trial, site, pulled_at, pulled_by, sha256, format, report, canonical_csv) VALUES
+  ('castor-pump', 'PUMP', 'EMC', TIMESTAMP '2024-02-20 06:00:00', 'scheduled pull', 'c1', 'castor',
+   '{"ok": true, "warnings": [{"row": 3, "column": "enrolled_on", "message": "a date in the future"}]}',
+   'participant_id,site,enrolled_on\nEMC-001,EMC,2023-10-09\n');
+INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALUES
+  (TIMESTAMP '2024-02-20 06:00:00', 'scheduled pull', 'pull', 'PUMP', NULL, '{"pull_id": 1, "outcome": "waiting"}');
+""",
 }
 
 SCHEMA_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL);\n"

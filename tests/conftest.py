@@ -19,4 +19,6 @@ def programme():
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(tmp_path / "test.duckdb", lock_wait=5)
+    store = Store(tmp_path / "test.duckdb", lock_wait=5, create=True)
+    store.data_version()  # made now, as `init` makes it: the command line refuses a path that holds none
+    return store

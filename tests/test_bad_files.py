@@ -39,7 +39,7 @@ EXPECTED = {
 @pytest.fixture
 def seeded(tmp_path, programme):
     """A database that already holds an extract, so 'unchanged' means something."""
-    store = Store(tmp_path / "bad.duckdb")
+    store = Store(tmp_path / "bad.duckdb", create=True)
     service.record_config(store, programme)  # as the app or any earlier command did
     checked = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip"), "first.csv", "PUMP", today=TODAY)
     commit(store, checked, "seeder")

@@ -16,7 +16,10 @@ from support import ROOT, template_csv
 
 @pytest.fixture
 def db(tmp_path):
-    return str(tmp_path / "cli.duckdb")
+    """A database made as the README says: `init` first (no other command creates one)."""
+    path = str(tmp_path / "cli.duckdb")
+    assert main(["--db", path, "init"]) == 0
+    return path
 
 
 def run(db, *args, capsys):

@@ -45,7 +45,7 @@ def store_rows(store, programme, trial, header, rows):
 
 @pytest.fixture
 def db(tmp_path, programme):
-    store = Store(tmp_path / "consort.duckdb")
+    store = Store(tmp_path / "consort.duckdb", create=True)
     store_rows(store, programme, "PUMP", FULL, PUMP_ROWS)
     store_rows(store, programme, "PUMP-2", SHORT, PUMP2_ROWS)
     return store

@@ -53,7 +53,7 @@ def tables(manifest) -> list[Table]:
 def load_run(tmp_path_factory, programme) -> tuple[Store, int, list]:
     """The demo loaded into an empty database, with the check of every export on the way
     (what the upload path read from each file, its warnings and its diff), in manifest order."""
-    store = Store(tmp_path_factory.mktemp("demo") / "t.duckdb")
+    store = Store(tmp_path_factory.mktemp("demo") / "t.duckdb", create=True)
     results = []
 
     def recording(*args, **kwargs):
@@ -357,7 +357,7 @@ def test_the_demo_moves_by_whole_weeks_to_end_on_the_latest_monday(today, weeks)
 def test_on_a_later_day_the_demo_ends_this_week_with_the_same_story(tmp_path, programme, monkeypatch):
     today = dt.date(2027, 6, 10)  # a Thursday, 29 weeks after the committed demo's last Monday
     monkeypatch.setenv("PUMP_TODAY", today.isoformat())
-    store = Store(tmp_path / "shifted.duckdb")
+    store = Store(tmp_path / "shifted.duckdb", create=True)
     seen = []
     count = demo.load_demo(store, programme, on_progress=lambda done, total: seen.append((done, total)))
     extracts = store.extracts()

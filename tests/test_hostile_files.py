@@ -58,7 +58,7 @@ REFUSED = {
 
 @pytest.fixture
 def seeded(tmp_path, programme):
-    store = Store(tmp_path / "hostile.duckdb")
+    store = Store(tmp_path / "hostile.duckdb", create=True)
     service.record_config(store, programme)
     commit(store, check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip"), "first.csv", "PUMP", today=TODAY), "seeder")
     return store
@@ -164,7 +164,7 @@ def test_any_table_in_any_format_ends_in_a_refusal_or_a_load(data, fmt, site):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=csv_files())
 def test_a_commit_lands_whole_or_not_at_all(tmp_path_factory, data):
-    store = Store(tmp_path_factory.mktemp("prop") / "p.duckdb")
+    store = Store(tmp_path_factory.mktemp("prop") / "p.duckdb", create=True)
     store.data_version()
     before = store.table_counts()
     checked = check_file(store, PROGRAMME, data, "any.csv", "PUMP", today=TODAY)

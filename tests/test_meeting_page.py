@@ -19,7 +19,7 @@ APP = "../streamlit_app.py"
 
 @pytest.fixture
 def db(tmp_path, programme):
-    store = Store(tmp_path / "meeting.duckdb")
+    store = Store(tmp_path / "meeting.duckdb", create=True)
     history = meeting_history(store, programme)
     return store, history
 

@@ -106,7 +106,7 @@ def test_no_meeting_yet_is_refused_and_a_note_with_an_identifier_is_refused(stor
 
 def test_meeting_commands(tmp_path, capsys, programme):
     db = str(tmp_path / "cli.duckdb")
-    store = Store(db)
+    store = Store(db, create=True)
     upload(store, programme, ["P2-E1,EMC,,2026-10-01,haip,on_treatment,"], at=dt.datetime(2026, 11, 2, 10))
     assert main(["--db", db, "changes", "--json"]) == 1
     said = capsys.readouterr()

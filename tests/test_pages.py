@@ -32,7 +32,7 @@ PAST = dt.date(2025, 6, 30)
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory, programme):
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    load_demo(Store(path), programme)
+    load_demo(Store(path, create=True), programme)
     return path
 
 
@@ -60,7 +60,7 @@ def demo_copy(demo_db, tmp_path):
 @pytest.fixture
 def one_extract(tmp_path, programme):
     """PUMP has one extract, from EMC; PUMP-2 and PUMP-IT have none."""
-    store = Store(tmp_path / "one.duckdb")
+    store = Store(tmp_path / "one.duckdb", create=True)
     checked = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip"), "pump.csv", "PUMP", today=TODAY)
     commit(store, checked, "coordinator")
     return store.path
@@ -363,7 +363,7 @@ def many(tmp_path_factory, programme):
     config = folder / "programme.yaml"
     config.write_text(yaml.safe_dump(demo.many_trials(programme, MANY, sites=6).model_dump(mode="json", exclude={"source_sha256"})))
     generated = load_programme(config)
-    load_latest(Store(folder / "many.duckdb"), generated)
+    load_latest(Store(folder / "many.duckdb", create=True), generated)
     return config, folder / "many.duckdb", generated
 
 
@@ -459,7 +459,7 @@ def national(tmp_path_factory, programme):
     config = folder / "programme.yaml"
     config.write_text(yaml.safe_dump(demo.many_trials(programme, 150, sites=20).model_dump(mode="json", exclude={"source_sha256"})))
     generated = load_programme(config)
-    load_latest(Store(folder / "national.duckdb"), generated)
+    load_latest(Store(folder / "national.duckdb", create=True), generated)
     return config, folder / "national.duckdb", generated
 
 

@@ -15,6 +15,7 @@ import yaml
 from dashboard.config import ConfigError, load_programme
 from dashboard.pull import decide, pull_all
 from dashboard.sources.secrets import source_secrets
+from dashboard.store import Store
 from edc_server import CLIENT_ID, CLIENT_SECRET, EDC, REDCAP_TOKEN, STUDY
 from support import ROOT
 
@@ -288,6 +289,7 @@ def test_the_command_line_prints_one_json_object_per_source(tmp_path, setup, edc
     _, config = setup
     edc.faults.add("bad_credentials")
     env = {**os.environ, **ENV, "PUMP_CONFIG": str(config), "PUMP_SECRETS": str(tmp_path / "none.toml")}
+    Store(tmp_path / "cli.duckdb", create=True).data_version()  # made by init: a pull never creates a database
     run = subprocess.run([sys.executable, "-m", "dashboard", "--db", str(tmp_path / "cli.duckdb"), "pull", "--json"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     objects = [json.loads(line) for line in run.stdout.splitlines()]
@@ -304,11 +306,9 @@ def test_a_scheduled_pull_beside_the_running_dashboard_waits_its_turn_and_lands(
     import threading
     import time
 
-    from dashboard.store import Store
-
     _, config = setup
     db = tmp_path / "served.duckdb"
-    dashboard = Store(db, idle_release=60)
+    dashboard = Store(db, idle_release=60, create=True)
     dashboard.data_version()
     stop, errors, polls = threading.Event(), [], []
 

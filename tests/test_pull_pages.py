@@ -32,7 +32,7 @@ def world(tmp_path, monkeypatch):
     """A store and a programme whose PUMP sites pull from a local Castor (EMC) and REDCap (NKI)."""
     with EDC() as edc:
         programme, config = programme_with_sources(tmp_path, edc.url)
-        store = Store(tmp_path / "pages.duckdb")
+        store = Store(tmp_path / "pages.duckdb", create=True)
         store.data_version()
         for name, value in {**ENV, "PUMP_DB": str(store.path), "PUMP_DEMO": "0", "PUMP_CONFIG": str(config),
                             "PUMP_SECRETS": str(tmp_path / "none.toml")}.items():

@@ -21,7 +21,7 @@ PLOTLY_BUNDLE = re.compile(r"<script type='text/javascript'>.*?</script>", re.S)
 
 @pytest.fixture(scope="module")
 def history_db(tmp_path_factory, programme):
-    store = Store(tmp_path_factory.mktemp("report") / "pack.duckdb")
+    store = Store(tmp_path_factory.mktemp("report") / "pack.duckdb", create=True)
     meeting_history(store, programme)
     return store
 
@@ -126,7 +126,7 @@ def demo_history(tmp_path_factory, programme):
     from dashboard.ingest import check_file, commit
     from support import TODAY, template_csv
 
-    store = Store(tmp_path_factory.mktemp("demo-pack") / "pack.duckdb")
+    store = Store(tmp_path_factory.mktemp("demo-pack") / "pack.duckdb", create=True)
     meeting_history(store, programme)
     checked = check_file(store, programme, template_csv("D-1,EMC,,2026-11-12,haip"), "demo.csv", "PUMP", today=TODAY)
     commit(store, checked, service.DEMO_ACTOR, accept_warnings=True, uploaded_at=dt.datetime(2026, 11, 12, 9))

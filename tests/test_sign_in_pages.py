@@ -54,7 +54,7 @@ def site(tmp_path, monkeypatch, programme):
     path.write_text(ACCESS, encoding="utf-8")
     monkeypatch.setenv("PUMP_ACCESS", str(path))
     monkeypatch.setenv("PUMP_DEMO", "0")
-    store = Store(tmp_path / "pump.duckdb")
+    store = Store(tmp_path / "pump.duckdb", create=True)
     monkeypatch.setenv("PUMP_DB", str(store.path))
     for who, rows, name in ((COORDINATOR, ["P-1,EMC,,2024-03-05,haip"], "emc.csv"), (OTHER, ["P-7,NKI,,2024-04-05,haip"], "nki.csv")):
         checked = check_file(store, programme, template_csv(*rows), name, "PUMP", today=TODAY)

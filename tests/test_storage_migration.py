@@ -54,7 +54,7 @@ def view(store: Store, as_of: dt.datetime) -> list[tuple]:
 
 
 def test_every_as_of_view_of_the_demo_history_reads_the_same_after_the_move_to_versions(tmp_path, programme):
-    demo = Store(tmp_path / "demo.duckdb")
+    demo = Store(tmp_path / "demo.duckdb", create=True)
     load_demo(demo, programme)
     old = tmp_path / "schema4.duckdb"
     schema_4_copy(demo, old)

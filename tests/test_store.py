@@ -161,7 +161,7 @@ def test_a_database_of_schema_version_1_upgrades_itself_and_keeps_its_data(tmp_p
 
 def test_the_command_line_ingests_while_another_process_keeps_reading(tmp_path, programme):
     path = tmp_path / "shared.duckdb"
-    Store(path).data_version()
+    Store(path, create=True).data_version()
     reader = subprocess.Popen(
         [sys.executable, "-c", (
             "import time; from dashboard.store import Store\n"
@@ -229,7 +229,7 @@ def test_a_file_that_is_not_a_database_is_refused_in_words_and_left_as_it_was(tm
 def test_a_database_from_a_newer_version_is_not_opened(tmp_path, capsys):
     from dashboard.cli import main
 
-    store = Store(tmp_path / "newer.duckdb")
+    store = Store(tmp_path / "newer.duckdb", create=True)
     store.data_version()
     store.query(f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION + 1}, now()) RETURNING version")
     code = main(["--db", str(store.path), "extracts"])

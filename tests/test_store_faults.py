@@ -40,7 +40,7 @@ def run_cli(db: Path, *args: str, env: dict | None = None, prefix: tuple = (), *
 
 def base_database(path: Path, programme) -> Store:
     """PUMP at EMC: P-1 and P-2; the configuration recorded, as the command line does first."""
-    store = Store(path)
+    store = Store(path, create=True)
     service.record_config(store, programme)
     checked = check_file(store, programme, BASE, "base.csv", "PUMP", today=TODAY)
     commit(store, checked, "coordinator", accept_warnings=True)

@@ -19,7 +19,7 @@ FIRST = template_csv("P-1,EMC,2024-03-01,2024-03-05,haip", "P-2,EMC,2024-03-02,2
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    store = Store(tmp_path / "upload.duckdb")
+    store = Store(tmp_path / "upload.duckdb", create=True)
     store.data_version()
     monkeypatch.setenv("PUMP_DB", str(store.path))
     monkeypatch.setenv("PUMP_DEMO", "0")

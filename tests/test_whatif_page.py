@@ -19,7 +19,7 @@ AS_OF = service.today()
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory, programme):
     path = tmp_path_factory.mktemp("whatif") / "demo.duckdb"
-    load_demo(Store(path), programme)
+    load_demo(Store(path, create=True), programme)
     return path
 
 

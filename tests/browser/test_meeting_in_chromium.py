@@ -18,7 +18,7 @@ from support import meeting_history
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("meeting") / "pump.duckdb"
-    meeting_history(Store(db), load_programme())
+    meeting_history(Store(db, create=True), load_programme())
     server = Server(db)
     yield server
     server.stop()

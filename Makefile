@@ -19,11 +19,11 @@ run: $(VENV)/installed
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Chromium prints the meeting pack and runs the browser tests; poppler-utils (pdftotext) reads the
-# printed pack back in the tests.
+# printed pack back in the tests; the store's tests start a PostgreSQL server of their own (Debian's binaries).
 chromium:
-	@{ command -v chromium && command -v pdftotext; } >/dev/null || { \
+	@{ command -v chromium && command -v pdftotext && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium poppler-utils; }
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium poppler-utils postgresql; }
 
 test: $(VENV)/installed chromium
 	$(PY) -m ruff check .

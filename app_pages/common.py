@@ -25,9 +25,6 @@ from dashboard.store import Refused, Store, StoreUnavailable, lock_wait_from_env
 from dashboard.textnorm import plain  # pages show user text through common.plain
 
 LIVE_POLL = dt.timedelta(seconds=10)
-# The file is let go this long after the last use, so a nightly import need not wait for
-# the whole steering meeting to close its browsers (it also asks, and is let in at once).
-IDLE_RELEASE_SECONDS = 2.0
 
 # The view lives in the URL (?as_of=YYYY-MM-DD&trial=PUMP&trial=PUMP-2) so a link reproduces it. No
 # as_of means today, the live view; no trial means every trial. Streamlit drops the query string when
@@ -111,7 +108,7 @@ def _open_store() -> Store:
     lets go of the file when idle so the command line can write. It creates the database only on the
     first start on an empty data folder (service.first_start); any other missing database is a fault."""
     db = service.db_path()
-    store = Store(db, idle_release=IDLE_RELEASE_SECONDS, create=service.first_start(db))
+    store = Store(db, idle_release=service.DASHBOARD_IDLE_RELEASE_SECONDS, create=service.first_start(db))
     service.record_config(store, get_programme())
     return store
 

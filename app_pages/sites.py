@@ -7,7 +7,7 @@ import streamlit as st
 
 from app_pages import common
 from dashboard import charts, metrics
-from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
+from dashboard.overview import sites_page_charted
 from dashboard.rounding import whole_site_figures
 
 common.require("sites")
@@ -156,11 +156,7 @@ st.caption(
     f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same."
 )
 
-# Charts for the trials chosen in the sidebar, or else those off track or at risk (as on the overview): a
-# national programme's 150 trials would be 150 charts nobody reads.
-charted, why = big_chart_trials(summaries, chosen=len(trials) < len(programme.trials)) if len(summaries) > BIG_CHARTS_AT_MOST else (
-    [s["trial"] for s in summaries], ""
-)
+charted, why = sites_page_charted(summaries, chosen=len(trials) < len(programme.trials))
 shown = [s for s in summaries if s["trial"] in charted]
 sites_in_view = sorted({site for code in charted for site in programme.trials[code].sites})
 colours = common.site_colours(programme, sites_in_view)

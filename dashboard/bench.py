@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from dashboard import service
 from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
 from dashboard.store import Store, count_csv_rows
 
@@ -147,7 +148,7 @@ def _ingest_ratio(folder: Path, runs: int) -> dict:
 
 
 def _page_figures(store: Store, programme: Programme, today: dt.date, runs: int) -> dict:
-    from dashboard import metrics, service
+    from dashboard import metrics
 
     first = next(iter(programme.trials))
 
@@ -224,12 +225,18 @@ def _trial_page(programme: Programme, today: dt.date, code: str, s: dict, mine) 
 
 
 def _sites_page(programme: Programme, today: dt.date, participants, summary: dict) -> None:
-    """app_pages/sites.py's computation: the rates chart of every site and trial, and a curve chart per trial."""
+    """app_pages/sites.py's computation: the tables, the rates chart and the aligned curves of the trials it
+    charts (all up to a few, else those off track or at risk, as the page chooses)."""
     import pandas as pd
 
     from dashboard import charts, metrics
+    from dashboard.overview import sites_page_charted
+    from dashboard.rounding import whole_site_figures
 
-    summaries = summary["trials"]
+    for s in summary["trials"]:
+        whole_site_figures(s)
+    charted, _ = sites_page_charted(summary["trials"], chosen=False)
+    summaries = [s for s in summary["trials"] if s["trial"] in charted]
     rates = pd.DataFrame([{"trial": s["trial"], "site": x["site"], "rate_per_month": x["rate_per_month"], "rate_6m": x["rate_6m"]}
                           for s in summaries for x in s["sites"]])
     colours = {site: programme.sites[site].colour for site in programme.sites}
@@ -298,7 +305,8 @@ def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True)
         config_path.write_text(yaml.safe_dump(scaled_config(n), sort_keys=False), encoding="utf-8")
         programme = load_programme(config_path)
         extracts = load_scaled(Store(db, create=True), programme, history, today)
-    store = Store(db)
+    # Opened as the dashboard opens it (kept open between uses): the figures are a page's, not a command's.
+    store = Store(db, idle_release=service.DASHBOARD_IDLE_RELEASE_SECONDS)
     figures = {
         "scale": n,
         "trials": len(programme.trials),

@@ -258,26 +258,44 @@ class Accrual:
         return failed / decided if decided else None
 
 
+DAY_OFFSET = 1 << 30  # days since 1970 made positive for packing (any date from about 2.9 million years ago)
+
+
 def accruals(participants: pd.DataFrame, as_of: dt.date, by_trial: bool = True) -> dict[str, Accrual]:
-    """Every trial's Accrual from one pass over the snapshot: the masks computed once for all rows, the
-    screening counts from one grouped sum by trial and site, the enrolment days split by one grouping.
-    Without `by_trial` the rows are one trial's, under the key ""."""
+    """Every trial's Accrual from one pass over the snapshot: the masks computed once for all rows, each
+    (trial, site) a whole-number key (its text factorised once), the screening counts one bincount each,
+    the enrolment days sorted once by key and day and cut at the keys' edges. Grouping on text columns
+    three times cost most of the national summary. Without `by_trial` the rows are one trial's, under
+    the key ""."""
     frame = with_dates(participants)
     enrolled = _on_or_before(frame, "enrolled_on", as_of)
-    screened = _screened_mask(frame, as_of)
-    decided, failed = _decided_and_failed(frame, enrolled)
-    keys = pd.DataFrame({"trial": frame["trial"] if by_trial else "", "site": frame["site"]}, index=frame.index)
-    flags = keys.assign(screened=screened, decided=screened & decided, failed=screened & failed)
-    counts = flags.groupby(["trial", "site"], sort=False, dropna=False)[["screened", "decided", "failed"]].sum()
-    days = _dates(frame, "enrolled_on")[enrolled].to_numpy().astype("datetime64[D]")
-    groups = keys[enrolled].groupby(["trial", "site"], sort=False, dropna=False).indices
+    screened = _screened_mask(frame, as_of).to_numpy()
+    decided, failed = (mask.to_numpy() for mask in _decided_and_failed(frame, enrolled))
+    enrolled = enrolled.to_numpy()
+    site_codes, sites = pd.factorize(frame["site"], use_na_sentinel=False)
+    trial_codes, trials = pd.factorize(frame["trial"], use_na_sentinel=False) if by_trial else (np.zeros(len(frame), np.intp), [""])
+    trials, sites = [str(t) for t in trials], [str(s) for s in sites] or [""]
+    keys = trial_codes * len(sites) + site_codes
+    size = len(trials) * len(sites)
+    screened_n = np.bincount(keys, weights=screened, minlength=size)
+    decided_n = np.bincount(keys, weights=screened & decided, minlength=size)
+    failed_n = np.bincount(keys, weights=screened & failed, minlength=size)
     parts: dict[str, dict] = {}
-    for (trial, site), row in counts.iterrows():
-        part = parts.setdefault(str(trial), {"days": {}, "screened": {}, "decided": {}, "failed": {}})
-        for name in ("screened", "decided", "failed"):
-            part[name][str(site)] = int(row[name])
-    for (trial, site), at in groups.items():
-        parts[str(trial)]["days"][str(site)] = np.sort(days[at])
+    for key in pd.unique(keys):  # in the order the pairs first appear, as a grouping without sorting gives
+        trial, site = trials[key // len(sites)], sites[key % len(sites)]
+        part = parts.setdefault(trial, {"days": {}, "screened": {}, "decided": {}, "failed": {}})
+        part["screened"][site], part["decided"][site], part["failed"][site] = int(screened_n[key]), int(decided_n[key]), int(failed_n[key])
+    # One sort of (key, day) packed in one whole number: the key above, the day below.
+    days = _dates(frame, "enrolled_on").to_numpy()[enrolled].astype("datetime64[D]").astype(np.int64)
+    packed = np.sort((keys[enrolled].astype(np.int64) << 32) | (days + DAY_OFFSET))
+    sorted_keys, sorted_days = packed >> 32, ((packed & 0xFFFFFFFF) - DAY_OFFSET).astype("datetime64[D]")
+    enrolled_keys = keys[enrolled]
+    edges = np.flatnonzero(np.diff(sorted_keys)) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, len(sorted_keys)]
+    runs = {int(sorted_keys[a]): sorted_days[a:b] for a, b in zip(starts, ends, strict=True)} if len(sorted_keys) else {}
+    for key in pd.unique(enrolled_keys):  # the sites in the order they first appear among the enrolled
+        trial, site = trials[key // len(sites)], sites[key % len(sites)]
+        parts[trial]["days"][site] = runs[int(key)]
     return {trial: Accrual(as_of=as_of, **part) for trial, part in parts.items()}
 
 
@@ -289,17 +307,21 @@ def accrual_of(participants: pd.DataFrame, as_of: dt.date) -> Accrual:
 # ---- screening, arms, statuses, milestones ---------------------------------------------------------
 
 
-def _outcome(frame: pd.DataFrame) -> pd.Series:
+def _outcome_in(frame: pd.DataFrame, outcomes) -> pd.Series:
+    """Per row: whether its screening outcome, trimmed and in lower case, is one of `outcomes`. Decided once
+    per distinct value (a handful), not once per row (300,000 at national scale)."""
     if "screening_outcome" not in frame:
-        return pd.Series("", index=frame.index)
-    return frame["screening_outcome"].fillna("").astype(str).str.strip().str.lower()
+        return pd.Series("" in outcomes, index=frame.index)
+    codes, values = pd.factorize(frame["screening_outcome"])  # a gap: code -1, the last entry below
+    normalised = pd.Index(values, dtype=object).astype(str).str.strip().str.lower()
+    chosen = np.append(normalised.isin(list(outcomes)), "" in outcomes)
+    return pd.Series(chosen[codes], index=frame.index)
 
 
 def _decided_and_failed(frame: pd.DataFrame, enrolled: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Per row: a decided screening outcome (enrolment decides: eligible), and a screen failure
     (ineligible or declined, and not enrolled after all)."""
-    outcome = _outcome(frame)
-    return outcome.isin(DECIDED_OUTCOMES) | enrolled, outcome.isin(FAIL_OUTCOMES) & ~enrolled
+    return _outcome_in(frame, DECIDED_OUTCOMES) | enrolled, _outcome_in(frame, FAIL_OUTCOMES) & ~enrolled
 
 
 def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
@@ -309,7 +331,7 @@ def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
     screened = screened_by(participants, as_of)
     enrolled = _on_or_before(screened, "enrolled_on", as_of)
     consented = _on_or_before(screened, "consented_on", as_of) | enrolled
-    eligible = _outcome(screened).isin(["eligible", "declined"]) | consented
+    eligible = _outcome_in(screened, ("eligible", "declined")) | consented
     counts = [len(screened), int(eligible.sum()), int(consented.sum()), int(enrolled.sum())]
     return [{"stage": s, "count": c} for s, c in zip(("screened", "eligible", "consented", "enrolled"), counts, strict=True)]
 

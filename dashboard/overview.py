@@ -77,6 +77,14 @@ def trials_table(summaries: list[dict], curves: dict[str, list[int]]) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def sites_page_charted(summaries: list[dict], chosen: bool) -> tuple[list[str], str]:
+    """The trials the sites page draws curves for: all of them up to BIG_CHARTS_AT_MOST, else as the
+    overview's big charts (a national programme's 150 trials would be 150 charts nobody reads)."""
+    if len(summaries) > BIG_CHARTS_AT_MOST:
+        return big_chart_trials(summaries, chosen)
+    return [s["trial"] for s in summaries], ""
+
+
 def big_chart_trials(summaries: list[dict], chosen: bool, at_most: int = BIG_CHARTS_AT_MOST) -> tuple[list[str], str]:
     """Which trials get a big accrual chart under the table, worst first, and a sentence saying why.
     `chosen`: the view's trial filter picked these trials (else every trial is shown)."""

@@ -16,6 +16,10 @@ from dashboard.access import Access
 from dashboard.config import Programme
 from dashboard.store import DEFAULT_DB_PATH, DEMO_ACTOR, SYSTEM_ACTOR, Refused, Store
 
+# The dashboard's store lets go of a DuckDB file this long after the last use, so a nightly import need
+# not wait for the whole steering meeting to close its browsers (it also asks, and is let in at once).
+DASHBOARD_IDLE_RELEASE_SECONDS = 2.0
+
 
 def db_path(cli_value: str | None = None) -> Path:
     """--db, else $PUMP_DB, else data/pump.duckdb."""

@@ -501,3 +501,19 @@ def test_programme_summary_has_what_summary_json_promises(programme, people):
     assert {"trial", "target", "enrolled", "screened", "sites", "forecast"} <= set(t)
     assert {"site", "enrolled", "months_open", "rate_per_month", "last_extract_on"} <= set(t["sites"][0])
     assert set(t["forecast"]) == {"median", "p05", "p95", "p_on_time"}
+
+
+def test_accruals_of_a_trial_screening_but_not_yet_enrolling_and_of_no_rows_at_all():
+    """The summary's one-pass reduction (metrics.accruals) on the edges a new trial meets: rows screened
+    with outcomes typed any way (spaces, capitals, gaps) but nobody enrolled yet, and no rows at all."""
+    rows = pd.DataFrame({
+        "trial": ["T", "T", "T", "T"], "site": ["EMC", "EMC", "NKI", "NKI"],
+        "screened_on": pd.to_datetime(["2024-05-01", "2024-05-02", "2024-05-03", "2024-08-01"]),
+        "screening_outcome": [" Ineligible ", "DECLINED", None, "ineligible"],
+        "enrolled_on": pd.to_datetime([None, None, None, None]),
+    })
+    accrual = metrics.accruals(rows, AS_OF)["T"]
+    assert accrual.enrolled() == 0 and accrual.first("EMC") is None
+    assert accrual.screened == {"EMC": 2, "NKI": 1}  # NKI's second was screened after the as-of date
+    assert accrual.failed == {"EMC": 2, "NKI": 0} and accrual.decided == {"EMC": 2, "NKI": 0}
+    assert metrics.accruals(rows.iloc[:0], AS_OF) == {}

@@ -213,6 +213,8 @@ class Trial(_Strict):
     # No trial event happens more than this long before the trial opened: an earlier date is an error
     # (most often a date of birth in the wrong column).
     earliest_event_years_before_opening: int = Field(default=2, ge=0, le=20)
+    # The model of the trial's status and headline forecast, overriding the programme's `forecast_model`.
+    forecast_model: Literal["multicentre", "single"] | None = None
 
     @field_validator("reasons")
     @classmethod
@@ -325,6 +327,10 @@ class Programme(_Strict):
     forecast_recent_months: int = Field(default=6, ge=1, le=24)
     # Which forecast the status (and the headline finish) comes from: the recent pace or since opening.
     status_basis: Literal["recent", "since_opening"] = "recent"
+    # Which model the status (and the headline finish) comes from: `multicentre`, a rate per site (Jiang et al.
+    # 2015), or `single`, one rate for the trial (Gajewski et al. 2008); unset: multicentre for a trial with more
+    # than one site, single for a trial with one. A trial's own `forecast_model` overrides it.
+    forecast_model: Literal["multicentre", "single"] | None = None
     sites: dict[str, Site] = Field(min_length=1)
     trials: dict[str, Trial] = Field(min_length=1)
     # sha256 of the file it came from, recorded in the audit log when it changes.

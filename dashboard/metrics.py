@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -756,22 +756,53 @@ def _multicentre(trial: Trial, accrual: Accrual, certainty: float, has_data: boo
 
 
 MULTICENTRE_MODEL = "per-site rates (Jiang et al. 2015)"
+MODEL_NAMES = {"multicentre": "multi-centre", "single": "single-rate"}  # summary --json's `forecast_model`
 
 
-def forecast_model(trial: Trial) -> str:
-    """Which model gives a trial's headline forecast and status: one rate for the trial, with more than one
-    site split over them by their planned shares and following their opening dates."""
-    return "multi-centre" if len(trial.sites) > 1 else "single-rate"
+def declared_model(programme: Programme, trial: Trial) -> str:
+    """The model of the trial's status and headline forecast: the trial's `forecast_model`, else the
+    programme's, else `multicentre` (a rate per site) for a trial with more than one site and `single` (one
+    rate for the trial) for a trial with one."""
+    return trial.forecast_model or programme.forecast_model or ("multicentre" if len(trial.sites) > 1 else "single")
+
+
+def forecast_model(programme: Programme, trial: Trial) -> str:
+    """summary --json's `forecast_model`: `multi-centre` (a rate per site) or `single-rate` (one rate)."""
+    return MODEL_NAMES[declared_model(programme, trial)]
+
+
+def basis_text(status_basis: str, months: int) -> str:
+    """The basis of the status in words: the pace it learns from."""
+    if status_basis == "recent":
+        return f"at the pace of the last {months} months (blended with the plan's pace)"
+    return "at the pace since opening"
+
+
+def trial_model_text(model: str, status_basis: str, months: int, sites: int) -> str:
+    """Which model and basis a trial's status and finish come from, in one sentence a committee member reads."""
+    basis = basis_text(status_basis, months)
+    if model == "multi-centre":
+        return (f"Status and finish from a rate per site (Jiang et al. 2015), {basis}: each of its {sites} sites "
+                "recruits at its own rate and the trial's total is their sum; the sites it has, open or closed, "
+                "not the planned ones.")
+    return (f"Status and finish from one rate for the whole trial (Gajewski, Simon & Carlson 2008), {basis}"
+            + (", split over its sites by their planned shares and opening dates." if sites > 1 else "."))
 
 
 def model_text(summary: dict) -> str:
-    """Which model and basis the status and the headline forecast come from, in one sentence for every page
-    and the pack."""
-    months = summary.get("recent_months")
-    basis = (f"at the pace of the last {months} months (blended with the plan's pace)" if summary.get("status_basis") == "recent"
-             else "at the pace since the trial opened")
-    return (f"Forecast model: one accrual rate per trial (Gajewski, Simon & Carlson 2008), in a multi-centre trial split over "
-            f"its sites by their planned shares from their opening dates; status basis: {basis}.")
+    """Which models and basis the statuses and headline forecasts of a summary come from, in one sentence for
+    every page's legend and the pack."""
+    by_model: dict[str, list[str]] = {}
+    for t in summary.get("trials", []):
+        by_model.setdefault(t["forecast_model"], []).append(t["trial"])
+    basis = basis_text(summary.get("status_basis", "since_opening"), summary.get("recent_months", 6))
+    words = {"multi-centre": "a rate per site, their sum the trial's (Jiang et al. 2015; the sites it has, not the planned ones)",
+             "single-rate": "one rate for the whole trial (Gajewski, Simon & Carlson 2008)"}
+    if len(by_model) <= 1:
+        model = next(iter(by_model), "multi-centre")
+        return f"Forecast model: {words[model]}; basis: {basis}."
+    parts = [f"{', '.join(codes)}: {words[model]}" for model, codes in sorted(by_model.items())]
+    return f"Forecast model: {'; '.join(parts)}. Basis: {basis}."
 
 
 STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so
@@ -905,7 +936,8 @@ def _trial_summary(
         "forecast_recent": _forecast_dict(recent, as_of),
         "status_recent": status_of(recent),
         **by_end,
-        "forecast_model": forecast_model(trial),
+        "forecast_model": forecast_model(programme, trial),
+        "forecast_model_text": trial_model_text(forecast_model(programme, trial), programme.status_basis, months, len(trial.sites)),
         "multicentre": _multicentre(trial, accrual, programme.forecast_prior_certainty, has_data),
     }
 
@@ -913,20 +945,60 @@ def _trial_summary(
 BY_END_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
 
 
+def basis_sites(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None) -> list[Site]:
+    """The sites the per-site status counts: those open or closed by the as-of date (the sites it has; a
+    planned site does not make a status green before it opens). Since opening, each learns its rate since its
+    activation; at the recent pace (`recent_months`), from its last months only, as its row in site_forecasts
+    (a site open for none of them, or closed before, left out: it adds nothing ahead)."""
+    sites = multicentre_sites(trial, accrual, planned=False)
+    if recent_months is None:
+        return sites
+    _, inputs = _site_forecast_inputs(trial, accrual, certainty, recent_months)
+    learnt = {site: (shape, rate) for site, _m, shape, rate, _ahead, _own in inputs}
+    return [replace(s, posterior=learnt[s.name]) for s in sites if s.name in learnt]
+
+
+def _per_site_forecast(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None) -> tuple[Forecast, dict] | None:
+    """The per-site model's headline (a Forecast: completion days, chance on time; no single rate, so shape
+    and rate NaN) and its number by the planned end; None before the trial opens or with no site open."""
+    sites = basis_sites(trial, accrual, certainty, recent_months)
+    if accrual.as_of < trial.opened_on or not sites:
+        return None
+    target, enrolled, elapsed, planned = _outlook_args(trial, accrual)
+    try:
+        o = forecast_sites(target, enrolled, elapsed, planned, sites, certainty, per_site=False)
+    except ValueError:  # no site that can recruit: nothing to forecast
+        return None
+    days = [math.inf if d is None else d for d in (o.median_days, o.p05_days, o.p95_days)]
+    forecast = Forecast(*days, o.p_on_time, math.nan, math.nan, max(target - enrolled, 0))
+    return forecast, dict(zip(BY_END_KEYS, (o.enrolled_by_end_median, o.enrolled_by_end_p05, o.enrolled_by_end_p95), strict=True))
+
+
 def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, bool]]) -> list[dict]:
     """Per (trial, accrual, has data): the forecasts its summary shows (since opening, at the recent pace,
-    the basis's, the number by the planned end, per site), every trial's closed forms and negative
-    binomials evaluated together: one scipy call per distribution function for the whole programme."""
+    the basis's, the number by the planned end, per site). The single-rate model's closed forms and negative
+    binomials are evaluated together for every trial: one scipy call per distribution function for the whole
+    programme. A trial under the per-site model (declared_model) gets its since-opening and recent forecasts
+    and its number by the planned end from _per_site_forecast instead (numpy only: negative binomial pmfs by
+    their recurrence, convolved)."""
     certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
     recent_basis = programme.status_basis == "recent"
-    pending = [_forecast_pending(t, a, certainty) if data else None for t, a, data in items]
-    pending += [_recent_pending(t, a, certainty, months) if data else None for t, a, data in items]
+    per_site = [declared_model(programme, t) == "multicentre" and data for t, _, data in items]
+    pending = [_forecast_pending(t, a, certainty) if data and not ps else None for (t, a, data), ps in zip(items, per_site, strict=True)]
+    pending += [_recent_pending(t, a, certainty, months) if data and not ps else None for (t, a, data), ps in zip(items, per_site, strict=True)]
     resolved = resolve(pending)
     since, recent = resolved[: len(items)], resolved[len(items):]
+    by_end_of: dict[int, dict] = {}
+    for k, ((trial, accrual, _), ps) in enumerate(zip(items, per_site, strict=True)):
+        if ps:
+            both = [_per_site_forecast(trial, accrual, certainty, window) for window in (None, months)]
+            since[k], recent[k] = (None if b is None else b[0] for b in both)
+            chosen = both[1 if recent_basis else 0]
+            by_end_of[k] = dict.fromkeys(BY_END_KEYS) if chosen is None else chosen[1]
     basis = recent if recent_basis else since
     by_end_inputs, site_inputs, site_rows = [], [], []
-    for (trial, accrual, _), forecast in zip(items, basis, strict=True):
-        if forecast is not None:
+    for k, ((trial, accrual, _), forecast) in enumerate(zip(items, basis, strict=True)):
+        if forecast is not None and k not in by_end_of:
             left = (trial.planned_end_on(accrual.as_of) - accrual.as_of).days
             by_end_inputs.append((accrual.enrolled(), forecast.shape, forecast.rate, exposure_ahead(_site_plans(trial, accrual), left)))
         rows, inputs = _site_forecast_inputs(trial, accrual, certainty, months if recent_basis else None)
@@ -936,11 +1008,14 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
     by_end_q, site_q = iter(quantiles[: len(by_end_inputs)]), quantiles[len(by_end_inputs):]
     out, used = [], 0
     for k, forecast in enumerate(basis):
-        q = next(by_end_q) if forecast is not None else None
         rows, inputs = site_rows[k]
         _fill_site_forecasts(rows, inputs, site_q[used : used + len(inputs)], reaching[used : used + len(inputs)])
         used += len(inputs)
-        by_end = dict.fromkeys(BY_END_KEYS) if q is None else dict(zip(BY_END_KEYS, (int(q[1]), int(q[0]), int(q[2])), strict=True))
+        if k in by_end_of:
+            by_end = by_end_of[k]
+        else:
+            q = next(by_end_q) if forecast is not None else None
+            by_end = dict.fromkeys(BY_END_KEYS) if q is None else dict(zip(BY_END_KEYS, (int(q[1]), int(q[0]), int(q[2])), strict=True))
         out.append({"since": since[k], "recent": recent[k], "forecast": forecast, "by_end": by_end, "per_site": rows})
     return out
 
@@ -965,7 +1040,7 @@ def programme_summary(
     nobody = Accrual(as_of)
     items = [(programme.trials[code], by_trial.get(code, nobody), bool(last_extract.get(code))) for code in codes]
     computed = _forecasts_at_once(programme, items)
-    return {
+    summary = {
         "as_of": as_of.isoformat(),
         "latest_extract_on": max(dates).isoformat() if dates else None,
         "status_thresholds": {"green": programme.status_thresholds.green, "amber": programme.status_thresholds.amber},
@@ -977,3 +1052,4 @@ def programme_summary(
             for code, (_, accrual, _), done in zip(codes, items, computed, strict=True)
         ],
     }
+    return {**summary, "forecast_model_text": model_text(summary)}

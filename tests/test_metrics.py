@@ -36,7 +36,7 @@ DATE_COLUMNS = [
 ]
 
 
-def programme_with(trials: dict) -> Programme:
+def programme_with(trials: dict, **settings) -> Programme:
     return Programme(
         programme="test",
         status_thresholds={"green": 0.8, "amber": 0.5},
@@ -48,6 +48,7 @@ def programme_with(trials: dict) -> Programme:
             "UMCU": {"name": "UMC Utrecht", "colour": "#777777"},
         },
         trials=trials,
+        **settings,
     )
 
 
@@ -71,7 +72,9 @@ R = {
 
 @pytest.fixture(scope="module")
 def programme() -> Programme:
-    return programme_with({"T": T, "R": R})
+    # The by-hand forecasts of this module are the one-rate model's (kept, and declared with `forecast_model:
+    # single`); the per-site model, the default for a trial of several sites, has its own in test_multicentre.py.
+    return programme_with({"T": T, "R": R}, forecast_model="single")
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -333,7 +336,8 @@ def test_recent_pace_learns_from_the_window_only(people):
     # On 1 Jan 2025 (a year and a day open) the 6-month window (2 Jul to 1 Jan) holds only N-2 (5 Jul):
     # 1 enrolment in 183 days with EMC and NKI open, a third of lambda each: E = 122 share-days.
     day = dt.date(2025, 1, 1)
-    longer = programme_with({"T": {**T, "amendments": [{"effective_on": "2024-01-01", "target": 10, "planned_end_on": "2025-12-31"}]}})
+    longer = programme_with({"T": {**T, "amendments": [{"effective_on": "2024-01-01", "target": 10, "planned_end_on": "2025-12-31"}]}},
+                            forecast_model="single")
     s = metrics.trial_summary(longer, "T", people, day, LAST_EXTRACT)
     forecast = metrics.trial_forecast_recent(longer.trials["T"], people, day, 0.5, 6)
     planned = (dt.date(2025, 12, 31) - dt.date(2024, 1, 1)).days  # 730
@@ -347,8 +351,9 @@ def test_a_site_opening_later_brings_the_forecast_forward(people):
     # On 1 Mar only EMC recruits (E-1, E-2). NKI opening on 1 Apr adds its share from then on; a trial
     # whose NKI has no opening date can count on EMC alone.
     day = dt.date(2024, 3, 1)
-    with_nki = programme_with({"T": T})
-    without = programme_with({"T": {**T, "sites": {"EMC": {"activated_on": "2024-01-01"}, "NKI": {}, "UMCU": {}}}})
+    # (The one-rate model counts a site from its opening date ahead; the per-site status counts the sites open.)
+    with_nki = programme_with({"T": T}, forecast_model="single")
+    without = programme_with({"T": {**T, "sites": {"EMC": {"activated_on": "2024-01-01"}, "NKI": {}, "UMCU": {}}}}, forecast_model="single")
     plans = metrics.site_plans(with_nki.trials["T"], people, day)
     assert plans[1] == SitePlan(opens_in_days=31, share=1 / 3)
     later = metrics.trial_summary(with_nki, "T", people, day, LAST_EXTRACT)["forecast"]

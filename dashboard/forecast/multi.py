@@ -52,6 +52,9 @@ class Site:
     # An extra site of a what-if: it recruits at this many a day (a Poisson process, no prior), as centres
     # needed assumes; its share and enrolled are unused.
     known_rate: float | None = None
+    # Its rate's Gamma(size, rate per day) learnt elsewhere (the recent pace: from its last months only)
+    # instead of from the prior and its enrolments since activation.
+    posterior: tuple[float, float] | None = None
 
     @property
     def planned(self) -> bool:
@@ -82,6 +85,9 @@ def site_parameters(target: int, planned_days: float, certainty: float, sites: l
     known = np.array([s.known_rate is not None for s in sites], dtype=bool)
     size = np.where(known, 0.0, target * certainty * share + m)  # size 0: no negative binomial part
     rate = planned_days * certainty + np.maximum(days_open, 0.0)
+    learnt = [j for j, s in enumerate(sites) if s.posterior is not None]
+    if learnt:
+        size[learnt], rate[learnt] = np.array([sites[j].posterior for j in learnt], dtype=float).T
     start = np.maximum(-days_open, 0.0)
     ahead = np.maximum(np.minimum(horizon, closes) - start, 0.0)
     return size, rate, ahead

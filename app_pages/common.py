@@ -558,9 +558,7 @@ def watch_for_new_data(shown_version: int) -> None:
 
 def basis_text(overview: dict) -> str:
     """What the status and the headline forecast are computed from, in words."""
-    if overview.get("status_basis", "since_opening") == "recent":
-        return f"at the pace of the last {overview['recent_months']} months (blended with the plan's pace)"
-    return "at the pace since the trial opened"
+    return metrics.basis_text(overview.get("status_basis", "since_opening"), overview.get("recent_months", 6))
 
 
 def status_legend(overview: dict) -> None:
@@ -569,8 +567,7 @@ def status_legend(overview: dict) -> None:
     st.caption(
         f"**Status** is the chance of reaching the target by the planned end, {basis_text(overview)}: "
         f":green-badge[On track] {green:.0%} or more · :orange-badge[At risk] {amber:.0%} to {green:.0%} · "
-        f":red-badge[Off track] below {amber:.0%}. **Finish**: the forecast's median date, 90% interval in brackets "
-        "(Bayesian accrual model, Gajewski, Simon & Carlson 2008). "
+        f":red-badge[Off track] below {amber:.0%}. **Finish**: the forecast's median date, 90% interval in brackets. "
         f"Site data older than {overview['stale_after_days']} days is flagged stale. {metrics.model_text(overview)}"
     )
 

@@ -218,6 +218,7 @@ def trial_step(t: dict) -> None:
     lines = [f"**Since last meeting: {since_line(block)}**"] if block else []
     if why := metrics.story(t):  # the status and the plan seem to disagree: the line that says why
         lines.append(f":small[:material/info: {why}]")
+    lines.append(f":small[Status and finish: {metrics.model_label(t)}.]")
     if lines:
         st.markdown("  \n".join(lines))
     with st.container(key="meeting-body"):

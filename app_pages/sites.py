@@ -153,7 +153,8 @@ common.csv_download(rows.merge(details, on=["Trial", "Site"]), f"PUMP_sites_{as_
 st.caption(
     "Target: the site's planned share of the trial's target; expected now: that share of the planned curve. Rate: enrolled per "
     "month open (months of 30.44 days since the site opened); 6 months: the rate over the last 6 months. ⚠ stale: the "
-    f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same."
+    f"site's last extract is more than {programme.stale_after_days} days old. A site with no recruit is listed all the same. "
+    + metrics.model_text(overview)
 )
 
 charted, why = sites_page_charted(summaries, chosen=len(trials) < len(programme.trials))

@@ -76,7 +76,7 @@ def headline_numbers(width: int | str = "stretch") -> None:
         f"{common.month(f['p05'])} – {common.month(f['p95'])}" if f and left_to_enrol else None,
         delta_color="off",
         delta_arrow="off",
-        help=f"Median of the Bayesian accrual forecast (Gajewski, Simon & Carlson 2008), {common.basis_text(overview)}",
+        help=f"Median of the Bayesian accrual forecast. {s['forecast_model_text']}",
     )
     metric(f"Chance by {common.month(s['planned_end_on'])}", f"{f['p_on_time']:.0%}" if f else "–")
     metric(
@@ -85,8 +85,10 @@ def headline_numbers(width: int | str = "stretch") -> None:
         None if s["enrolled_by_end_median"] is None else f"{s['enrolled_by_end_p05']} – {s['enrolled_by_end_p95']}",
         delta_color="off",
         delta_arrow="off",
-        help="The number enrolled by the planned end at the same pace (median; below it the 90% interval): negative "
-        "binomial under the forecast's Gamma posterior (as the R package accrual predicts n at a time).",
+        help="The number enrolled by the planned end at the same pace (median; below it the 90% interval): "
+        + ("the sum of the sites' negative binomials, each under its own rate's Gamma posterior (as the R package accrual's "
+           "accrual.multi.n predicts)." if s["forecast_model"] == "multi-centre" else
+           "negative binomial under the forecast's Gamma posterior (as the R package accrual predicts n at a time)."),
     )
     metric(
         pace_label,
@@ -113,8 +115,9 @@ def figure(name: str, build):
 
 # ---- accrual and forecast: the main chart, on the first screen ---------------------------------------
 def accrual_figure():
-    fan = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=s["recent_months"] if recent_basis else None)
-    other = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=None if recent_basis else s["recent_months"])
+    per_site = s["forecast_model"] == "multi-centre"
+    fan = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=s["recent_months"] if recent_basis else None, per_site=per_site)
+    other = metrics.trial_fan(trial, mine, as_of, certainty, recent_months=None if recent_basis else s["recent_months"], per_site=per_site)
     other_f = s["forecast_since_opening"] if recent_basis else s["forecast_recent"]
     show_other = bool(f and other_f and left_to_enrol and other_f["median"] != f["median"])
     until = max(
@@ -154,8 +157,7 @@ with chart:
     common.plot(figure("accrual", accrual_figure), key="trial-accrual")
 if f:
     st.caption(
-        f"The forecast learns the accrual rate {common.basis_text(overview)}, weighing the plan like {certainty:g} of "
-        "that period's worth of data, and lets sites that open later add their share from their opening date. "
+        f"{s['forecast_model_text']} It weighs the plan like {certainty:g} of that period's worth of data. "
         + (
             f"At the pace since opening ({common.rate(s['rate_per_month'])}) it would finish "
             f"{common.month(s['forecast_since_opening']['median'])}, {s['forecast_since_opening']['p_on_time']:.0%} by "
@@ -229,8 +231,8 @@ def sites_section(outlook: whatif.WhatIfResult) -> None:
              for label, o in (("Sites there now", outlook.now), ("with the planned sites", outlook.planned)) if o is not None]
     st.caption(
         "; ".join(lines) + ". A rate per site (Jiang et al. 2015): each site learns its own rate since it opened; a planned "
-        "site counts from its planned opening by its prior alone. The status above keeps "
-        + ("the one-rate model" if s["forecast_model"] == "single-rate" else "the one-rate multi-centre model")
+        "site counts from its planned opening by its prior alone. The status above: "
+        + ("one rate for the whole trial" if s["forecast_model"] == "single-rate" else "this model with the sites there now")
         + f", {common.basis_text(overview)}."
     )
     st.page_link("app_pages/whatif.py", label="What if: another target, end or extra sites", icon=":material/tune:", query_params={"show": code})

@@ -207,8 +207,9 @@ def _trial_page(programme: Programme, today: dt.date, code: str, s: dict, mine) 
     from dashboard import charts, metrics, whatif
 
     trial, certainty = programme.trials[code], programme.forecast_prior_certainty
-    fan = metrics.trial_fan(trial, mine, today, certainty, recent_months=s["recent_months"])
-    metrics.trial_fan(trial, mine, today, certainty)
+    per_site = s["forecast_model"] == "multi-centre"
+    fan = metrics.trial_fan(trial, mine, today, certainty, recent_months=s["recent_months"], per_site=per_site)
+    metrics.trial_fan(trial, mine, today, certainty, per_site=per_site)
     charts.cumulative_accrual(code, metrics.cumulative_accrual(mine, today), metrics.expected_curve(trial, today), s["target"], today,
                               trial.colour, fan=fan, planned_end=trial.planned_end_on(today))
     monthly = metrics.accrual_per_period(mine, today, "month", by="site", groups=list(trial.sites))

@@ -48,6 +48,7 @@ from dashboard.forecast import (
     negbin_quantiles,
     negbin_reaching,
     recent_posterior,
+    site_fan,
     status_from_probability,
 )
 from dashboard.forecast.pooled import ClosedForm, multicentre_pending, recent_pending, resolve
@@ -570,33 +571,47 @@ def _recent_pending(trial: Trial, accrual: Accrual, certainty: float, months: in
 
 
 def trial_fan(
-    trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float, recent_months: int | None = None
+    trial: Trial, participants: pd.DataFrame, as_of: dt.date, certainty: float, recent_months: int | None = None,
+    per_site: bool = False,
 ) -> pd.DataFrame:
     """The forecast fan from as_of: count, and the dates (Timestamps) by which it is reached with 5%,
     50% and 95% probability; starts with today's count at as_of. Empty when there is no forecast.
-    `recent_months`: at the recent pace (trial_forecast_recent's model) instead of since opening."""
+    `recent_months`: at the recent pace (trial_forecast_recent's model) instead of since opening.
+    `per_site`: the per-site model's (summary's forecast_model `multi-centre`), the sites it has."""
     columns = ["count", "p05", "median", "p95"]
     if as_of < trial.opened_on:
         return pd.DataFrame(columns=columns)
     accrual = accrual_of(participants, as_of)
     target, enrolled, elapsed, planned, sites = _forecast_args(trial, accrual)
     try:
-        posterior = None
-        if recent_months is not None:
-            recent = min(recent_enrolled(accrual, recent_months), enrolled)
-            window = min(window_days(recent_months), elapsed)
-            posterior = recent_posterior(target, recent, window, planned, sites, certainty)
-        rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty, posterior=posterior)
+        if per_site:
+            rows = _per_site_fan(trial, accrual, certainty, recent_months)
+        else:
+            posterior = None
+            if recent_months is not None:
+                recent = min(recent_enrolled(accrual, recent_months), enrolled)
+                window = min(window_days(recent_months), elapsed)
+                posterior = recent_posterior(target, recent, window, planned, sites, certainty)
+            rows = forecast_fan(target, enrolled, elapsed, planned, sites, certainty, posterior=posterior)
     except ValueError:
         return pd.DataFrame(columns=columns)
     start = pd.Timestamp(as_of)
     data = [(enrolled, start, start, start)]
     for count, *days in rows:
-        dates = [day_after(as_of, d) for d in days]
+        dates = [None if d is None else day_after(as_of, d) for d in days]
         if None in dates:
             break
         data.append((count, *(pd.Timestamp(d) for d in dates)))
     return pd.DataFrame(data, columns=columns)
+
+
+def _per_site_fan(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None) -> list[tuple]:
+    """forecast.site_fan of the sites the per-site status counts (basis_sites)."""
+    sites = basis_sites(trial, accrual, certainty, recent_months)
+    if not sites:
+        raise ValueError("no site open")
+    target, enrolled, _, planned = _outlook_args(trial, accrual)
+    return site_fan(target, enrolled, planned, certainty, sites)
 
 
 def site_forecasts(
@@ -776,6 +791,13 @@ def basis_text(status_basis: str, months: int) -> str:
     if status_basis == "recent":
         return f"at the pace of the last {months} months (blended with the plan's pace)"
     return "at the pace since opening"
+
+
+def model_label(trial_summary: dict) -> str:
+    """The model and basis of one trial's status in a few words (a projector's line): e.g. `a rate per site, at
+    the pace of the last 6 months`."""
+    model = "a rate per site" if trial_summary["forecast_model"] == "multi-centre" else "one rate for the trial"
+    return f"{model}, {basis_text(trial_summary['forecast_basis'], trial_summary['recent_months'])}"
 
 
 def trial_model_text(model: str, status_basis: str, months: int, sites: int) -> str:

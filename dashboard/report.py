@@ -59,7 +59,8 @@ def accrual_figure(programme: Programme, trial_summary: dict, participants: pd.D
     # The fan of the headline forecast's own basis, so that the band is the 90% interval the numbers
     # beside it say, and the axis reaches its end (the other basis's band may end years earlier).
     recent = trial_summary.get("forecast_basis") == "recent"
-    fan = metrics.trial_fan(trial, mine, as_of, programme.forecast_prior_certainty, trial_summary["recent_months"] if recent else None)
+    fan = metrics.trial_fan(trial, mine, as_of, programme.forecast_prior_certainty, trial_summary["recent_months"] if recent else None,
+                            per_site=trial_summary.get("forecast_model") == "multi-centre")
     planned_end = dt.date.fromisoformat(trial_summary["planned_end_on"])
     f = trial_summary.get("forecast")
     interval_end = [dt.date.fromisoformat(f["p95"])] if f and f.get("p95") else []
@@ -203,7 +204,7 @@ def _trial_section(programme: Programme, t: dict, block: dict | None, pack: dict
             for c in block["corrections"]
         )
         corrections = f"<p class='small'>Corrections (not counted as new): {items}</p>"
-    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=290), f"accrual-{code}")
+    chart = _figure(accrual_figure(programme, t, participants, dt.date.fromisoformat(summary["as_of"]), height=270), f"accrual-{code}")
     return (
         "<section>"
         + _running_head(summary, changes, page, pack)
@@ -215,6 +216,7 @@ def _trial_section(programme: Programme, t: dict, block: dict | None, pack: dict
         + f"<div class='figs'>{cells}</div>"
         + _table(site_table(t, block))
         + corrections
+        + f"<p class='note'>Status and finish: {_e(metrics.model_label(t))}.</p>"
         + chart
         + "</section>"
     )

@@ -75,6 +75,9 @@ def test_the_html_pack_holds_the_figures_of_changes_and_summary(pack_html, histo
         assert html.escape(since_line(block)) in body
         assert f"{t['enrolled']} / {t['target']}" in body
     assert "P2-E1" in body and "enrolled on 2026-10-01 → 2026-09-28" in body  # the correction, named
+    # Which model the statuses come from: in the legend, and on every trial's page (the demo's trials have two sites).
+    assert html.escape(summary["forecast_model_text"]) in body and "a rate per site" in summary["forecast_model_text"]
+    assert body.count("Status and finish: a rate per site, at the pace of the last 6 months") == 3
     assert "stale since meeting" in body
 
 

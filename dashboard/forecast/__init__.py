@@ -13,7 +13,7 @@ from dashboard.forecast.distributions import (
     time_cdf,
     time_quantiles,
 )
-from dashboard.forecast.multi import Outlook, Site, centres_needed, forecast_sites, median_site_rate
+from dashboard.forecast.multi import Outlook, Site, centres_needed, forecast_sites, median_site_rate, site_fan
 from dashboard.forecast.pooled import (
     SitePlan,
     exposure_ahead,
@@ -38,6 +38,6 @@ __all__ = [
     "PROBS", "Forecast", "Outlook", "Prediction", "Site", "SitePlan", "_draw_remaining", "centres_needed", "day_after",
     "exposure_ahead", "exposure_days", "forecast_completion", "forecast_fan", "forecast_multicentre", "forecast_recent",
     "forecast_sites", "median_site_rate", "negbin_quantiles", "negbin_reaching", "open_share", "predict_enrolled",
-    "predict_enrolled_by_end", "probability_reaching", "recent_posterior", "simulate_completion",
+    "predict_enrolled_by_end", "probability_reaching", "recent_posterior", "simulate_completion", "site_fan",
     "status_from_probability", "time_cdf", "time_quantiles",
 ]

@@ -17,7 +17,8 @@ X_j ~ NegBin(15 + m_j, 28/54), the total by month 36 is 108 + NegBin(258, 28/54)
 347.57.
 
 The completion date of the trial (count n): the smallest whole day t with P(m + X(t) >= n) >= q, found by
-bisection (the probability grows with t). Of one site (its own target s_j*n): the time to k more at one
+bisection (the probability grows with t); the fan (site_fan) does the same for counts below n, the prior
+staying the target's. Of one site (its own target s_j*n): the time to k more at one
 Gamma-Poisson rate is b*B/(1 - B), B ~ Beta(k, a), exactly as the single-rate model, after its opening.
 
 Centres needed: the fewest extra sites, each opening in u days and recruiting at the trial's median site
@@ -168,25 +169,30 @@ class Outlook:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def chance_by(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], days: float) -> float:
-    """P(the target is reached within `days` from now)."""
-    need = target - enrolled
+def chance_by(
+    target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], days: float, count: int | None = None
+) -> float:
+    """P(the target (or `count`, the prior staying the target's) is reached within `days` from now)."""
+    need = (target if count is None else count) - enrolled
     if need <= 0:
         return 1.0
     size, rate, ahead = site_parameters(target, planned_days, certainty, sites, days)
     return chance_at_least(total_pmf(size, rate, ahead, last=need, poisson=poisson_mean(sites, days)), need)
 
 
-def completion_days(target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], q: float) -> float | None:
-    """The smallest whole day t from now with P(target reached by t) >= q; None beyond LONGEST_DAYS."""
-    if enrolled >= target:
+def completion_days(
+    target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], q: float, count: int | None = None
+) -> float | None:
+    """The smallest whole day t from now with P(target reached by t) >= q (or `count` reached: the fan's
+    points); None beyond LONGEST_DAYS."""
+    if enrolled >= (target if count is None else count):
         return 0.0
     low, high = 0, LONGEST_DAYS
-    if chance_by(target, enrolled, planned_days, certainty, sites, high) < q:
+    if chance_by(target, enrolled, planned_days, certainty, sites, high, count) < q:
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        if chance_by(target, enrolled, planned_days, certainty, sites, middle) >= q:
+        if chance_by(target, enrolled, planned_days, certainty, sites, middle, count) >= q:
             high = middle
         else:
             low = middle
@@ -239,6 +245,20 @@ def forecast_sites(
     days = [completion_days(target, enrolled, planned_days, certainty, sites, q) for q in PROBS] if dates else [None] * 3
     rows = site_outlook(target, planned_days, certainty, sites, left) if per_site else []
     return Outlook(median, p05, p95, p_on_time, days[1], days[0], days[2], rows)
+
+
+def site_fan(
+    target: int, enrolled: int, planned_days: float, certainty: float, sites: list[Site], points: int = 20
+) -> list[tuple[int, float | None, float | None, float | None]]:
+    """The fan of the per-site model: for up to `points` counts from just above `enrolled` to the target (the
+    target last, its row the forecast's completion days), (count, p05, median, p95) days from now until that
+    count is reached (None: not within LONGEST_DAYS)."""
+    k = max(target - enrolled, 0)
+    if k == 0:
+        return [(int(target), 0.0, 0.0, 0.0)]
+    steps = np.unique(np.linspace(1, k, max(1, min(points, k))).round().astype(int))
+    return [(int(enrolled + j), *(completion_days(target, enrolled, planned_days, certainty, sites, q, int(enrolled + j)) for q in PROBS))
+            for j in steps]
 
 
 def median_site_rate(target: int, planned_days: float, sites: list[Site]) -> float:

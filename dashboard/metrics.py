@@ -51,6 +51,7 @@ from dashboard.forecast import (
     site_fan,
     status_from_probability,
 )
+from dashboard.forecast.multi import Problem, outlooks_at_once, problem
 from dashboard.forecast.pooled import ClosedForm, multicentre_pending, recent_pending, resolve
 
 DAYS_PER_MONTH = 30.44
@@ -980,20 +981,34 @@ def basis_sites(trial: Trial, accrual: Accrual, certainty: float, recent_months:
     return [replace(s, posterior=learnt[s.name]) for s in sites if s.name in learnt]
 
 
-def _per_site_forecast(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None) -> tuple[Forecast, dict] | None:
-    """The per-site model's headline (a Forecast: completion days, chance on time; no single rate, so shape
-    and rate NaN) and its number by the planned end; None before the trial opens or with no site open."""
+def _per_site_problem(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None) -> Problem | None:
+    """The per-site model's forecast of the trial to make (forecast.multi.problem); None before the trial opens
+    or with no site open that can recruit."""
     sites = basis_sites(trial, accrual, certainty, recent_months)
     if accrual.as_of < trial.opened_on or not sites:
         return None
     target, enrolled, elapsed, planned = _outlook_args(trial, accrual)
     try:
-        o = forecast_sites(target, enrolled, elapsed, planned, sites, certainty, per_site=False)
-    except ValueError:  # no site that can recruit: nothing to forecast
+        return problem(target, enrolled, elapsed, planned, sites, certainty)
+    except ValueError:
         return None
-    days = [math.inf if d is None else d for d in (o.median_days, o.p05_days, o.p95_days)]
-    forecast = Forecast(*days, o.p_on_time, math.nan, math.nan, max(target - enrolled, 0))
-    return forecast, dict(zip(BY_END_KEYS, (o.enrolled_by_end_median, o.enrolled_by_end_p05, o.enrolled_by_end_p95), strict=True))
+
+
+def _per_site_forecasts(problems: list[Problem | None]) -> list[tuple[Forecast, dict] | None]:
+    """Every problem's headline under the per-site model (a Forecast: completion days and chance on time; no
+    single rate, so shape and rate NaN) and its number by the planned end, all on arrays at once
+    (forecast.multi.outlooks_at_once)."""
+    outlooks = iter(outlooks_at_once([p for p in problems if p is not None]))
+    out: list[tuple[Forecast, dict] | None] = []
+    for p in problems:
+        if p is None:
+            out.append(None)
+            continue
+        o = next(outlooks)
+        days = [math.inf if d is None else d for d in (o.median_days, o.p05_days, o.p95_days)]
+        forecast = Forecast(*days, o.p_on_time, math.nan, math.nan, max(p.target - p.enrolled, 0))
+        out.append((forecast, dict(zip(BY_END_KEYS, (o.enrolled_by_end_median, o.enrolled_by_end_p05, o.enrolled_by_end_p95), strict=True))))
+    return out
 
 
 def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, bool]]) -> list[dict]:
@@ -1010,13 +1025,13 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
     pending += [_recent_pending(t, a, certainty, months) if data and not ps else None for (t, a, data), ps in zip(items, per_site, strict=True)]
     resolved = resolve(pending)
     since, recent = resolved[: len(items)], resolved[len(items):]
+    chosen = [k for k, ps in enumerate(per_site) if ps]
+    made = _per_site_forecasts([_per_site_problem(items[k][0], items[k][1], certainty, window) for window in (None, months) for k in chosen])
     by_end_of: dict[int, dict] = {}
-    for k, ((trial, accrual, _), ps) in enumerate(zip(items, per_site, strict=True)):
-        if ps:
-            both = [_per_site_forecast(trial, accrual, certainty, window) for window in (None, months)]
-            since[k], recent[k] = (None if b is None else b[0] for b in both)
-            chosen = both[1 if recent_basis else 0]
-            by_end_of[k] = dict.fromkeys(BY_END_KEYS) if chosen is None else chosen[1]
+    for k, since_k, recent_k in zip(chosen, made[: len(chosen)], made[len(chosen):], strict=True):
+        since[k], recent[k] = (None if b is None else b[0] for b in (since_k, recent_k))
+        basis_k = recent_k if recent_basis else since_k
+        by_end_of[k] = dict.fromkeys(BY_END_KEYS) if basis_k is None else basis_k[1]
     basis = recent if recent_basis else since
     by_end_inputs, site_inputs, site_rows = [], [], []
     for k, ((trial, accrual, _), forecast) in enumerate(zip(items, basis, strict=True)):

@@ -300,3 +300,185 @@ def enrolled_path(target: int, enrolled: int, planned_days: float, certainty: fl
         size, rate, ahead = site_parameters(target, planned_days, certainty, sites, h)
         rows.append([enrolled + q for q in quantiles_of(total_pmf(size, rate, ahead, poisson=poisson_mean(sites, h)))])
     return np.array(rows, dtype=float).reshape(-1, 3)
+
+
+# ---- many trials at once: the programme summary's per-site forecasts on arrays ---------------------------
+
+CHUNK = 2_000_000  # array elements per block of problems: memory stays bounded at national scale
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One trial's per-site forecast to make: the target (n) and enrolled (m), the horizon of the planned end
+    (days from now) and per site (rows) its posterior Gamma(size, rate), its start and closing (days from now)."""
+
+    target: int
+    enrolled: int
+    left: float
+    size: np.ndarray
+    rate: np.ndarray
+    start: np.ndarray
+    closes: np.ndarray
+
+
+def problem(target: int, enrolled: int, elapsed_days: float, planned_days: float, sites: list[Site], certainty: float) -> Problem:
+    """forecast_sites's problem on arrays (no known-rate site: those are the what-if's)."""
+    _check(target, enrolled, planned_days, certainty, sites)
+    if any(s.known_rate is not None for s in sites):
+        raise ValueError("a known-rate site is for one forecast at a time (forecast_sites)")
+    size, rate, _ = site_parameters(target, planned_days, certainty, sites, 0.0)
+    start = np.array([max(-s.days_open, 0.0) for s in sites])
+    closes = np.array([s.closes_in_days for s in sites], dtype=float)
+    return Problem(int(target), int(enrolled), max(planned_days - elapsed_days, 0.0), size, rate, start, closes)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Problems side by side: per problem (rows) and site (columns, padded by sites that add nothing) the
+    posterior size and rate, start and closing; per problem m, n and the days left to the planned end."""
+
+    size: np.ndarray
+    rate: np.ndarray
+    start: np.ndarray
+    closes: np.ndarray
+    enrolled: np.ndarray
+    target: np.ndarray
+    left: np.ndarray
+
+    def at(self, rows: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(size, p) of the rows' sites at their horizons (days from now): NegBin(size, p) ahead, p 1 for none."""
+        size, rate = self.size[rows], self.rate[rows]
+        ahead = np.maximum(np.minimum(horizons[:, None], self.closes[rows]) - self.start[rows], 0.0)
+        recruits = (ahead > 0) & (size > 0)
+        p = np.where(recruits, rate / (rate + np.where(recruits, ahead, 1.0)), 1.0)
+        return np.where(recruits, size, 0.0), p
+
+
+def batch_of(problems: list[Problem]) -> Batch:
+    width = max(len(p.size) for p in problems)
+
+    def pad(name: str, fill: float) -> np.ndarray:
+        out = np.full((len(problems), width), fill)
+        for i, p in enumerate(problems):
+            out[i, : len(p.size)] = getattr(p, name)
+        return out
+
+    return Batch(pad("size", 0.0), pad("rate", 1.0), pad("start", 0.0), pad("closes", 0.0),
+                 np.array([p.enrolled for p in problems]), np.array([p.target for p in problems]), np.array([p.left for p in problems], dtype=float))
+
+
+def _pmfs(size: np.ndarray, p: np.ndarray, length: int) -> np.ndarray:
+    """NegBin(size, p) pmfs from 0 to length - 1 for arrays of sites (..., length), by negbin_pmf's recurrence;
+    a site that adds nothing (size 0 or p 1) is 1 at 0."""
+    k = np.arange(1, length, dtype=float)
+    live = (size > 0) & (p < 1)
+    a, q = np.where(live, size, 1.0)[..., None], np.where(live, p, 0.5)[..., None]
+    with np.errstate(divide="ignore"):
+        steps = np.log((k - 1 + a) / k) + np.log1p(-q)
+    logs = a * np.log(q) + np.concatenate([np.zeros(a.shape), np.cumsum(steps, axis=-1)], axis=-1)
+    delta = np.zeros(length)
+    delta[0] = 1.0
+    return np.where(live[..., None], np.exp(logs), delta)
+
+
+def _convolve(a: np.ndarray, b: np.ndarray, length: int) -> np.ndarray:
+    """Row by row, the convolutions of a and b cut at `length` (by FFT; no term below the cut left out)."""
+    n = 1 << int(np.ceil(np.log2(2 * length)))
+    out = np.fft.irfft(np.fft.rfft(a, n) * np.fft.rfft(b, n), n)[..., :length]
+    return np.maximum(out, 0.0)  # the FFT's rounding leaves -1e-17 where the pmf is 0
+
+
+def _below(size: np.ndarray, p: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """P(sum over sites of NegBin(size_j, p_j) < need) per row: the other sites' pmfs convolved, cut at need,
+    against the last site's cdf (need >= 1)."""
+    length = int(need.max())
+    pmfs = _pmfs(size, p, length)
+    total = pmfs[:, 0] if size.shape[1] > 1 else np.broadcast_to(_pmfs(np.zeros(1), np.ones(1), length)[0], (len(need), length))
+    for j in range(1, size.shape[1] - 1):
+        total = _convolve(total, pmfs[:, j], length)
+    cdf = np.cumsum(pmfs[:, -1], axis=-1)
+    k = np.arange(length)
+    index = need[:, None] - 1 - k
+    inside = index >= 0
+    return (total * np.where(inside, np.take_along_axis(cdf, np.where(inside, index, 0), axis=-1), 0.0)).sum(axis=-1)
+
+
+def _blocks(rows: np.ndarray, cost: np.ndarray) -> list[np.ndarray]:
+    """The rows in blocks of about CHUNK array elements (their cost each; a block ends past CHUNK by one row)."""
+    if not len(rows):
+        return []
+    block = (np.cumsum(cost) - cost) // CHUNK
+    return np.split(rows, np.flatnonzero(np.diff(block)) + 1)
+
+
+def chances_at_once(batch: Batch, rows: np.ndarray, horizons: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """P(m + X(horizon) >= count) for the batch's rows (chance_by on arrays): 1 where m >= count."""
+    need = counts.astype(int) - batch.enrolled[rows]
+    out = np.ones(len(rows))
+    todo = np.flatnonzero(need > 0)
+    for block in _blocks(todo, need[todo] * batch.size.shape[1]):
+        size, p = batch.at(rows[block], horizons[block])
+        out[block] = 1.0 - _below(size, p, need[block])
+    return np.clip(out, 0.0, 1.0)
+
+
+def days_at_once(batch: Batch, q: np.ndarray) -> np.ndarray:
+    """completion_days on arrays: per problem (row) the smallest whole day with P(target by then) >= q (one q per
+    row: rows repeated for several), by one bisection in step for all; NaN when not within LONGEST_DAYS."""
+    rows = np.arange(len(q)) % len(batch.target)
+    counts = batch.target[rows]
+    done = counts <= batch.enrolled[rows]
+    low, high = np.zeros(len(q)), np.full(len(q), float(LONGEST_DAYS))
+    never = ~done & (chances_at_once(batch, rows, high, counts) < q)
+    live = ~done & ~never
+    while (step := np.flatnonzero(live & (high - low > 1))).size:
+        middle = (low[step] + high[step]) // 2
+        reached = chances_at_once(batch, rows[step], middle, counts[step]) >= q[step]
+        high[step] = np.where(reached, middle, high[step])
+        low[step] = np.where(reached, low[step], middle)
+    return np.where(done, 0.0, np.where(never, np.nan, high))
+
+
+def _by_end_length(batch: Batch) -> np.ndarray:
+    """Per problem, a count beyond which less than TAIL of the number by the planned end lies (mean + 12 sd + 30)."""
+    ahead = np.maximum(np.minimum(batch.left[:, None], batch.closes) - batch.start, 0.0)
+    live = (ahead > 0) & (batch.size > 0)
+    mean = np.where(live, batch.size * ahead / batch.rate, 0.0).sum(axis=1)
+    variance = np.where(live, batch.size * ahead * (batch.rate + ahead) / batch.rate**2, 0.0).sum(axis=1)
+    return (mean + 12 * np.sqrt(variance) + 30).astype(int)
+
+
+def by_end_at_once(batch: Batch) -> np.ndarray:
+    """m + the 5%, 50% and 95% quantiles of the number enrolled by the planned end, per problem (rows), as
+    quantiles_of gives them from the total pmf."""
+    out = np.zeros((len(batch.target), len(PROBS)))
+    lengths = _by_end_length(batch)
+    for block in _blocks(np.arange(len(lengths)), lengths * batch.size.shape[1]):
+        last = int(lengths[block].max())
+        size, p = batch.at(block, batch.left[block])
+        pmfs = _pmfs(size, p, last)
+        total = pmfs[:, 0]
+        for j in range(1, size.shape[1]):
+            total = _convolve(total, pmfs[:, j], last)
+        cdf = np.cumsum(total, axis=-1)
+        for c, prob in enumerate(PROBS):
+            out[block, c] = np.argmax(cdf >= prob * (1 - 1e-12), axis=-1)
+    return out + batch.enrolled[:, None]
+
+
+def outlooks_at_once(problems: list[Problem]) -> list[Outlook]:
+    """forecast_sites (without rows per site) for many trials at once: the number by the planned end, the chance
+    on time and the completion days, every step on arrays for all of them (numpy only)."""
+    if not problems:
+        return []
+    batch = batch_of(problems)
+    n = len(problems)
+    chance = chances_at_once(batch, np.arange(n), batch.left, batch.target)
+    by_end = by_end_at_once(batch)
+    days = days_at_once(batch, np.repeat(np.array(PROBS), n)).reshape(len(PROBS), n)
+
+    def day(x: float) -> float | None:
+        return None if math.isnan(x) else float(x)
+
+    return [Outlook(int(by_end[i, 1]), int(by_end[i, 0]), int(by_end[i, 2]), float(chance[i]), day(days[1][i]), day(days[0][i]), day(days[2][i]), [])
+            for i in range(len(problems))]

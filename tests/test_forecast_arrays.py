@@ -1,6 +1,8 @@
 """The programme summary computes every trial's forecasts on arrays at once (metrics._forecasts_at_once): equal to
 the same forecasts computed one by one with scalar scipy calls, to 1e-9, on every demo trial and at N = 100 (150
-trials of 2,000 at two sites each, 300,000 participants, as `python -m dashboard bench` generates them)."""
+trials of 2,000 at two sites each, 300,000 participants, as `python -m dashboard bench` generates them), under the
+model each trial declares (the per-site model, the default for these trials of two sites) and under the one-rate
+model (`forecast_model: single`)."""
 
 import datetime as dt
 import math
@@ -12,7 +14,8 @@ from scipy import stats
 
 from dashboard import bench, demo, metrics
 from dashboard.config import Programme
-from dashboard.forecast import exposure_ahead, forecast_multicentre, forecast_recent, open_share
+from dashboard.forecast import exposure_ahead, forecast_multicentre, forecast_recent, forecast_sites, open_share
+from dashboard.forecast.multi import site_parameters
 
 AS_OF = dt.date(2026, 11, 21)
 
@@ -32,6 +35,40 @@ def close(x: float, y: float) -> bool:
     return (math.isinf(x) and x == y) or abs(x - y) <= 1e-9 * max(1.0, abs(y))
 
 
+def scalar_below(target: int, planned: float, certainty: float, sites, days: float, need: int) -> float:
+    """P(sum of the sites' negative binomials by `days` < need), each site's pmf one scalar scipy call."""
+    size, rate, ahead = site_parameters(target, planned, certainty, sites, days)
+    pmf = np.ones(1)
+    for a, b, h in zip(size, rate, ahead, strict=True):
+        if h > 0 and a > 0:
+            pmf = np.convolve(pmf, stats.nbinom.pmf(np.arange(need), a, b / (b + h)))[:need]
+    return float(pmf[:need].sum())
+
+
+def check_per_site(programme: Programme, trial, accrual, got: dict) -> int:
+    """The per-site model's forecasts of the summary against forecast_sites one by one, and against scalar scipy pmfs:
+    the chance on time, the number by the planned end, and each completion day the first whose chance reaches q."""
+    certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
+    target, enrolled, elapsed, planned = metrics._outlook_args(trial, accrual)
+    compared = 0
+    for key, window in (("since", None), ("recent", months)):
+        sites = metrics.basis_sites(trial, accrual, certainty, window)
+        want, have = forecast_sites(target, enrolled, elapsed, planned, sites, certainty, per_site=False), got[key]
+        days = [math.inf if d is None else d for d in (want.median_days, want.p05_days, want.p95_days)]
+        assert (have.median_days, have.p05_days, have.p95_days) == tuple(days)
+        assert close(have.p_on_time, want.p_on_time)
+        need = target - enrolled
+        if need > 0:
+            assert close(have.p_on_time, 1 - scalar_below(target, planned, certainty, sites, planned - elapsed, need))
+            for q, day in zip((0.5, 0.05, 0.95), days, strict=True):
+                if math.isfinite(day):
+                    assert 1 - scalar_below(target, planned, certainty, sites, day, need) >= q > 1 - scalar_below(target, planned, certainty, sites, day - 1, need)
+        if key == ("recent" if programme.status_basis == "recent" else "since"):
+            assert [got["by_end"][k] for k in metrics.BY_END_KEYS] == [want.enrolled_by_end_median, want.enrolled_by_end_p05, want.enrolled_by_end_p95]
+        compared += 7
+    return compared
+
+
 def check_every_trial(programme: Programme, participants: pd.DataFrame) -> int:
     """Compares every trial's batched forecasts with scalar ones; returns the number of numbers compared."""
     accruals = metrics.accruals(participants, AS_OF)
@@ -40,6 +77,9 @@ def check_every_trial(programme: Programme, participants: pd.DataFrame) -> int:
     certainty, months = programme.forecast_prior_certainty, programme.forecast_recent_months
     compared = 0
     for (trial, accrual, _), got in zip(items, batched, strict=True):
+        if metrics.declared_model(programme, trial) == "multicentre":
+            compared += check_per_site(programme, trial, accrual, got)
+            continue
         target, enrolled, elapsed, planned, sites = metrics._forecast_args(trial, accrual)
         recent = min(metrics.recent_enrolled(accrual, months), enrolled)
         one_by_one = {
@@ -77,7 +117,10 @@ def check_every_trial(programme: Programme, participants: pd.DataFrame) -> int:
 
 def test_the_arrays_equal_the_scalar_forecasts_on_every_demo_trial(programme):
     participants = demo.simulate_programme(programme, AS_OF)
-    assert check_every_trial(programme, participants) >= 3 * 11
+    assert all(metrics.declared_model(programme, t) == "multicentre" for t in programme.trials.values())
+    assert check_every_trial(programme, participants) >= 3 * 14
+    single = programme.model_copy(update={"forecast_model": "single"})
+    assert check_every_trial(single, participants) >= 3 * 11
 
 
 def test_the_arrays_equal_the_scalar_forecasts_at_national_scale():
@@ -89,4 +132,5 @@ def test_the_arrays_equal_the_scalar_forecasts_at_national_scale():
             rows += [[code, *r] for r in bench._rows(rng, code, site, bench.PER_PAIR, plan.activated_on or trial.opened_on, AS_OF - dt.timedelta(days=30))]
     participants = pd.DataFrame(rows, columns=["trial", *bench.HEADER.split(",")]).replace("", None)
     assert len(programme.trials) == 150 and len(participants) == 300_000
-    assert check_every_trial(programme, participants) >= 150 * 11
+    assert check_every_trial(programme, participants) >= 150 * 14
+    assert check_every_trial(programme.model_copy(update={"forecast_model": "single"}), participants) >= 150 * 11

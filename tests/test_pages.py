@@ -108,6 +108,9 @@ def test_overview_on_demo_data_shows_each_trial_as_summary_says(monkeypatch, dem
     assert ":material/warning: **EMC** data stale: last extract 47 days ago" in text
     assert "Data as of Saturday 21 November 2026" in text
     assert any("Live · checked" in c.value for c in at.caption)
+    # The legend says which model and basis the statuses come from (the demo's trials have two sites: a rate per site).
+    legend = next(c.value for c in at.caption if "**Status**" in c.value)
+    assert "Forecast model: a rate per site" in legend and "basis: at the pace of the last 6 months" in legend
 
 
 def test_overview_freshness_flags_the_stale_site_and_keeps_it(monkeypatch, demo_copy):
@@ -203,6 +206,8 @@ def test_trial_page_on_demo_data(monkeypatch, demo_copy, programme):
     assert f"{s['rate_needed']:.1f} needed" in titles[1]
     assert any(t.startswith("Arms: EMC") for t in titles)
     assert values["Pump placed"] and values["Converted"] == "0"
+    # The page says which model gives its status and finish, as summary --json does.
+    assert s["forecast_model"] == "multi-centre" and any(s["forecast_model_text"] in c.value for c in at.caption)
 
 
 def test_trial_page_draws_the_consort_flow_with_the_counts_of_summary(monkeypatch, demo_copy, programme):
@@ -266,6 +271,7 @@ def test_sites_page_on_demo_data_agrees_with_summary(monkeypatch, demo_copy, pro
     titles = chart_titles(at)
     assert titles[0] == "Slowest site: NKI in PUMP, PUMP-2; EMC in PUMP-IT"
     assert titles[1:] == ["PUMP: EMC fastest", "PUMP-2: EMC fastest", "PUMP-IT: NKI fastest"]
+    assert any("Forecast model: a rate per site" in c.value for c in at.caption)
 
 
 def test_sites_page_lists_sites_with_nobody(monkeypatch, one_extract):

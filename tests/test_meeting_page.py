@@ -91,6 +91,8 @@ def test_the_meeting_view_walks_each_trial_then_the_summary(monkeypatch, db, pro
     assert table.loc["Last extract"].tolist() == ["10 Nov 2026", "01 Oct 2026"]
     assert table.loc["Data"].tolist() == ["fresh", "stale since meeting"]
     assert any("Corrected (not counted as new): EMC P2\\-E1 (enrolled on)" in c.value for c in at.caption)  # the id escaped
+    # Which model gives the status and finish, in a few words the room reads.
+    assert ":small[Status and finish: a rate per site, at the pace of the last 6 months (blended with the plan's pace).]" in markdown(at)
     assert "data as of 21 Nov 2026 · changes since the meeting of 05 Nov 2026 (#1)" in context(at)
     # Step 3: PUMP-IT, then the summary.
     button(at, "next").click().run()

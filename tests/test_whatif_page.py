@@ -51,6 +51,8 @@ def test_the_what_if_page_redraws_the_forecast_for_the_scenario_in_the_address(m
     assert any(m.value == "### PUMP-2 with EMC, NKI and 2 extra sites" for m in at.markdown)
     [title] = chart_titles(at)
     assert title.replace("<br>", " ").startswith("PUMP-2 with EMC, NKI and 2 extra sites: 70 by")
+    # The status elsewhere: the trial's declared model and basis, in words.
+    assert any("The status on the other pages: Status and finish from a rate per site" in c.value for c in at.caption)
     # The scenario stays in the address: copied, it opens the same view.
     assert at.query_params["target"] == "70" and at.query_params["open2"] == "2027-09-01"
 

@@ -91,5 +91,6 @@ st.caption(
     "A rate per site (Jiang, Simon, Mayo & Gajewski 2015, as the R package accrual's accrual.multi.n): each site learns its "
     "own rate from its enrolments since it opened, its prior the plan's rate times its share; a planned site counts from its "
     "planned opening by its prior alone; a closed site adds nothing more; extra sites recruit at the median site rate. "
-    "The status on the other pages: " + next((t["forecast_model_text"] for t in overview["trials"] if t["trial"] == code), common.basis_text(overview) + ".")
+    "The status on the other pages: "
+    + metrics.trial_model_text(metrics.forecast_model(programme, trial), overview["status_basis"], overview["recent_months"], len(trial.sites))
 )

@@ -344,6 +344,7 @@ class Batch:
     enrolled: np.ndarray
     target: np.ndarray
     left: np.ndarray
+    ratios: np.ndarray | None = None  # log_ratios of every site up to the largest count needed, when small enough
 
     def at(self, rows: np.ndarray, horizons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(size, p) of the rows' sites at their horizons (days from now): NegBin(size, p) ahead, p 1 for none."""
@@ -363,19 +364,30 @@ def batch_of(problems: list[Problem]) -> Batch:
             out[i, : len(p.size)] = getattr(p, name)
         return out
 
-    return Batch(pad("size", 0.0), pad("rate", 1.0), pad("start", 0.0), pad("closes", 0.0),
-                 np.array([p.enrolled for p in problems]), np.array([p.target for p in problems]), np.array([p.left for p in problems], dtype=float))
+    size = pad("size", 0.0)
+    enrolled, target = np.array([p.enrolled for p in problems]), np.array([p.target for p in problems])
+    length = max(int((target - enrolled).max()), 1)
+    ratios = log_ratios(size, length) if size.size * length <= CHUNK else None
+    return Batch(size, pad("rate", 1.0), pad("start", 0.0), pad("closes", 0.0), enrolled, target,
+                 np.array([p.left for p in problems], dtype=float), ratios)
 
 
-def _pmfs(size: np.ndarray, p: np.ndarray, length: int) -> np.ndarray:
-    """NegBin(size, p) pmfs from 0 to length - 1 for arrays of sites (..., length), by negbin_pmf's recurrence;
-    a site that adds nothing (size 0 or p 1) is 1 at 0."""
+def log_ratios(size: np.ndarray, length: int) -> np.ndarray:
+    """sum over i <= k of log((i - 1 + size)/i), for k = 0 .. length - 1 (0 at k = 0): the part of the negative
+    binomial's log pmf that does not depend on p, so a bisection over horizons computes it once."""
     k = np.arange(1, length, dtype=float)
+    a = np.where(size > 0, size, 1.0)[..., None]
+    return np.concatenate([np.zeros(a.shape), np.cumsum(np.log((k - 1 + a) / k), axis=-1)], axis=-1)
+
+
+def _pmfs(size: np.ndarray, p: np.ndarray, length: int, ratios: np.ndarray | None = None) -> np.ndarray:
+    """NegBin(size, p) pmfs from 0 to length - 1 for arrays of sites (..., length): log pmf(k) = size*log p +
+    sum_{i<=k} log((i - 1 + size)/i) + k*log(1 - p), as negbin_pmf's recurrence; `ratios`: log_ratios of the
+    sizes, computed before. A site that adds nothing (size 0 or p 1) is 1 at 0."""
     live = (size > 0) & (p < 1)
     a, q = np.where(live, size, 1.0)[..., None], np.where(live, p, 0.5)[..., None]
-    with np.errstate(divide="ignore"):
-        steps = np.log((k - 1 + a) / k) + np.log1p(-q)
-    logs = a * np.log(q) + np.concatenate([np.zeros(a.shape), np.cumsum(steps, axis=-1)], axis=-1)
+    ratios = log_ratios(size, length) if ratios is None else ratios[..., :length]
+    logs = a * np.log(q) + ratios + np.arange(length, dtype=float) * np.log1p(-q)
     delta = np.zeros(length)
     delta[0] = 1.0
     return np.where(live[..., None], np.exp(logs), delta)
@@ -388,11 +400,11 @@ def _convolve(a: np.ndarray, b: np.ndarray, length: int) -> np.ndarray:
     return np.maximum(out, 0.0)  # the FFT's rounding leaves -1e-17 where the pmf is 0
 
 
-def _below(size: np.ndarray, p: np.ndarray, need: np.ndarray) -> np.ndarray:
+def _below(size: np.ndarray, p: np.ndarray, need: np.ndarray, ratios: np.ndarray | None = None) -> np.ndarray:
     """P(sum over sites of NegBin(size_j, p_j) < need) per row: the other sites' pmfs convolved, cut at need,
     against the last site's cdf (need >= 1)."""
     length = int(need.max())
-    pmfs = _pmfs(size, p, length)
+    pmfs = _pmfs(size, p, length, ratios)
     total = pmfs[:, 0] if size.shape[1] > 1 else np.broadcast_to(_pmfs(np.zeros(1), np.ones(1), length)[0], (len(need), length))
     for j in range(1, size.shape[1] - 1):
         total = _convolve(total, pmfs[:, j], length)
@@ -418,7 +430,7 @@ def chances_at_once(batch: Batch, rows: np.ndarray, horizons: np.ndarray, counts
     todo = np.flatnonzero(need > 0)
     for block in _blocks(todo, need[todo] * batch.size.shape[1]):
         size, p = batch.at(rows[block], horizons[block])
-        out[block] = 1.0 - _below(size, p, need[block])
+        out[block] = 1.0 - _below(size, p, need[block], None if batch.ratios is None else batch.ratios[rows[block]])
     return np.clip(out, 0.0, 1.0)
 
 
@@ -428,8 +440,8 @@ def days_at_once(batch: Batch, q: np.ndarray) -> np.ndarray:
     rows = np.arange(len(q)) % len(batch.target)
     counts = batch.target[rows]
     done = counts <= batch.enrolled[rows]
-    low, high = np.zeros(len(q)), np.full(len(q), float(LONGEST_DAYS))
-    never = ~done & (chances_at_once(batch, rows, high, counts) < q)
+    low, high = _bracket(batch, rows, counts, q, done)
+    never = np.isnan(high)
     live = ~done & ~never
     while (step := np.flatnonzero(live & (high - low > 1))).size:
         middle = (low[step] + high[step]) // 2
@@ -437,6 +449,27 @@ def days_at_once(batch: Batch, q: np.ndarray) -> np.ndarray:
         high[step] = np.where(reached, middle, high[step])
         low[step] = np.where(reached, low[step], middle)
     return np.where(done, 0.0, np.where(never, np.nan, high))
+
+
+def _bracket(batch: Batch, rows: np.ndarray, counts: np.ndarray, q: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row whole days low < high with P(count by low) < q <= P(count by high), to bisect between: around the
+    days the count takes at the sites' mean pace now (half to twice), else [0, that] or [that, LONGEST_DAYS];
+    high NaN when not even LONGEST_DAYS is enough. The answer is the bisection's from [0, LONGEST_DAYS], sooner."""
+    now = (batch.start[rows] <= 0) & (batch.closes[rows] > 0) & (batch.size[rows] > 0)
+    pace = np.where(now, batch.size[rows] / batch.rate[rows], 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.where(pace > 0, (counts - batch.enrolled[rows]) / pace, LONGEST_DAYS / 2)
+    low = np.clip(np.floor(guess / 2), 0, LONGEST_DAYS - 1)
+    high = np.clip(np.ceil(guess * 2), low + 1, LONGEST_DAYS)
+    todo = np.flatnonzero(~done)
+    both = np.concatenate([todo, todo])
+    chance = chances_at_once(batch, rows[both], np.concatenate([low[todo], high[todo]]), counts[both])
+    early, late = todo[chance[: len(todo)] >= q[todo]], todo[chance[len(todo):] < q[todo]]
+    low[early], high[early] = 0.0, low[early]  # P(count by day 0) = 0 < q
+    low[late], high[late] = high[late], LONGEST_DAYS
+    never = late[chances_at_once(batch, rows[late], high[late], counts[late]) < q[late]]
+    high[never] = np.nan
+    return low, high
 
 
 def _by_end_length(batch: Batch) -> np.ndarray:

@@ -14,14 +14,26 @@ Every page and the command line use these, so they agree. The definitions:
   target / months from opening to the planned end.
 - screen-fail rate: screened patients found ineligible or declining, of those with a decided outcome.
 - stale: a site's last accepted extract for the trial is older than `stale_after_days` (or missing).
-- forecast: forecast.forecast_multicentre with one SitePlan per configured site, its planned share
-  (configured, else equal), open from its activation (exact closed form when no site opens later): "since
-  opening". The same model fitted to the last `forecast_recent_months` only (forecast.forecast_recent):
-  "at the recent pace". The configured `status_basis` picks the one that gives the status and the headline
-  finish; both are reported.
-- enrolled by the planned end: the number enrolled by then, negative binomial under the basis forecast's
-  Gamma posterior (forecast.predict_enrolled); per site the same with the site's own rate, its prior the
-  plan's rate times its share.
+- forecast model (declared_model): the configured `forecast_model` of the trial, else of the programme, else
+  `multicentre` for a trial with more than one site and `single` for a trial with one. The status, the headline
+  finish, the chance on time and the number by the planned end all come from it; `summary --json` names it
+  (`forecast_model`: `multi-centre` or `single-rate`, and `forecast_model_text` in words).
+- single: forecast.forecast_multicentre, one rate for the trial, with one SitePlan per configured site, its
+  planned share (configured, else equal), open from its activation (exact closed form when no site opens
+  later; with one site the single-rate model of Gajewski et al. exactly): "since opening". The same model
+  fitted to the last `forecast_recent_months` only (forecast.forecast_recent): "at the recent pace".
+- multicentre: a rate per site (Jiang et al. 2015, forecast.multi), over the sites the trial has, open or
+  closed by the as-of date (basis_sites; a planned site is not counted in the status, it is in the summary's
+  `multicentre.with_planned`): since opening, site j's rate Gamma(nP*s_j + m_j, TP + dT_j) from its
+  activation; at the recent pace, Gamma(nP*s_j*w_j/T + m_wj, (1 + P)*w_j) from the w_j days it was open in the
+  last months (its row in site_forecasts). Its accrual ahead is negative binomial up to its closing; the
+  trial's is m plus the sum (convolved), the completion date the first whole day the chance of the target
+  reaches 5%, 50%, 95%. For every trial at once on arrays (forecast.multi.outlooks_at_once).
+- the configured `status_basis` picks since opening or the recent pace for the status and the headline finish;
+  both are reported.
+- enrolled by the planned end: the number enrolled by then, under `single` negative binomial under the basis
+  forecast's Gamma posterior (forecast.predict_enrolled), under `multicentre` m plus the sum of the sites'
+  negative binomials; per site the same with the site's own rate, its prior the plan's rate times its share.
 """
 
 from __future__ import annotations

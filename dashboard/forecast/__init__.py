@@ -1,6 +1,8 @@
-"""Accrual forecasts: the single-rate model (single.py), the one-rate multi-centre refinement the status uses
-(pooled.py), the per-site multi-centre model of Jiang et al. 2015 with centres needed (multi.py), and the
-distributions they share, on arrays (distributions.py). Each module documents its closed forms.
+"""Accrual forecasts: the single-rate model (single.py), its one-rate multi-centre refinement (pooled.py: the
+status's model under `forecast_model: single`, the default for a trial with one site), the per-site
+multi-centre model of Jiang et al. 2015 with centres needed (multi.py: the status's model under `forecast_model:
+multicentre`, the default for a trial with more than one site), and the distributions they share, on arrays
+(distributions.py). Each module documents its closed forms.
 Pure Python (no Streamlit) so the pages and the command line share it."""
 
 from dashboard.forecast.distributions import (

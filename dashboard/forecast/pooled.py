@@ -2,8 +2,9 @@
 times share the trial's rate lambda by their planned shares; the elapsed time t becomes each site's
 share-weighted time open, and the future rate follows the sites open. forecast_recent fits the same model
 to a recent window only (the recent pace); forecast_fan gives the dates of every count up to the target.
-The status and headline forecast of the dashboard use this model (one rate for the trial; with one site it
-is the single-rate model exactly). The per-site model of Jiang et al. 2015 is in multi.py.
+The status and headline forecast use this model when the trial's declared `forecast_model` is `single` (the
+default for a trial with one site, where it is the single-rate model exactly). The per-site model of Jiang et
+al. 2015, the default for a trial with more than one site, is in multi.py.
 """
 
 from __future__ import annotations

@@ -568,7 +568,7 @@ def status_legend(overview: dict) -> None:
         f"**Status** is the chance of reaching the target by the planned end, {basis_text(overview)}: "
         f":green-badge[On track] {green:.0%} or more · :orange-badge[At risk] {amber:.0%} to {green:.0%} · "
         f":red-badge[Off track] below {amber:.0%}. **Finish**: the forecast's median date, 90% interval in brackets. "
-        f"Site data older than {overview['stale_after_days']} days is flagged stale. {metrics.model_text(overview)}"
+        f"Site data older than {overview['stale_after_days']} days is flagged stale. {metrics.model_text(overview, basis=False)}"
     )
 
 

@@ -824,20 +824,20 @@ def trial_model_text(model: str, status_basis: str, months: int, sites: int) -> 
             + (", split over its sites by their planned shares and opening dates." if sites > 1 else "."))
 
 
-def model_text(summary: dict) -> str:
+def model_text(summary: dict, basis: bool = True) -> str:
     """Which models and basis the statuses and headline forecasts of a summary come from, in one sentence for
-    every page's legend and the pack."""
+    every page's legend and the pack (without `basis`: the model alone, for a legend that says the basis)."""
     by_model: dict[str, list[str]] = {}
     for t in summary.get("trials", []):
         by_model.setdefault(t["forecast_model"], []).append(t["trial"])
-    basis = basis_text(summary.get("status_basis", "since_opening"), summary.get("recent_months", 6))
-    words = {"multi-centre": "a rate per site, their sum the trial's (Jiang et al. 2015; the sites it has, not the planned ones)",
+    pace = basis_text(summary.get("status_basis", "since_opening"), summary.get("recent_months", 6))
+    words = {"multi-centre": "a rate per site, added up for the trial (Jiang et al. 2015; the sites open or closed now, not the planned ones)",
              "single-rate": "one rate for the whole trial (Gajewski, Simon & Carlson 2008)"}
     if len(by_model) <= 1:
         model = next(iter(by_model), "multi-centre")
-        return f"Forecast model: {words[model]}; basis: {basis}."
+        return f"Forecast model: {words[model]}" + (f"; basis: {pace}." if basis else ".")
     parts = [f"{', '.join(codes)}: {words[model]}" for model, codes in sorted(by_model.items())]
-    return f"Forecast model: {'; '.join(parts)}. Basis: {basis}."
+    return f"Forecast model: {'; '.join(parts)}." + (f" Basis: {pace}." if basis else "")
 
 
 STORY_MONTHS = 3  # the two forecasts' medians this many months apart or more: the screen says so

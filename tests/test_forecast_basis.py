@@ -74,8 +74,8 @@ def test_the_default_follows_the_number_of_sites_and_a_trial_may_declare_its_own
 def test_the_summary_says_which_models_in_words(people):
     both = summary(people)
     assert both["forecast_model_text"] == (
-        "Forecast model: M: a rate per site, their sum the trial's (Jiang et al. 2015; the sites it has, not the planned "
-        "ones); O: one rate for the whole trial (Gajewski, Simon & Carlson 2008). Basis: at the pace since opening."
+        "Forecast model: M: a rate per site, added up for the trial (Jiang et al. 2015; the sites open or closed now, not "
+        "the planned ones); O: one rate for the whole trial (Gajewski, Simon & Carlson 2008). Basis: at the pace since opening."
     )
     assert summary(people, forecast_model="single")["forecast_model_text"] == (
         "Forecast model: one rate for the whole trial (Gajewski, Simon & Carlson 2008); basis: at the pace since opening."

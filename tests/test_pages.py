@@ -110,7 +110,7 @@ def test_overview_on_demo_data_shows_each_trial_as_summary_says(monkeypatch, dem
     assert any("Live · checked" in c.value for c in at.caption)
     # The legend says which model and basis the statuses come from (the demo's trials have two sites: a rate per site).
     legend = next(c.value for c in at.caption if "**Status**" in c.value)
-    assert "Forecast model: a rate per site" in legend and "basis: at the pace of the last 6 months" in legend
+    assert "Forecast model: a rate per site" in legend and legend.count("at the pace of the last 6 months") == 1
 
 
 def test_overview_freshness_flags_the_stale_site_and_keeps_it(monkeypatch, demo_copy):

@@ -768,12 +768,13 @@ def trial_centres_needed(trial: Trial, accrual: Accrual, certainty: float, opens
 MULTICENTRE_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95", "p_on_time")
 
 
-def _multicentre(trial: Trial, accrual: Accrual, certainty: float, has_data: bool) -> dict | None:
+def _multicentre(trial: Trial, accrual: Accrual, certainty: float, has_data: bool, now: Outlook | None = None) -> dict | None:
     """The summary's `multicentre` block: the per-site model's number by the planned end and chance on time,
-    with the sites open (or closed) now, and again with the planned ones when there are any."""
+    with the sites open (or closed) now (`now`: computed already, the per-site basis's since opening), and again
+    with the planned ones when there are any."""
     if not has_data:
         return None
-    now = trial_outlook(trial, accrual, certainty, planned=False, dates=False, per_site=False)
+    now = now or trial_outlook(trial, accrual, certainty, planned=False, dates=False, per_site=False)
     planned = planned_site_names(trial, accrual.as_of, accrual)
     later = trial_outlook(trial, accrual, certainty, planned=True, dates=False, per_site=False) if planned else None
 
@@ -973,7 +974,7 @@ def _trial_summary(
         **by_end,
         "forecast_model": forecast_model(programme, trial),
         "forecast_model_text": trial_model_text(forecast_model(programme, trial), programme.status_basis, months, len(trial.sites)),
-        "multicentre": _multicentre(trial, accrual, programme.forecast_prior_certainty, has_data),
+        "multicentre": _multicentre(trial, accrual, programme.forecast_prior_certainty, has_data, computed.get("since_outlook")),
     }
 
 
@@ -1006,12 +1007,12 @@ def _per_site_problem(trial: Trial, accrual: Accrual, certainty: float, recent_m
         return None
 
 
-def _per_site_forecasts(problems: list[Problem | None]) -> list[tuple[Forecast, dict] | None]:
+def _per_site_forecasts(problems: list[Problem | None]) -> list[tuple[Forecast, dict, Outlook] | None]:
     """Every problem's headline under the per-site model (a Forecast: completion days and chance on time; no
-    single rate, so shape and rate NaN) and its number by the planned end, all on arrays at once
+    single rate, so shape and rate NaN), its number by the planned end and its Outlook, all on arrays at once
     (forecast.multi.outlooks_at_once)."""
     outlooks = iter(outlooks_at_once([p for p in problems if p is not None]))
-    out: list[tuple[Forecast, dict] | None] = []
+    out: list[tuple[Forecast, dict, Outlook] | None] = []
     for p in problems:
         if p is None:
             out.append(None)
@@ -1019,7 +1020,7 @@ def _per_site_forecasts(problems: list[Problem | None]) -> list[tuple[Forecast, 
         o = next(outlooks)
         days = [math.inf if d is None else d for d in (o.median_days, o.p05_days, o.p95_days)]
         forecast = Forecast(*days, o.p_on_time, math.nan, math.nan, max(p.target - p.enrolled, 0))
-        out.append((forecast, dict(zip(BY_END_KEYS, (o.enrolled_by_end_median, o.enrolled_by_end_p05, o.enrolled_by_end_p95), strict=True))))
+        out.append((forecast, dict(zip(BY_END_KEYS, (o.enrolled_by_end_median, o.enrolled_by_end_p05, o.enrolled_by_end_p95), strict=True)), o))
     return out
 
 
@@ -1040,8 +1041,11 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
     chosen = [k for k, ps in enumerate(per_site) if ps]
     made = _per_site_forecasts([_per_site_problem(items[k][0], items[k][1], certainty, window) for window in (None, months) for k in chosen])
     by_end_of: dict[int, dict] = {}
+    since_outlook: dict[int, Outlook] = {}
     for k, since_k, recent_k in zip(chosen, made[: len(chosen)], made[len(chosen):], strict=True):
         since[k], recent[k] = (None if b is None else b[0] for b in (since_k, recent_k))
+        if since_k is not None:
+            since_outlook[k] = since_k[2]
         basis_k = recent_k if recent_basis else since_k
         by_end_of[k] = dict.fromkeys(BY_END_KEYS) if basis_k is None else basis_k[1]
     basis = recent if recent_basis else since
@@ -1065,7 +1069,8 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
         else:
             q = next(by_end_q) if forecast is not None else None
             by_end = dict.fromkeys(BY_END_KEYS) if q is None else dict(zip(BY_END_KEYS, (int(q[1]), int(q[0]), int(q[2])), strict=True))
-        out.append({"since": since[k], "recent": recent[k], "forecast": forecast, "by_end": by_end, "per_site": rows})
+        out.append({"since": since[k], "recent": recent[k], "forecast": forecast, "by_end": by_end, "per_site": rows,
+                    "since_outlook": since_outlook.get(k)})
     return out
 
 

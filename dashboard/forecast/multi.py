@@ -499,6 +499,35 @@ def by_end_at_once(batch: Batch) -> np.ndarray:
     return out + batch.enrolled[:, None]
 
 
+def _one_probability(batch: Batch) -> np.ndarray:
+    """Per problem: its recruiting sites (size > 0) all open now, never closing, with one posterior rate: their
+    probabilities are one at every horizon, so their sum is NegBin(sum of sizes, p), one Gamma-Poisson rate."""
+    live = batch.size > 0
+    rate = np.where(live, batch.rate, np.nan)
+    same = np.nanmax(rate, axis=1, initial=-np.inf) == np.nanmin(rate, axis=1, initial=np.inf)
+    always = np.where(live, (batch.start <= 0) & np.isinf(batch.closes), True).all(axis=1)
+    return live.any(axis=1) & same & always
+
+
+def _closed_form_days(batch: Batch, rows: np.ndarray) -> np.ndarray:
+    """completion_days where the sites share one probability: the time to k more at a Gamma(a, b) rate is
+    b*B/(1 - B), B ~ Beta(k, a) (distributions.time_quantiles); the first whole day at or after each quantile
+    (at least 1; 0 when reached; NaN beyond LONGEST_DAYS). Rows: PROBS; columns: the problems chosen."""
+    a = np.where(batch.size[rows] > 0, batch.size[rows], 0.0).sum(axis=1)
+    b = np.where(batch.size[rows] > 0, batch.rate[rows], -np.inf).max(axis=1)
+    k = batch.target[rows] - batch.enrolled[rows]
+    with np.errstate(invalid="ignore"):
+        exact = time_quantiles(a, b, np.maximum(k, 1)).T
+    days = np.maximum(np.ceil(exact), 1.0)
+    return np.where(k[None, :] <= 0, 0.0, np.where(days > LONGEST_DAYS, np.nan, days))
+
+
+def _rows_of(batch: Batch, rows: np.ndarray) -> Batch:
+    """The batch narrowed to some problems."""
+    return Batch(*(None if x is None else x[rows] for x in (batch.size, batch.rate, batch.start, batch.closes, batch.enrolled,
+                                                             batch.target, batch.left, batch.ratios)))
+
+
 def outlooks_at_once(problems: list[Problem]) -> list[Outlook]:
     """forecast_sites (without rows per site) for many trials at once: the number by the planned end, the chance
     on time and the completion days, every step on arrays for all of them (numpy only)."""
@@ -508,7 +537,13 @@ def outlooks_at_once(problems: list[Problem]) -> list[Outlook]:
     n = len(problems)
     chance = chances_at_once(batch, np.arange(n), batch.left, batch.target)
     by_end = by_end_at_once(batch)
-    days = days_at_once(batch, np.repeat(np.array(PROBS), n)).reshape(len(PROBS), n)
+    days = np.full((len(PROBS), n), np.nan)
+    shared = _one_probability(batch)
+    if shared.any():  # the closed form: one scipy call for all of them
+        days[:, shared] = _closed_form_days(batch, shared)
+    if (~shared).any():
+        q = np.repeat(np.array(PROBS), (~shared).sum())
+        days[:, ~shared] = days_at_once(_rows_of(batch, np.flatnonzero(~shared)), q).reshape(len(PROBS), -1)
 
     def day(x: float) -> float | None:
         return None if math.isnan(x) else float(x)

@@ -29,7 +29,7 @@ process, such that P(m + X + Poisson(k*r*(H - u)) >= n) >= the chance asked for 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -256,9 +256,13 @@ def site_fan(
     k = max(target - enrolled, 0)
     if k == 0:
         return [(int(target), 0.0, 0.0, 0.0)]
-    steps = np.unique(np.linspace(1, k, max(1, min(points, k))).round().astype(int))
-    return [(int(enrolled + j), *(completion_days(target, enrolled, planned_days, certainty, sites, q, int(enrolled + j)) for q in PROBS))
-            for j in steps]
+    counts = enrolled + np.unique(np.linspace(1, k, max(1, min(points, k))).round().astype(int))
+    if any(s.known_rate is not None for s in sites):  # a what-if's extra sites: one count at a time
+        return [(int(c), *(completion_days(target, enrolled, planned_days, certainty, sites, q, int(c)) for q in PROBS)) for c in counts]
+    # On arrays: the trial's problem once per count (the prior the target's, the count the one to reach).
+    one = batch_of([problem(target, enrolled, planned_days, planned_days, sites, certainty)])
+    days = _days(replace(_rows_of(one, np.zeros(len(counts), dtype=int)), target=counts))
+    return [(int(c), *(None if math.isnan(d) else float(d) for d in days[:, i])) for i, c in enumerate(counts)]
 
 
 def median_site_rate(target: int, planned_days: float, sites: list[Site]) -> float:
@@ -528,6 +532,20 @@ def _rows_of(batch: Batch, rows: np.ndarray) -> Batch:
                                                              batch.target, batch.left, batch.ratios)))
 
 
+def _days(batch: Batch) -> np.ndarray:
+    """completion_days of every problem (columns) at each of PROBS (rows): the closed form where the sites
+    share one probability, else the bisection on arrays."""
+    n = len(batch.target)
+    days = np.full((len(PROBS), n), np.nan)
+    shared = _one_probability(batch)
+    if shared.any():  # the closed form: one scipy call for all of them
+        days[:, shared] = _closed_form_days(batch, shared)
+    if (~shared).any():
+        q = np.repeat(np.array(PROBS), (~shared).sum())
+        days[:, ~shared] = days_at_once(_rows_of(batch, np.flatnonzero(~shared)), q).reshape(len(PROBS), -1)
+    return days
+
+
 def outlooks_at_once(problems: list[Problem]) -> list[Outlook]:
     """forecast_sites (without rows per site) for many trials at once: the number by the planned end, the chance
     on time and the completion days, every step on arrays for all of them (numpy only)."""
@@ -537,13 +555,7 @@ def outlooks_at_once(problems: list[Problem]) -> list[Outlook]:
     n = len(problems)
     chance = chances_at_once(batch, np.arange(n), batch.left, batch.target)
     by_end = by_end_at_once(batch)
-    days = np.full((len(PROBS), n), np.nan)
-    shared = _one_probability(batch)
-    if shared.any():  # the closed form: one scipy call for all of them
-        days[:, shared] = _closed_form_days(batch, shared)
-    if (~shared).any():
-        q = np.repeat(np.array(PROBS), (~shared).sum())
-        days[:, ~shared] = days_at_once(_rows_of(batch, np.flatnonzero(~shared)), q).reshape(len(PROBS), -1)
+    days = _days(batch)
 
     def day(x: float) -> float | None:
         return None if math.isnan(x) else float(x)

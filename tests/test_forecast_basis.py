@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pandas as pd
 import pytest
 from scipy import stats
 
 from dashboard import demo, metrics
+from dashboard.forecast.multi import completion_days
 from tests.test_metrics import frame, programme_with
 
 AS_OF = dt.date(2024, 12, 1)
@@ -109,3 +111,19 @@ def test_on_the_demo_the_model_changes_only_the_forecast_fields(programme):
     # PUMP's chance since opening is the same to four decimals; the other two move by a point or two.
     assert expected <= changed <= expected | {f".trials[{i}].forecast_since_opening.p_on_time" for i in trials}
     assert [t["status"] for t in per_site["trials"]] == [t["status"] for t in one_rate["trials"]]
+
+
+def test_the_per_site_fan_ends_at_the_per_site_forecast_and_each_count_is_its_own_completion_date(people):
+    programme = programme_with({"M": M, "O": ONE}, status_basis="since_opening")
+    s = {t["trial"]: t for t in summary(people)["trials"]}["M"]
+    trial, mine = programme.trials["M"], people[people["trial"] == "M"]
+    fan = metrics.trial_fan(trial, mine, AS_OF, 0.5, per_site=True)
+    assert fan["count"].tolist()[0] == 20 and fan["count"].tolist()[-1] == 30
+    last = fan.iloc[-1]
+    assert [last[k].date().isoformat() for k in ("p05", "median", "p95")] == [s["forecast"][k] for k in ("p05", "median", "p95")]
+    # Each count: the first day its chance reaches 5%, 50%, 95% under the same sites and prior (one by one).
+    accrual = metrics.accrual_of(mine, AS_OF)
+    sites = metrics.basis_sites(trial, accrual, 0.5)
+    for row in fan.iloc[1:].itertuples():
+        days = [completion_days(30, 20, 730, 0.5, sites, q, row.count) for q in (0.05, 0.5, 0.95)]
+        assert [(d - pd.Timestamp(AS_OF)).days for d in (row.p05, row.median, row.p95)] == days

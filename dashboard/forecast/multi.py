@@ -395,7 +395,8 @@ def _pmfs(size: np.ndarray, p: np.ndarray, length: int, ratios: np.ndarray | Non
     logs = a * np.log(q) + ratios + np.arange(length, dtype=float) * np.log1p(-q)
     delta = np.zeros(length)
     delta[0] = 1.0
-    return np.where(live[..., None], np.exp(logs), delta)
+    # exp only where the site adds something: a site not open by the horizon (p > 1) has no pmf to take
+    return np.where(live[..., None], np.exp(np.where(live[..., None], logs, 0.0)), delta)
 
 
 def _convolve(a: np.ndarray, b: np.ndarray, length: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pyarrow as pa
 import pytest
-from postgres_server import APP_PASSWORD, PostgresServer
+from postgres_server import APP_PASSWORD, BIN, PostgresServer
 
 from dashboard import service
 from dashboard.ingest import check_file, commit
@@ -118,6 +118,29 @@ def test_a_stopped_server_is_a_sentence_and_exit_3(tmp_path):
     result = cli(url, "summary", env={"PUMP_LOG": str(log)})
     assert_said_without_secrets(result, f"the database server 127.0.0.1:{server.port} cannot be reached", log)
     assert time.monotonic() - started < 30
+
+
+def test_a_server_that_stops_while_the_store_is_in_use_is_a_sentence_and_the_store_recovers_after_its_restart(programme):
+    server = PostgresServer().start()
+    try:
+        url = server.database()
+        store = base_database(url, programme)
+        assert len(store.current_participants("PUMP")) == 2
+        pg_ctl = str(BIN / "pg_ctl")
+        server._run(pg_ctl, "stop", "-D", str(server.data), "-m", "fast")
+        started = time.monotonic()
+        for use in (lambda: store.current_participants("PUMP"), lambda: store.record("coordinator", "note", {"n": 1})):
+            with pytest.raises(StoreUnavailable, match=f"the database server 127.0.0.1:{server.port} cannot be reached") as caught:
+                use()
+            assert APP_PASSWORD not in str(caught.value) and "nothing was changed" in str(caught.value)
+        assert time.monotonic() - started < 40  # said within the pool's wait, not hanging
+        server._run(pg_ctl, "start", "-w", "-D", str(server.data), "-l", str(server.folder / "server.log"), "-o",
+                    f"-p {server.port} -k {server.folder} -c listen_addresses=127.0.0.1")
+        assert len(store.current_participants("PUMP")) == 2  # back: the same database, used again
+        store.record("coordinator", "note", {"n": 2})
+        assert store.audit_log()["action"].tolist()[0] == "note"
+    finally:
+        server.stop()
 
 
 def test_an_empty_database_is_no_dashboard_database_until_init_makes_it(pg_url, tmp_path):

@@ -228,11 +228,12 @@ def _unavailable(url: str, exc: BaseException) -> StoreUnavailable:
             f"there is no database {database} on the server {server} ({where}); nothing was changed. Ask IT to create "
             "it (createdb), then create the dashboard's tables in it with init"
         )
-    if any(s in low for s in ("connection refused", "could not connect", "timeout expired", "could not translate host",
-                              "name or service not known", "no route to host", "connection failed")):
+    if isinstance(exc, psycopg_pool.PoolTimeout) or any(
+            s in low for s in ("connection refused", "could not connect", "timeout expired", "could not translate host",
+                               "name or service not known", "no route to host", "connection failed")):
         return StoreUnavailable(
-            f"the database server {server} cannot be reached ({where}): it is not running, or refuses connections; "
-            "nothing was changed. Ask IT to start it (or check the address), then try again"
+            f"the database server {server} cannot be reached ({where}): it is not running, refuses connections, or "
+            "is too busy to answer; nothing was changed. Ask IT to start it (or check the address), then try again"
         )
     if isinstance(exc, (psycopg.errors.AdminShutdown, psycopg.errors.CrashShutdown)) or any(
             s in low for s in ("terminating connection", "server closed the connection", "connection is closed",
@@ -287,6 +288,7 @@ class _Server:
         self.pool: psycopg_pool.ConnectionPool | None = None
         self.identity: str | None = None
         self.read_only = False
+        self.unreachable = False  # the server did not answer the last time it was asked
         self.checked: weakref.WeakSet = weakref.WeakSet()  # connections whose database has been checked
 
     def _probe(self) -> None:
@@ -298,31 +300,56 @@ class _Server:
         except Exception as exc:  # a malformed address (its text may hold the password: not chained)
             raise _unavailable(self.url, exc) from None
 
-    def _pool(self) -> psycopg_pool.ConnectionPool:
+    def _pool(self, stale: psycopg_pool.ConnectionPool | None = None) -> psycopg_pool.ConnectionPool:
+        """The pool, opened at the first use with its first connection made; a new one for `stale`, the old
+        one whose connections died (the server stopped) and which may be backing off from failed
+        reconnections for minutes after the server is back."""
         with self.lock:
+            if stale is not None and self.pool is stale:
+                self.pool = None
+                stale.close(timeout=1)
             if self.pool is None:
                 self._probe()
-                self.pool = psycopg_pool.ConnectionPool(
+                pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="pump",
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_SECONDS}, configure=configure,
                     check=psycopg_pool.ConnectionPool.check_connection, timeout=CONNECT_SECONDS * 2,
                 )
-                self.pool.open(wait=False)
+                pool.open(wait=False)
+                self.pool = pool
             return self.pool
+
+    def _probed(self, pool: psycopg_pool.ConnectionPool) -> psycopg_pool.ConnectionPool:
+        """After the pool could not give a connection: the server's own answer, said in words when it does not
+        answer (and remembered: until it does, every use asks it first rather than wait for the pool); when
+        it answers again, a new pool."""
+        try:
+            self._probe()
+        except StoreUnavailable:
+            self.unreachable = True
+            raise
+        self.unreachable = False
+        return self._pool(stale=pool)
 
     @contextmanager
     def connection(self, create: bool) -> Iterator[psycopg.Connection]:
         pool = self._pool()
-        if pool.get_stats().get("pool_size", 1) == 0:
-            self._probe()  # no connection alive (the server went away): say why now rather than time out
+        if self.unreachable:
+            pool = self._probed(pool)
         try:
-            with pool.connection() as conn:
-                if conn not in self.checked:
-                    self._check(conn, create)
-                yield conn
-        except psycopg_pool.PoolTimeout as exc:
-            self._probe()
-            raise _unavailable(self.url, exc) from None
+            conn = pool.getconn()
+        except psycopg_pool.PoolTimeout:
+            pool = self._probed(pool)
+            try:
+                conn = pool.getconn()
+            except psycopg_pool.PoolTimeout as exc:
+                raise _unavailable(self.url, exc) from None
+        try:
+            if conn not in self.checked:
+                self._check(conn, create)
+            yield conn
+        finally:
+            pool.putconn(conn)
 
     def _check(self, conn: psycopg.Connection, create: bool) -> None:
         """A new connection's database must be the one this process found here first; the first time, it is
@@ -427,7 +454,7 @@ class PostgresDatabase:
         row versions are gone from the table files (PostgreSQL keeps an updated row's old version until a
         vacuum). It runs outside a transaction, on its own connection. The write-ahead log (and its
         archive, and any base backup taken before) still holds the old values until it is recycled or
-        expires: that is IT's backup retention, said in the README."""
+        expires: that is IT's matter (WAL archive and backup retention), as for any backup of the database."""
         with self._server.connection(self.create) as conn:
             for table in ("participant_versions", "extracts", "extract_confirmations", "waiting_pulls"):
                 conn.execute(f"VACUUM FULL {table}")

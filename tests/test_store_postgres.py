@@ -23,7 +23,7 @@ from postgres_server import APP_PASSWORD, BIN, PostgresServer
 from dashboard import service
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store, StoreUnavailable
-from dashboard.store.postgres_engine import masked
+from dashboard.store.postgres_engine import bind, masked
 from support import ROOT, TODAY, template_csv
 
 BASE = template_csv("P-1,EMC,,2024-01-10,haip", "P-2,EMC,,2024-02-11,control")
@@ -168,6 +168,14 @@ def test_another_database_behind_the_same_address_is_refused_never_used(pg_url, 
         store.record("coordinator", "note", {"what": "must not land"})
     with psycopg.connect(pg_url) as con:  # nothing was written into the other one
         assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'note'").fetchone()[0] == 0
+
+
+def test_our_placeholders_become_psycopgs_and_quoted_text_is_taken_as_it_is(pg_url, programme):
+    assert bind("SELECT '50% $x ?' || $x, lower($y) WHERE s IN (SELECT unnest($sites))", {"x": "a", "y": None, "sites": ["EMC"]}) == (
+        "SELECT '50%% $x ?' || %(x)s, lower(%(y)s) WHERE s IN (SELECT unnest(%(sites)s::text[]))", {"x": "a", "y": None, "sites": ["EMC"]})
+    store = base_database(pg_url, programme)
+    assert store.scalar("SELECT count(*) FROM audit_log WHERE actor LIKE '%ordinat%' AND action = ?", ["ingest"]) == 1
+    assert store.scalar("SELECT '100% ? $sure'") == "100% ? $sure"
 
 
 def test_the_password_is_masked_wherever_the_address_is_shown():

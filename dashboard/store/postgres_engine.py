@@ -117,7 +117,7 @@ def bind(sql: str, params: dict | list | tuple | None) -> tuple[str, dict | list
         if percent:
             return "%%"
         if name is None and question is None:
-            return found.group(0)  # quoted text
+            return found.group(0).replace("%", "%%")  # quoted text: taken as it is
         value = params[name] if name is not None else params[next(position)]
         marker = f"%({name})s" if name is not None else "%s"
         return marker + "::text[]" if isinstance(value, (list, tuple)) else marker

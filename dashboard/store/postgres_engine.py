@@ -301,7 +301,7 @@ class _Server:
             raise _unavailable(self.url, exc) from None
 
     def _pool(self, stale: psycopg_pool.ConnectionPool | None = None) -> psycopg_pool.ConnectionPool:
-        """The pool, opened at the first use with its first connection made; a new one for `stale`, the old
+        """The pool, opened at the first use once the server has answered (_probe); a new one for `stale`, the old
         one whose connections died (the server stopped) and which may be backing off from failed
         reconnections for minutes after the server is back."""
         with self.lock:

@@ -307,43 +307,55 @@ class _Server:
         with self.lock:
             if stale is not None and self.pool is stale:
                 self.pool = None
-                stale.close(timeout=1)
+                stale.close(timeout=0)  # (a timed join would hang under a shifted clock, see _connection)
             if self.pool is None:
                 self._probe()
                 pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="pump",
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_SECONDS}, configure=configure,
-                    check=psycopg_pool.ConnectionPool.check_connection, timeout=CONNECT_SECONDS * 2,
+                    timeout=CONNECT_SECONDS * 2,
                 )
                 pool.open(wait=False)
                 self.pool = pool
             return self.pool
 
-    def _probed(self, pool: psycopg_pool.ConnectionPool) -> psycopg_pool.ConnectionPool:
-        """After the pool could not give a connection: the server's own answer, said in words when it does not
-        answer (and remembered: until it does, every use asks it first rather than wait for the pool); when
-        it answers again, a new pool."""
+    def _answered(self, pool: psycopg_pool.ConnectionPool) -> psycopg_pool.ConnectionPool:
+        """The server's own answer: said in words when it does not answer (and remembered: until it does, every
+        use asks it first); when it answers after it did not, a new pool."""
         try:
             self._probe()
         except StoreUnavailable:
             self.unreachable = True
             raise
-        self.unreachable = False
-        return self._pool(stale=pool)
-
-    @contextmanager
-    def connection(self, create: bool) -> Iterator[psycopg.Connection]:
-        pool = self._pool()
         if self.unreachable:
-            pool = self._probed(pool)
-        try:
-            conn = pool.getconn()
-        except psycopg_pool.PoolTimeout:
-            pool = self._probed(pool)
+            self.unreachable = False
+            return self._pool(stale=pool)
+        return pool
+
+    def _connection(self) -> tuple[psycopg.Connection, psycopg_pool.ConnectionPool]:
+        """A live connection of the pool. The pool's own wait is only used when the server has just answered,
+        so that a connection comes and ends it: a wait that times out says less than the server's answer (down,
+        refused, a wrong password), and a timed wait nobody ends hangs under a shifted clock (faketime)."""
+        for _ in range(POOL_MAX + 1):
+            pool = self._pool()
+            if self.unreachable or not pool.get_stats().get("pool_available", 0):
+                pool = self._answered(pool)
             try:
                 conn = pool.getconn()
             except psycopg_pool.PoolTimeout as exc:
-                raise _unavailable(self.url, exc) from None
+                self._answered(pool)
+                raise _unavailable(self.url, exc) from None  # the server answers, but no connection came: busy
+            try:
+                psycopg_pool.ConnectionPool.check_connection(conn)
+                return conn, pool
+            except psycopg.Error:
+                pool.putconn(conn)  # broken (the server restarted, or stopped): the pool drops it
+                self._answered(pool)
+        raise StoreUnavailable(f"the database {masked(self.url)} gives no working connection; nothing was changed. Try again")
+
+    @contextmanager
+    def connection(self, create: bool) -> Iterator[psycopg.Connection]:
+        conn, pool = self._connection()
         try:
             if conn not in self.checked:
                 self._check(conn, create)

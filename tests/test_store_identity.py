@@ -1,7 +1,10 @@
 """A store never starts anew by accident (issue 22, item 6): a database is created only when asked
 (init, demo, the dashboard's first start); the file deleted, its folder renamed, the file replaced
 by another database or truncated while a Store uses it is a sentence, nothing is written anywhere,
-and the Store works again once the right file is back. On the pages too, and on the command line."""
+and the Store works again once the right file is back. On the pages too, and on the command line.
+These are faults of a DuckDB file (deleted, moved, replaced, truncated) and stay DuckDB's; PostgreSQL's
+own (no dashboard schema, no such database, another database behind the address, the server stopped, a
+database moved away while a page shows) are in test_store_postgres.py."""
 
 import os
 import shutil

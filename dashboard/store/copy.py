@@ -87,7 +87,7 @@ def _check_empty(con, found: list[str], expected: list[str], location: str) -> N
     held = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in found if t not in SCHEMA_TABLES}
     held = {t: n for t, n in held.items() if n}
     if held:
-        raise Refused(f"the database at {location} is not empty: it holds " + ", ".join(f"{n} rows of {t}" for t, n in held.items())
+        raise Refused(f"the database at {location} is not empty: it holds " + ", ".join(f"{n} row{'s' if n != 1 else ''} of {t}" for t, n in held.items())
                       + "; store copy only fills an empty database, and nothing was copied or changed")
 
 

@@ -415,7 +415,7 @@ def internal_errors(what: str) -> Iterator[None]:
     except Refused:  # a refusal is no internal error: the page says why
         raise
     except Exception:
-        log_file = service.log_path(get_store().path)
+        log_file = service.log_path(get_store().location)
         service.error_log(log_file).exception("internal error while %s", what)
         st.error(f"Internal error while {what}: nothing was stored. The details are in {log_file}; tell the programme office.")
         st.stop()

@@ -47,7 +47,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m dashboard", description="PUMP trial recruitment dashboard")
-    parser.add_argument("--db", help="DuckDB file (default: $PUMP_DB or data/pump.duckdb)")
+    parser.add_argument("--db", help="DuckDB file or postgresql:// address (default: $PUMP_DB or data/pump.duckdb)")
     parser.add_argument("--config", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as exc:
         return _fail(args, REFUSED, f"refused: {exc}")
     except Exception:  # anything unforeseen: a sentence here, the traceback in the log only
-        log_file = service.log_path(store.path)
+        log_file = service.log_path(store.location)
         service.error_log(log_file).exception("internal error in %s", args.command)
         return _fail(args, FAILED, f"internal error, nothing was stored (the details are in {log_file})")
 
@@ -329,7 +329,7 @@ def _fail(args, code: int, message: str) -> int:
 
 
 def _init(args, store: Store, programme) -> int:
-    print(f"database {store.path} is ready (schema version {store.schema_version()})")
+    print(f"database {store.location} is ready (schema version {store.schema_version()})")
     return DONE
 
 
@@ -340,7 +340,7 @@ def _demo(args, store: Store, programme) -> int:
         print("refused: the database already holds extracts; demo data only goes into an empty database", file=sys.stderr)
         return REFUSED
     count = load_demo(store, programme)
-    print(f"loaded {count} demo extracts into {store.path}")
+    print(f"loaded {count} demo extracts into {store.location}")
     return DONE
 
 

@@ -805,7 +805,7 @@ def load_demo(store: Store, programme: Programme, demo_dir: Path | str = DEMO_DI
     `on_progress(loaded, total)` after each export. Only for an empty database."""
     if not store.is_empty():
         raise ValueError(
-            f"the database {store.path} already holds extracts; demo data goes into an empty one only"
+            f"the database {store.location} already holds extracts; demo data goes into an empty one only"
         )
     demo_dir = Path(demo_dir)
     shift = demo_shift(clock.today())

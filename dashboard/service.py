@@ -14,21 +14,28 @@ import pandas as pd
 from dashboard import clock, meetings, metrics
 from dashboard.access import Access
 from dashboard.config import Programme
-from dashboard.store import DEFAULT_DB_PATH, DEMO_ACTOR, SYSTEM_ACTOR, Refused, Store
+from dashboard.store import DEFAULT_DB_PATH, DEMO_ACTOR, SYSTEM_ACTOR, Refused, Store, is_address
 
 # The dashboard's store lets go of a DuckDB file this long after the last use, so a nightly import need
 # not wait for the whole steering meeting to close its browsers (it also asks, and is let in at once).
 DASHBOARD_IDLE_RELEASE_SECONDS = 2.0
 
 
-def db_path(cli_value: str | None = None) -> Path:
-    """--db, else $PUMP_DB, else data/pump.duckdb."""
-    return Path(cli_value or os.environ.get("PUMP_DB") or DEFAULT_DB_PATH)
+def db_path(cli_value: str | None = None) -> Path | str:
+    """--db, else $PUMP_DB, else data/pump.duckdb: a DuckDB file's path, or a PostgreSQL address (as given)."""
+    given = cli_value or os.environ.get("PUMP_DB")
+    if given and is_address(given):
+        return given.strip()
+    return Path(given or DEFAULT_DB_PATH)
 
 
-def log_path(db: Path) -> Path:
-    """Where tracebacks go (never to a page or a coordinator's terminal): beside the database."""
-    return Path(os.environ.get("PUMP_LOG") or db.with_name(f"{db.stem}-errors.log"))
+def log_path(db: Path | str) -> Path:
+    """Where tracebacks go (never to a page or a coordinator's terminal): beside the database file; for a
+    server database, in the data folder (never a name made of its address)."""
+    if os.environ.get("PUMP_LOG"):
+        return Path(os.environ["PUMP_LOG"])
+    db = DEFAULT_DB_PATH if is_address(db) else Path(db)
+    return db.with_name(f"{db.stem}-errors.log")
 
 
 def error_log(path: Path) -> logging.Logger:
@@ -49,10 +56,12 @@ def seed_demo_when_empty() -> bool:
     return os.environ.get("PUMP_DEMO", "1") != "0"
 
 
-def first_start(db: Path) -> bool:
+def first_start(db: Path | str) -> bool:
     """Whether the dashboard may create its database: the embedded default's first start on an empty
     data folder (there, with no database in it yet). Never in a deployment (PUMP_DEMO=0: IT runs init),
-    and never for a folder that has gone (it may have moved with the database)."""
+    and never for a folder that has gone (it may have moved with the database), nor a server database."""
+    if is_address(db):
+        return False
     used = any(db.parent.glob("*.duckdb*")) or log_path(db).exists()  # a database, its log, its write-ahead log
     return seed_demo_when_empty() and db.parent.is_dir() and not used
 

@@ -17,9 +17,30 @@ def programme():
     return load_programme()
 
 
+ENGINES = ("duckdb", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets BOTH_ENGINES = True runs each test that uses the `store` (or `engine`) on both
+    engines: a DuckDB file and a database of a real PostgreSQL server."""
+    if "engine" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_ENGINES", False):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "test.duckdb", lock_wait=5, create=True)
+def engine(request):
+    return getattr(request, "param", "duckdb")
+
+
+@pytest.fixture
+def new_location(engine, tmp_path, request):
+    """Where a new, empty database goes on the engine under test: a file's path, or a new PostgreSQL database's address."""
+    return request.getfixturevalue("pg_url") if engine == "postgresql" else tmp_path / "test.duckdb"
+
+
+@pytest.fixture
+def store(new_location):
+    store = Store(new_location, lock_wait=5, create=True)
     store.data_version()  # made now, as `init` makes it: the command line refuses a path that holds none
     return store
 

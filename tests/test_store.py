@@ -10,12 +10,15 @@ import time
 
 import duckdb
 import pandas as pd
+import psycopg
 import pytest
 
 from dashboard import store as store_module
 from dashboard.ingest import check_file, commit
 from dashboard.store import SCHEMA_VERSION, Refused, Store
 from support import ROOT, TODAY, template_csv
+
+BOTH_ENGINES = True  # each test with the `store` fixture runs on DuckDB and on PostgreSQL (conftest)
 
 
 def ingest(store, programme, data, name="extract.csv", trial="PUMP", actor="coordinator", accept=False):
@@ -103,7 +106,7 @@ def test_a_failing_ingest_leaves_every_table_unchanged(store, programme):
     checked = check_file(store, programme, SECOND, "second.csv", "PUMP", today=TODAY)
     # Break the participant rows after validation (P-3 twice): the insert fails half-way through the write.
     checked.participants = pd.concat([checked.participants, checked.participants.iloc[[-1]]])
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises((duckdb.ConstraintException, psycopg.errors.UniqueViolation)):
         commit(store, checked, "coordinator")
     assert store.table_counts() == before
     assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]

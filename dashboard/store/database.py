@@ -1,5 +1,6 @@
 """The Store: one database, its reads and its single write path, over an engine (duckdb_engine: a
-file). Nothing outside this package holds SQL or knows the engine."""
+file; postgres_engine: a server database at a postgresql:// address). Nothing outside this package
+holds SQL or knows the engine."""
 
 from __future__ import annotations
 
@@ -9,20 +10,20 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from dashboard.store.duckdb_engine import DuckDBFile, lock_wait_from_environment
+from dashboard.store.frames import frame_from_arrow
+from dashboard.store.postgres_engine import PostgresDatabase, is_address
 from dashboard.store.reads import Reads
 from dashboard.store.writes import Writes
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent.parent / "data" / "pump.duckdb"
 
-# Arrow's whole numbers as pandas' nullable ones, as DuckDB's own conversion gives them.
-_NULLABLE_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
-
 
 class Store(Reads, Writes):
-    """One database file. Uses share this process's connection to it, each on its own cursor
+    """One database: a DuckDB file at a path, or a PostgreSQL database at a `postgresql://` (or
+    `postgres://`) address (`location`: the path, or the address with its password masked, for
+    sentences and logs). On DuckDB, uses share this process's connection to it, each on its own cursor
     (see duckdb_engine); `idle_release` is how long the process keeps the file open after its
     last use (the command line: not at all; the dashboard: a moment). The database it first finds at
     `path` is the only one it will use there (duckdb_engine: identity)."""
@@ -35,13 +36,19 @@ class Store(Reads, Writes):
         on_wait: Callable[[str], None] | None = None,
         create: bool = False,
     ):
-        self.path = Path(path)
         self.lock_wait = lock_wait_from_environment() if lock_wait is None else lock_wait
         self.idle_release = idle_release
         self.on_wait = on_wait
         # Only init, demo and the dashboard's first start create a database; any other use of a path
         # that holds none is refused ("no database at …: create it with init").
-        self._engine = DuckDBFile(self.path, self.lock_wait, idle_release, on_wait, create=create)
+        if is_address(path):
+            self._engine = PostgresDatabase(str(path), create=create)
+            self.path = None  # no file: the engine's own checks stand for the DuckDB file's
+            self.location = self._engine.location
+        else:
+            self.path = Path(path)
+            self._engine = DuckDBFile(self.path, self.lock_wait, idle_release, on_wait, create=create)
+            self.location = str(self.path)
         # Added to every audit entry of this store's writes: on the command line, the operating-system
         # user and the person of the access file it maps to (cli.py).
         self.run_by: dict[str, str] | None = None
@@ -91,16 +98,7 @@ class Store(Reads, Writes):
         in the dtypes `query` gives (dates as datetime64[us], whole numbers with gaps nullable, a text
         column of nothing but gaps as objects)."""
         with self.connect() as con:
-            table = self._engine.arrow(con, sql, params)
-        frame = table.to_pandas(date_as_object=False)
-        for field, column in zip(table.schema, table.columns, strict=True):
-            if pa.types.is_date(field.type) or pa.types.is_timestamp(field.type):
-                frame[field.name] = frame[field.name].astype("datetime64[us]")
-            elif pa.types.is_integer(field.type) and column.null_count:
-                frame[field.name] = column.to_pandas(types_mapper=_NULLABLE_INTS.get)
-            elif pa.types.is_string(field.type) and column.null_count == len(column):  # (or no rows)
-                frame[field.name] = pd.Series([None] * len(column), index=frame.index, dtype=object)
-        return frame
+            return frame_from_arrow(self._engine.arrow(con, sql, params))
 
     def frame(self, con, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         """As `query`, on a connection in use (inside a write's transaction)."""

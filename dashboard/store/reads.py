@@ -34,7 +34,7 @@ class Reads:
             raise ValueError(f"no such participant columns: {sorted(unknown)}")
         chosen = ", ".join(columns) if columns else "*"
         sql = f"""
-            SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) WHERE $trial IS NULL OR trial = $trial")})
+            SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) AS current_cut WHERE $trial IS NULL OR trial = $trial")}) AS snapshot
             {"" if columns else "ORDER BY trial, site, participant_id"}  -- the summary's narrowed snapshot needs no order: it groups
         """
         return self.arrow_query(sql, {"as_of": as_of or EVERYTHING, "trial": trial})
@@ -42,14 +42,14 @@ class Reads:
     def extract_participants(self, extract_id: int) -> pd.DataFrame:
         """The participant rows of one extract as it was stored (retracted or not)."""
         cuts = "SELECT e.trial, s.site, e.extract_id FROM extracts e JOIN extract_sites s USING (extract_id) WHERE e.extract_id = $id"
-        return self.query(f"SELECT * FROM ({rows_as_in(cuts)}) ORDER BY site, participant_id", {"id": extract_id})
+        return self.query(f"SELECT * FROM ({rows_as_in(cuts)}) AS extract_rows ORDER BY site, participant_id", {"id": extract_id})
 
     def extracts(self, as_of: dt.datetime | None = None) -> pd.DataFrame:
         """Every extract with its sites and its status: current, superseded or retracted. With `as_of`,
         those accepted by then, current and confirmed as they stood then (a retraction, being a
         correction, counts in past views too, as in CURRENT_EXTRACTS)."""
         sql = f"""
-            WITH cur AS (SELECT DISTINCT extract_id FROM ({CURRENT_EXTRACTS}))
+            WITH cur AS (SELECT DISTINCT extract_id FROM ({CURRENT_EXTRACTS}) AS current_cut)
             SELECT e.extract_id, e.trial,
                    (SELECT string_agg(site, ', ' ORDER BY site) FROM extract_sites s WHERE s.extract_id = e.extract_id) AS sites,
                    e.file_name, e.uploaded_by, e.uploaded_at, e.sha256, e.format, e.row_count, e.participant_count,
@@ -87,7 +87,7 @@ class Reads:
     def meeting_participants(self, meeting_id: int) -> pd.DataFrame:
         """The participant rows the meeting saw: those of its frozen cut, retracted since or not."""
         return self.query(
-            f"""SELECT * FROM ({rows_as_in("SELECT trial, site, extract_id FROM meeting_cuts WHERE meeting_id = $id")})
+            f"""SELECT * FROM ({rows_as_in("SELECT trial, site, extract_id FROM meeting_cuts WHERE meeting_id = $id")}) AS meeting_rows
                 ORDER BY trial, site, participant_id""",
             {"id": meeting_id},
         )

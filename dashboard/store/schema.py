@@ -238,7 +238,7 @@ CURRENT_EXTRACTS = """
                row_number() OVER (PARTITION BY e.trial, s.site ORDER BY e.uploaded_at DESC, e.extract_id DESC) AS newest
         FROM extracts e JOIN extract_sites s USING (extract_id)
         WHERE e.retracted_at IS NULL AND e.uploaded_at <= $as_of
-    ) WHERE newest = 1
+    ) AS ranked WHERE newest = 1
 """
 
 

@@ -163,7 +163,7 @@ class Writes:
                 raise AlreadyLoaded(duplicate)
             current = self.frame(
                 con,
-                f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)})
+                f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)}) AS current_rows
                     WHERE trial = $trial AND site IN (SELECT unnest($sites))""",
                 {"as_of": at, "trial": extract["trial"], "sites": sites},
             )
@@ -447,7 +447,7 @@ def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
 def _held_texts(con, extract_id: int, name: str) -> list[tuple[str, str]]:
     """(participant, text) of field `name` in the rows of an extract."""
     cuts = "SELECT e.trial, s.site, e.extract_id FROM extracts e JOIN extract_sites s USING (extract_id) WHERE e.extract_id = $id"
-    return con.execute(f"SELECT DISTINCT participant_id, {name} FROM ({rows_as_in(cuts)}) WHERE {name} IS NOT NULL",
+    return con.execute(f"SELECT DISTINCT participant_id, {name} FROM ({rows_as_in(cuts)}) AS extract_rows WHERE {name} IS NOT NULL",
                        {"id": extract_id}).fetchall()
 
 

@@ -777,25 +777,25 @@ def _store_copy(args) -> int:
     """`store copy`: every table into an empty database, in one transaction there, verified before it
     commits; the source is only read. Refused (1) when the target holds anything, 3 when the source is
     not a dashboard database or the copy failed: nothing copied either way."""
-    from dashboard.store.copy import copy_store, masked_location, masked_text
+    from dashboard.store.copy import copy_store
 
-    source, target = masked_location(args.source), masked_location(args.target)
+    source, target = Store(args.source), Store(args.target, create=True)  # (nothing is opened yet)
     if _same_place(args.source, args.target):
-        return _fail(args, USAGE, f"bad usage: --from and --to are the same database ({source})")
+        return _fail(args, USAGE, f"bad usage: --from and --to are the same database ({source.location})")
     try:
-        detail = copy_store(Store(args.source), Store(args.target, create=True), service.current_user(), args.source, target)
+        detail = copy_store(source, target, service.current_user())
     except StoreUnavailable as exc:
-        return _fail(args, FAILED, f"could not copy: {masked_text(str(exc), args.source, args.target)}")
+        return _fail(args, FAILED, f"could not copy: {exc}")
     except Refused as exc:
-        return _fail(args, REFUSED, f"refused: {masked_text(str(exc), args.source, args.target)}")
+        return _fail(args, REFUSED, f"refused: {exc}")
     except Exception:  # a sentence here, the traceback (never an address's password) in the log only
-        log_file = service.log_path(Path(args.target) if "://" not in args.target else service.db_path())
-        service.error_log(log_file).exception("internal error in store copy from %s to %s", source, target)
+        log_file = service.log_path(target.location)
+        service.error_log(log_file).exception("internal error in store copy from %s to %s", source.location, target.location)
         return _fail(args, FAILED, f"internal error, nothing was copied (the details are in {log_file})")
     total = sum(detail["rows"].values())
-    message = (f"copied {total} rows of {len(detail['rows'])} tables from {source} to {target} "
+    message = (f"copied {total} rows of {len(detail['rows'])} tables from {source.location} to {target.location} "
                f"({detail['rows']['extracts']} extracts, {detail['rows']['audit_log']} audit entries), verified")
-    _say(args, {"ok": True, "message": message, "from": source, "to": target, "rows": detail["rows"]})
+    _say(args, {"ok": True, "message": message, "from": source.location, "to": target.location, "rows": detail["rows"]})
     return DONE
 
 

@@ -13,7 +13,7 @@ import pytest
 from dashboard.cli import main
 from dashboard.demo import load_demo
 from dashboard.store import Store
-from dashboard.store.copy import fingerprint, masked_location, masked_text
+from dashboard.store.copy import fingerprint
 from support import meeting_history, upload
 
 # Every table but the database's own identity is copied (the schema's history too).
@@ -164,13 +164,49 @@ def test_bad_usage_is_one_json_object_with_exit_2(tmp_path, capsys):
     assert not path.exists()
 
 
-def test_an_address_is_shown_and_audited_without_its_password():
-    url = "postgresql://pump:s3cr%40t@db.hospital.local:5432/pump"
-    assert masked_location(url) == "postgresql://pump:***@db.hospital.local:5432/pump"
-    assert masked_location("postgresql://db.hospital.local/pump?user=pump&password=s3cret&sslmode=require") == (
-        "postgresql://db.hospital.local/pump?user=pump&password=%2A%2A%2A&sslmode=require")
-    assert masked_location("/srv/pump/pump.duckdb") == "/srv/pump/pump.duckdb"
-    assert "s3cr%40t" not in masked_text(f"could not connect to {url}: refused", url)
+def test_the_demo_history_through_postgresql_and_back_is_the_same_history(demo_db, pg_url, postgres_server, tmp_path, capsys):
+    """DuckDB -> PostgreSQL -> DuckDB: every table and every as-of view as the laptop's file had them;
+    the server's address never shows its password, in the answer or in the audit log."""
+    password = pg_url.split(":")[2].split("@")[0]
+    code, result = copy(demo_db, pg_url, capsys)
+    assert code == 0 and result["ok"] is True and result["to"] == pg_url.replace(f":{password}@", ":***@")
+    on_server = Store(pg_url)
+    source = Store(demo_db)
+    for at in moments(source):  # the server's own reads of the history
+        pd.testing.assert_frame_equal(on_server.current_participants(as_of=at), source.current_participants(as_of=at))
+    back = tmp_path / "back.duckdb"
+    code, result = copy(pg_url, back, capsys)
+    assert code == 0 and password not in json.dumps(result)
+    for table in COPIED:
+        if table != "audit_log":
+            assert rows_of(back, table) == rows_of(demo_db, table), table
+    came_back = rows_of(back, "audit_log")
+    assert came_back[:-2] == rows_of(demo_db, "audit_log")  # and one entry for each copy
+    assert [(row[3], json.loads(row[6])["source"]) for row in came_back[-2:]] == [
+        ("store_copied", str(demo_db)), ("store_copied", pg_url.replace(f":{password}@", ":***@"))]
+    returned = Store(back)
+    for at in moments(source):
+        pd.testing.assert_frame_equal(returned.current_participants(as_of=at), source.current_participants(as_of=at))
+        pd.testing.assert_frame_equal(returned.extracts(as_of=at), source.extracts(as_of=at))
+    for meeting_id in source.meetings()["meeting_id"]:
+        pd.testing.assert_frame_equal(returned.meeting_participants(meeting_id), source.meeting_participants(meeting_id))
+    # Into a server database that holds anything: refused, nothing changed there.
+    before = on_server.table_counts()
+    code, result = copy(back, pg_url, capsys)
+    assert code == 1 and result["message"].startswith(f"refused: the database at {on_server.location} is not empty: it holds ")
+    assert password not in json.dumps(result) and on_server.table_counts() == before
+
+
+def test_after_a_copy_to_postgresql_the_next_ids_continue(tmp_path, pg_url, programme, capsys):
+    source = Store(tmp_path / "laptop.duckdb", create=True)
+    history = meeting_history(source, programme)
+    assert copy(source.path, pg_url, capsys)[0] == 0
+    copied = Store(pg_url)
+    new = upload(copied, programme, ["P2-N1,NKI,,2026-09-15,haip,on_treatment,", "P2-N3,NKI,,2026-11-12,haip,on_treatment,"],
+                 at=dt.datetime(2026, 11, 20, 9))
+    assert new == int(source.extracts()["extract_id"].max()) + 1
+    assert copied.hold_meeting("chair", "after the move")["meeting_id"] == history["meeting"] + 1
+    assert copied.audit_log()["audit_id"].iloc[0] == int(source.audit_log()["audit_id"].max()) + 3  # the copy's, the upload's, the meeting's
 
 
 def test_the_checksum_is_the_same_for_the_same_rows_from_either_engine():

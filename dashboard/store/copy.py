@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -31,31 +30,11 @@ class CopyFailed(StoreUnavailable):
     """The copy could not be made or did not verify: nothing was copied (exit 3)."""
 
 
-def masked_location(location: str) -> str:
-    """A database's place as it may be shown or audited: a path as it is, an address without its password."""
-    if "://" not in location:
-        return location
-    parts = urlsplit(location)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def masked_text(text: str, *locations: str) -> str:
-    """`text` (an engine's sentence) with the password of any of the locations masked."""
-    for location in locations:
-        password = urlsplit(location).password if "://" in location else None
-        if password:
-            text = text.replace(location, masked_location(location)).replace(password, "***")
-    return text
-
-
-def copy_store(source: Store, target: Store, actor: str, source_location: str, target_location: str) -> dict:
+def copy_store(source: Store, target: Store, actor: str) -> dict:
     """Copy every table of `source` into `target`, which must hold nothing; returns the audit detail
-    (rows per table). Refused (a non-empty target) or failed (CopyFailed, StoreUnavailable), the
-    target is left as it was."""
+    (the source's location, a password masked, and the rows per table). Refused (a non-empty target) or
+    failed (CopyFailed, StoreUnavailable), the target is left as it was."""
+    target_location = target.location
     with source.connect() as con, source.reading_through(con):
         tables = source.engine.tables(con)
         json_columns = _json_columns(con)
@@ -74,7 +53,7 @@ def copy_store(source: Store, target: Store, actor: str, source_location: str, t
             highest = pc.max(rows[table][column]).as_py()
             target.engine.continue_ids(con, sequence, (highest or 0) + 1)
         _verify(target, con, rows, views, json_columns, target_location)
-        detail = {"source": masked_location(source_location), "rows": {t: r.num_rows for t, r in rows.items()}}
+        detail = {"source": source.location, "rows": {t: r.num_rows for t, r in rows.items()}}
         audit_entry(con, forward_moment(con), actor, COPIED_ACTION, detail)
     return detail
 

@@ -197,11 +197,15 @@ def test_the_demo_history_through_postgresql_and_back_is_the_same_history(demo_d
     assert password not in json.dumps(result) and on_server.table_counts() == before
 
 
-def test_after_a_copy_to_postgresql_the_next_ids_continue(tmp_path, pg_url, programme, capsys):
+def test_after_a_copy_to_postgresql_the_next_ids_continue(tmp_path, pg_url, programme, capsys, monkeypatch):
     source = Store(tmp_path / "laptop.duckdb", create=True)
     history = meeting_history(source, programme)
-    assert copy(source.path, pg_url, capsys)[0] == 0
-    copied = Store(pg_url)
+    # As the README's deployment does it: the password in the environment (a root-only file), not in the address.
+    _, password = pg_url.split("//")[1].split("@")[0].split(":")
+    monkeypatch.setenv("PGPASSWORD", password)
+    address = pg_url.replace(f":{password}@", "@")
+    assert copy(source.path, address, capsys)[0] == 0
+    copied = Store(address)
     new = upload(copied, programme, ["P2-N1,NKI,,2026-09-15,haip,on_treatment,", "P2-N3,NKI,,2026-11-12,haip,on_treatment,"],
                  at=dt.datetime(2026, 11, 20, 9))
     assert new == int(source.extracts()["extract_id"].max()) + 1

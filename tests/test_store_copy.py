@@ -4,6 +4,7 @@ anything, and nothing copied on any failure. Real DuckDB files, the real command
 
 import datetime as dt
 import json
+import os
 
 import duckdb
 import pandas as pd
@@ -162,6 +163,16 @@ def test_bad_usage_is_one_json_object_with_exit_2(tmp_path, capsys):
     assert main(["store", "copy", "--from", str(path), "--json"]) == 2
     assert "the following arguments are required: --to" in json.loads(capsys.readouterr().out)["message"]
     assert not path.exists()
+
+
+def test_one_database_under_two_names_is_not_copied_into_itself(tmp_path, capsys):
+    path = tmp_path / "laptop.duckdb"
+    assert main(["--db", str(path), "init"]) == 0
+    capsys.readouterr()
+    other_name = tmp_path / "same.duckdb"
+    os.link(path, other_name)  # another path, the same file: known by the database's identity
+    code, result = copy(path, other_name, capsys)
+    assert code == 1 and result["message"] == f"refused: {path} and {other_name} are the same database; nothing was copied"
 
 
 def test_the_demo_history_through_postgresql_and_back_is_the_same_history(demo_db, pg_url, postgres_server, tmp_path, capsys):

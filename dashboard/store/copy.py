@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from dashboard.store.database import Store
 from dashboard.store.errors import Refused, StoreUnavailable
-from dashboard.store.schema import forward_moment
+from dashboard.store.schema import forward_moment, identity
 from dashboard.store.writes import audit_entry
 
 # The sequences behind the ids, and the column each numbers: after a copy they give max + 1 next.
@@ -38,6 +38,9 @@ def copy_store(source: Store, target: Store, actor: str) -> dict:
     (the source's location, a password masked, and the rows per table). Refused (a non-empty target) or
     failed (CopyFailed, StoreUnavailable), the target is left as it was."""
     target_location = target.location
+    with source.connect() as con, target.connect() as other:  # (the target is made here when it is not there)
+        if identity(con) == identity(other):
+            raise Refused(f"{source.location} and {target_location} are the same database; nothing was copied")
     with _one_moment(source) as con, source.reading_through(con):
         tables = source.engine.tables(con)
         json_columns = _json_columns(con)

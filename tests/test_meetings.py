@@ -14,6 +14,8 @@ from dashboard.meetings import forecast_line, since_line
 from dashboard.store import Refused, Store
 from support import TODAY, meeting_history, upload
 
+BOTH_ENGINES = True  # each test with the `store` fixture runs on DuckDB and on PostgreSQL (conftest)
+
 
 @pytest.fixture
 def history(store, programme):

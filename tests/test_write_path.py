@@ -19,6 +19,8 @@ from dashboard.ingest import check_file, commit
 from dashboard.store import Refused, Store
 from support import ROOT, TODAY, template_csv, with_trial
 
+BOTH_ENGINES = True  # each test with the `store` fixture runs on DuckDB and on PostgreSQL (conftest)
+
 DIRECTOR, COORDINATOR, OTHER = "k.director@example.org", "w.filipe@example.org", "a.devries@example.org"
 LOGIN = service.current_user()
 
@@ -58,9 +60,18 @@ LATER_REASON = "Andere reden Xylofoon"
 FILE_NAME = "export_Qwertzuiop_2026.csv"
 
 
-def raw_bytes(store: Store) -> bytes:
-    """The database file and its write-ahead log, byte for byte."""
-    return b"".join(p.read_bytes() for p in (store.path, store.path.with_name(store.path.name + ".wal")) if p.exists())
+def raw_bytes(store: Store, request) -> bytes:
+    """The database file and its write-ahead log, byte for byte; on PostgreSQL the files of the database's
+    tables in the server's data folder, after a checkpoint (its write-ahead log is the server's: rewrite_file)."""
+    if store.path is not None:
+        return b"".join(p.read_bytes() for p in (store.path, store.path.with_name(store.path.name + ".wal")) if p.exists())
+    server = request.getfixturevalue("postgres_server")
+    name = store.location.rsplit("/", 1)[1]
+    with server.admin(name) as con:
+        con.execute("CHECKPOINT")
+        files = [r[0] for r in con.execute("SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                           "WHERE n.nspname = 'public' AND c.relkind IN ('r', 't', 'i')").fetchall() if r[0]]
+    return b"".join(p.read_bytes() for f in files for p in sorted((server.data).glob(f + "*")) if p.is_file())
 
 
 def upload_with_reason(store, programme, reason, status, name):
@@ -72,23 +83,25 @@ def upload_with_reason(store, programme, reason, status, name):
     return commit(store, checked, "anna", accept_warnings=True)
 
 
-def test_a_redaction_blanks_the_text_in_every_table_diff_and_byte_of_the_file(store, programme, no_access_file):
+def test_a_redaction_blanks_the_text_in_every_table_diff_and_byte_of_the_file(store, programme, no_access_file, request):
     first = upload_with_reason(store, programme, REASON, "withdrawn", FILE_NAME)
     # The next extract keeps the text with a new status (a second version holds it), the one after it changes the text (its diff holds it).
     second = upload_with_reason(store, programme, REASON, "follow_up", "second.csv")
     third = upload_with_reason(store, programme, LATER_REASON, "follow_up", "third.csv")
-    assert REASON.encode() in raw_bytes(store) and FILE_NAME.encode() in raw_bytes(store)  # what a grep finds before
+    assert REASON.encode() in raw_bytes(store, request) and FILE_NAME.encode() in raw_bytes(store, request)  # what a grep finds before
     assert REASON in json.loads(store.extracts().set_index("extract_id").loc[third, "diff"])["changed"]["P-1"]["withdrawal_reason"]["old"]
 
     detail = store.redact(first, ["withdrawal_reason", "file_name"], "director", "a name in the reason")
 
     with store.connect() as con:  # every text column of every table
-        tables = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal AND data_type IN ('VARCHAR', 'JSON')").fetchall()
+        tables = con.execute("""SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()
+                                AND upper(data_type) IN ('VARCHAR', 'JSON', 'CHARACTER VARYING', 'TEXT')""").fetchall()
+        assert len(tables) > 20
         for table, column in tables:
             found = con.execute(f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS VARCHAR) LIKE ?',
                                 ["%Qwertz%"]).fetchone()[0]
             assert found == 0, (table, column)
-    assert b"Qwertz" not in raw_bytes(store)  # the old bytes are gone from the file too
+    assert b"Qwertz" not in raw_bytes(store, request)  # the old bytes are gone from the file too
     assert detail["values_blanked"]["withdrawal_reason"] == 2 and detail["diffs_cleaned"] == 1  # the third's: its old value
     # The audit entry records counts and fields, never the text or the file name; the text that was
     # not redacted (the later reason) is still there, and so are the extracts.
@@ -145,41 +158,41 @@ def test_a_file_of_ones_own_does_not_help_but_the_same_file_changed_is_a_recorde
     assert changes[0]["sha256"] == load_access(signed_in).sha256
 
 
-def test_the_command_line_refuses_the_signed_in_database_without_its_file_or_with_another(store, signed_in, tmp_path):
+def test_the_command_line_refuses_the_signed_in_database_without_its_file_or_with_another(new_location, store, signed_in, tmp_path):
     for env in ({"PUMP_ACCESS": None}, {"PUMP_ACCESS": ""}, {"PUMP_ACCESS": str(tmp_path / "own.toml")}):
         if env["PUMP_ACCESS"]:
             (tmp_path / "own.toml").write_text(access_text(login_of=DIRECTOR), encoding="utf-8")
-        result = cli(store.path, "retract", "1", "--by", DIRECTOR, "--reason", "mine now", env=env, cwd=tmp_path)
+        result = cli(new_location, "retract", "1", "--by", DIRECTOR, "--reason", "mine now", env=env, cwd=tmp_path)
         assert result.returncode == 1, result.stderr
         assert "this database is used with" in result.stderr and "Traceback" not in result.stderr
     assert store.extracts()["status"].tolist() == ["current"]
 
 
-def test_by_must_be_the_login_of_this_computer_and_the_audit_entry_records_both(store, programme, signed_in, tmp_path):
-    result = cli(store.path, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", DIRECTOR, "--json")
+def test_by_must_be_the_login_of_this_computer_and_the_audit_entry_records_both(new_location, store, programme, signed_in, tmp_path):
+    result = cli(new_location, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", DIRECTOR, "--json")
     assert result.returncode == 1 and f"--by {DIRECTOR} is not you" in json.loads(result.stdout)["message"]
     refused = service.audit_entries(store)[0]
     assert refused["action"] == "refused" and refused["detail"]["os_user"] == LOGIN
     # Without --by the login's own person uploads, and the audit entry says who ran it.
-    result = cli(store.path, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--json")
+    result = cli(new_location, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--json")
     assert result.returncode == 0, result.stdout
     stored = service.audit_entries(store, action="ingest")[0]
     assert stored["actor"] == COORDINATOR and (stored["detail"]["os_user"], stored["detail"]["os_user_is"]) == (LOGIN, COORDINATOR)
 
 
-def test_a_director_runs_a_service_in_anothers_name_and_only_a_director_moves_the_database(store, signed_in, tmp_path):
+def test_a_director_runs_a_service_in_anothers_name_and_only_a_director_moves_the_database(new_location, store, signed_in, tmp_path):
     signed_in.write_text(access_text(login_of=DIRECTOR), encoding="utf-8")
-    result = cli(store.path, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", COORDINATOR)
+    result = cli(new_location, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", COORDINATOR)
     assert result.returncode == 0, result.stderr
     stored = service.audit_entries(store, action="ingest")[0]
     assert (stored["actor"], stored["detail"]["os_user_is"]) == (COORDINATOR, DIRECTOR)
     moved = tmp_path / "moved.toml"
     moved.write_text(access_text(login_of=DIRECTOR), encoding="utf-8")
-    assert cli(store.path, "access", "adopt", "--by", COORDINATOR, env={"PUMP_ACCESS": str(moved)}).returncode == 1
-    result = cli(store.path, "access", "adopt", "--by", DIRECTOR, "--json", env={"PUMP_ACCESS": str(moved)})
+    assert cli(new_location, "access", "adopt", "--by", COORDINATOR, env={"PUMP_ACCESS": str(moved)}).returncode == 1
+    result = cli(new_location, "access", "adopt", "--by", DIRECTOR, "--json", env={"PUMP_ACCESS": str(moved)})
     assert result.returncode == 0 and json.loads(result.stdout)["path"] == str(moved.resolve())
-    assert cli(store.path, "meeting", "hold", "--by", DIRECTOR, env={"PUMP_ACCESS": str(moved)}).returncode == 0
-    assert cli(store.path, "meeting", "hold", "--by", DIRECTOR, env={"PUMP_ACCESS": str(signed_in)}).returncode == 1
+    assert cli(new_location, "meeting", "hold", "--by", DIRECTOR, env={"PUMP_ACCESS": str(moved)}).returncode == 0
+    assert cli(new_location, "meeting", "hold", "--by", DIRECTOR, env={"PUMP_ACCESS": str(signed_in)}).returncode == 1
 
 
 # ---- 7. refusals for content are audited, without the content ------------------------------------------
@@ -200,16 +213,16 @@ def test_a_refusal_for_content_is_one_audit_entry_with_its_kind_and_counts(store
 # ---- 8. time moves forward ---------------------------------------------------------------------------
 
 
-def test_a_write_under_an_earlier_pump_today_is_stamped_after_what_is_stored(store, tmp_path, no_access_file):
-    assert cli(store.path, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", "anna").returncode == 0
+def test_a_write_under_an_earlier_pump_today_is_stamped_after_what_is_stored(new_location, store, tmp_path, no_access_file):
+    assert cli(new_location, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--by", "anna").returncode == 0
     past = "2024-03-06"
-    before = json.loads(cli(store.path, "summary", "--as-of", past, "--json").stdout)
+    before = json.loads(cli(new_location, "summary", "--as-of", past, "--json").stdout)
     later = export(tmp_path, "later.csv", "P-1,EMC,,2024-03-05,haip", "P-2,NKI,,2024-03-06,control", "P-3,EMC,,2024-03-06,haip")
-    result = cli(store.path, "ingest", str(later), "--trial", "PUMP", "--by", "anna", env={"PUMP_TODAY": past})
+    result = cli(new_location, "ingest", str(later), "--trial", "PUMP", "--by", "anna", env={"PUMP_TODAY": past})
     assert result.returncode == 0, result.stderr
-    assert cli(store.path, "meeting", "hold", "--by", "chair", env={"PUMP_TODAY": "2022-01-01"}).returncode == 0
+    assert cli(new_location, "meeting", "hold", "--by", "chair", env={"PUMP_TODAY": "2022-01-01"}).returncode == 0
     # The past view is what it was; the audit log, the extracts and the meeting run forward.
-    assert json.loads(cli(store.path, "summary", "--as-of", past, "--json").stdout) == before
+    assert json.loads(cli(new_location, "summary", "--as-of", past, "--json").stdout) == before
     stamps = store.audit_log().sort_values("audit_id")["logged_at"].tolist()
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     uploaded = store.extracts().sort_values("extract_id")["uploaded_at"].tolist()
@@ -230,10 +243,10 @@ def test_the_demo_keeps_its_made_up_dates_and_its_audit_entries_say_demo(store, 
 # ---- 9. a command line that cannot hurt and says every mistake -----------------------------------------
 
 
-def test_report_out_never_overwrites_without_force_never_follows_a_link_nor_climbs(store, tmp_path, no_access_file):
+def test_report_out_never_overwrites_without_force_never_follows_a_link_nor_climbs(new_location, store, tmp_path, no_access_file):
     existing = tmp_path / "pack.html"
     existing.write_text("the minutes", encoding="utf-8")
-    result = cli(store.path, "report", "--out", str(existing))
+    result = cli(new_location, "report", "--out", str(existing))
     assert result.returncode == 1 and "exists; add --force" in result.stderr
     assert existing.read_text(encoding="utf-8") == "the minutes"
     target = tmp_path / "precious.txt"
@@ -241,13 +254,13 @@ def test_report_out_never_overwrites_without_force_never_follows_a_link_nor_clim
     link = tmp_path / "link.html"
     link.symlink_to(target)
     for args in (["--out", str(link)], ["--out", str(link), "--force"]):
-        result = cli(store.path, "report", *args)
+        result = cli(new_location, "report", *args)
         assert result.returncode == 1 and "symbolic link" in result.stderr
     assert target.read_text(encoding="utf-8") == "keep me" and link.is_symlink()
     (tmp_path / "sub").mkdir()
-    result = cli(store.path, "report", "--out", "sub/../../escaped.html", cwd=tmp_path)
+    result = cli(new_location, "report", "--out", "sub/../../escaped.html", cwd=tmp_path)
     assert result.returncode == 2 and "'..'" in result.stderr and not (tmp_path.parent / "escaped.html").exists()
-    assert cli(store.path, "report", "--out", str(existing), "--force").returncode == 0
+    assert cli(new_location, "report", "--out", str(existing), "--force").returncode == 0
     assert "<html" in existing.read_text(encoding="utf-8").lower()
 
 
@@ -257,16 +270,16 @@ def test_report_out_never_overwrites_without_force_never_follows_a_link_nor_clim
     ["forecast", "--target", "0", "--enrolled", "1", "--elapsed-days", "10", "--planned-days", "100", "--json"],
     ["ingest", "x.csv", "--trial", "PUMP", "--site", "XYZ", "--json"],
 ])
-def test_every_bad_usage_with_json_is_one_json_object_and_exit_2(store, args, no_access_file):
-    result = cli(store.path, *args)
+def test_every_bad_usage_with_json_is_one_json_object_and_exit_2(new_location, store, args, no_access_file):
+    result = cli(new_location, *args)
     assert result.returncode == 2, result.stderr
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and answer["errors"][0]["code"] == "bad_usage" and "Traceback" not in result.stderr
 
 
-def test_an_unknown_site_and_a_bad_pump_today_are_sentences(store, tmp_path, no_access_file):
-    result = cli(store.path, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--site", "XYZ")
+def test_an_unknown_site_and_a_bad_pump_today_are_sentences(new_location, store, tmp_path, no_access_file):
+    result = cli(new_location, "ingest", str(export(tmp_path)), "--trial", "PUMP", "--site", "XYZ")
     assert result.returncode == 2 and "--site XYZ is not a site of the programme" in result.stderr
     for command in (["summary"], ["report", "--out", str(tmp_path / "r.html")]):
-        result = cli(store.path, *command, env={"PUMP_TODAY": "21-11-2026"})
+        result = cli(new_location, *command, env={"PUMP_TODAY": "21-11-2026"})
         assert result.returncode == 2 and result.stderr.strip() == "bad usage: PUMP_TODAY='21-11-2026' is not a date (YYYY-MM-DD)"

@@ -74,7 +74,7 @@ INSERT INTO waiting_pulls (source, trial, site, pulled_at, pulled_by, sha256, fo
    'participant_id,site,enrolled_on\nEMC-001,EMC,2023-10-09\n');
 INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail) VALUES
   (TIMESTAMP '2024-02-20 06:00:00', 'scheduled pull', 'pull', 'PUMP', NULL, '{"pull_id": 1, "outcome": "waiting"}');
-""",
+""",    7: "",  # store_identity: migration 7 gives the database its identity
 }
 
 SCHEMA_VERSION_TABLE = "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL);\n"

@@ -74,8 +74,32 @@ _FIRST_LAST = re.compile(r"\b(first|last)\(\s*(\w+)\s+ORDER BY\s+(\w+)\s*\)", re
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\$([A-Za-z_]\w*)|(\?)|(%)")
 
 
+# The SQL of PostgreSQL's own in a migration (schema.engine_part).
+ENGINE_PARTS = {
+    # Migration 8: nobody, the dashboard's own role (the tables' owner) included, changes or removes an
+    # audit entry: the trigger raises, and the grants are gone. (A superuser, or the owner on purpose,
+    # could drop the trigger: that is a deliberate act outside the dashboard, not a bug or an injection.)
+    "audit_log_append_only": """
+        CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+            RAISE EXCEPTION 'the audit log is append-only: % of its entries is refused', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END
+        $body$;
+        CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
+        CREATE TRIGGER audit_log_never_emptied BEFORE TRUNCATE ON audit_log
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+        REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
+        REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM CURRENT_USER;
+    """,
+}
+_ENGINE_PART = re.compile(r"/\* engine part: (\w+) \*/")
+
+
 def dialect(sql: str) -> str:
     """A migration or query in the spelling PostgreSQL understands (the one place the engines differ in SQL)."""
+    sql = _ENGINE_PART.sub(lambda m: ENGINE_PARTS[m.group(1)], sql)
     return _FIRST_LAST.sub(
         lambda m: f"(array_agg({m.group(2)} ORDER BY {m.group(3)}{' DESC' if m.group(1).lower() == 'last' else ''}))[1]", sql
     )
@@ -247,7 +271,7 @@ def _fault(exc: BaseException) -> bool:
 
 # ---- this process's pool per address ---------------------------------------------------------------
 
-def _configure(conn: psycopg.Connection) -> None:
+def configure(conn: psycopg.Connection) -> None:
     """JSON as its text (as DuckDB gives it: the store parses what it needs)."""
     for name in ("json", "jsonb"):
         conn.adapters.register_loader(name, TextLoader)
@@ -280,7 +304,7 @@ class _Server:
                 self._probe()
                 self.pool = psycopg_pool.ConnectionPool(
                     self.url, min_size=POOL_MIN, max_size=POOL_MAX, open=False, name="pump",
-                    kwargs={"autocommit": True, "connect_timeout": CONNECT_SECONDS}, configure=_configure,
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_SECONDS}, configure=configure,
                     check=psycopg_pool.ConnectionPool.check_connection, timeout=CONNECT_SECONDS * 2,
                 )
                 self.pool.open(wait=False)

@@ -13,6 +13,12 @@ from dashboard import clock
 from dashboard.fields import FIELD_NAMES
 from dashboard.store.errors import StoreReadOnly, StoreUnavailable
 
+
+def engine_part(name: str) -> str:
+    """Where a migration holds SQL of one engine's own (its dialect fills it in; another engine's reads a comment)."""
+    return f"/* engine part: {name} */"
+
+
 # Each migration moves the schema one version up; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
     # 1: extracts, their sites, participant rows, audit log.
@@ -225,6 +231,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE store_identity (identity VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL);
     INSERT INTO store_identity SELECT CAST(gen_random_uuid() AS VARCHAR), CAST(current_timestamp AS TIMESTAMP);
+    """,
+    # 8: the audit log append-only in the database itself, where the engine can say so: PostgreSQL's
+    # part (postgres_engine.ENGINE_PARTS) is a trigger that refuses UPDATE, DELETE and TRUNCATE of it,
+    # and no grant of those; DuckDB has neither triggers nor roles (its part is nothing): there the
+    # single write path, which only ever appends to it, is the guard.
+    f"""
+    {engine_part("audit_log_append_only")}
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

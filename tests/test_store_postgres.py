@@ -1,0 +1,213 @@
+"""The store on a real PostgreSQL server (tests/postgres_server.py), where it differs from a DuckDB file:
+the audit log refuses UPDATE, DELETE and TRUNCATE in the database itself, faults of the server, the
+password and the database are sentences with exit 3 and never show the password, a database is created
+only by init and another one behind the same address is refused, an import killed at any moment
+leaves the old state or the whole new extract, and the hooks `store copy` uses. (Everything the two
+engines share runs on both in the store's own test modules: BOTH_ENGINES.)"""
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import psycopg
+import pyarrow as pa
+import pytest
+from postgres_server import APP_PASSWORD, PostgresServer
+
+from dashboard import service
+from dashboard.ingest import check_file, commit
+from dashboard.store import Store, StoreUnavailable
+from dashboard.store.postgres_engine import masked
+from support import ROOT, TODAY, template_csv
+
+BASE = template_csv("P-1,EMC,,2024-01-10,haip", "P-2,EMC,,2024-02-11,control")
+
+
+def cli(db: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dashboard", "--db", db, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180, env={**os.environ, **(env or {})})
+
+
+def base_database(url: str, programme) -> Store:
+    store = Store(url, create=True)
+    service.record_config(store, programme)
+    checked = check_file(store, programme, BASE, "base.csv", "PUMP", today=TODAY)
+    commit(store, checked, "coordinator", accept_warnings=True)
+    return store
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+# ---- item 2: the audit log is append-only in the database itself -------------------------------------
+
+def test_the_dashboards_role_cannot_update_delete_or_empty_the_audit_log_and_the_entry_stays(pg_url, postgres_server, programme):
+    store = base_database(pg_url, programme)
+    before = store.audit_log()
+    entry = int(before["audit_id"].iloc[0])
+    attempts = [f"UPDATE audit_log SET actor = 'someone else' WHERE audit_id = {entry}",
+                f"DELETE FROM audit_log WHERE audit_id = {entry}", "TRUNCATE audit_log"]
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the role the dashboard connects as, the tables' owner
+        for statement in attempts:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                con.execute(statement)
+    # Even a role that may (the superuser) meets the trigger: history is not rewritten by a bug or an injection.
+    with postgres_server.admin(database_name(pg_url)) as con:
+        for statement in attempts:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="the audit log is append-only"):
+                con.execute(statement)
+    after = store.audit_log()
+    assert after.to_dict("records") == before.to_dict("records")
+    # Appending goes on as before: the next write's entry lands.
+    store.record("coordinator", "note", {"what": "after the attempts"})
+    assert len(store.audit_log()) == len(before) + 1
+
+
+def test_a_redaction_still_works_on_postgresql_without_touching_an_audit_entry(pg_url, programme):
+    store = base_database(pg_url, programme)
+    entries = store.audit_log().to_dict("records")
+    detail = store.redact(1, ["file_name"], "director", "a name in the file name")
+    assert detail["values_blanked"] == {"file_name": 1}
+    assert store.extracts()["file_name"].tolist() == ["(redacted) extract #1"]
+    assert store.audit_log().to_dict("records")[1:] == entries  # the old entries as they were, one more on top
+
+
+# ---- item 1: faults in sentences, exit 3, never the password ------------------------------------------
+
+WRONG_PASSWORD = "not-the-Secret-2718"
+
+
+def assert_said_without_secrets(result: subprocess.CompletedProcess, sentence: str, log):
+    assert result.returncode == 3, result.stderr
+    assert sentence in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in (APP_PASSWORD, WRONG_PASSWORD):
+        assert secret not in result.stdout + result.stderr
+        assert not log.exists() or secret not in log.read_text()
+
+
+def test_a_wrong_password_is_a_sentence_without_it_and_exit_3(postgres_server, pg_url, tmp_path):
+    url = pg_url.replace(APP_PASSWORD, WRONG_PASSWORD)
+    log = tmp_path / "errors.log"
+    result = cli(url, "summary", env={"PUMP_LOG": str(log)})
+    assert_said_without_secrets(result, "refused the password of role pump", log)
+    assert "postgresql://pump:***@127.0.0.1" in result.stderr
+    answer = json.loads(cli(url, "summary", "--json", env={"PUMP_LOG": str(log)}).stdout)  # one JSON object
+    assert answer["ok"] is False and "refused the password" in json.dumps(answer) and WRONG_PASSWORD not in json.dumps(answer)
+
+
+def test_a_missing_database_is_a_sentence_and_exit_3(postgres_server, tmp_path):
+    url = postgres_server.url("no_such_database")
+    log = tmp_path / "errors.log"
+    assert_said_without_secrets(cli(url, "summary", env={"PUMP_LOG": str(log)}), "there is no database no_such_database", log)
+
+
+def test_a_stopped_server_is_a_sentence_and_exit_3(tmp_path):
+    server = PostgresServer().start()
+    url = server.database()
+    server.stop()
+    log = tmp_path / "errors.log"
+    started = time.monotonic()
+    result = cli(url, "summary", env={"PUMP_LOG": str(log)})
+    assert_said_without_secrets(result, f"the database server 127.0.0.1:{server.port} cannot be reached", log)
+    assert time.monotonic() - started < 30
+
+
+def test_an_empty_database_is_no_dashboard_database_until_init_makes_it(pg_url, tmp_path):
+    log = tmp_path / "errors.log"
+    result = cli(pg_url, "summary", env={"PUMP_LOG": str(log)})
+    assert_said_without_secrets(result, f"no database at {masked(pg_url)}: create it with init", log)
+    made = cli(pg_url, "init")
+    assert made.returncode == 0 and f"database {masked(pg_url)} is ready" in made.stdout and APP_PASSWORD not in made.stdout
+    assert cli(pg_url, "summary").returncode == 0
+
+
+def test_another_database_behind_the_same_address_is_refused_never_used(pg_url, postgres_server, programme):
+    store = base_database(pg_url, programme)
+    assert store.data_version() > 0
+    name = database_name(pg_url)
+    with postgres_server.admin() as con:  # IT restores another database under the same name while the dashboard runs
+        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with pytest.raises(StoreUnavailable, match=f"there is no database {name}"):
+        store.data_version()
+    postgres_server.database(name)
+    assert cli(pg_url, "init").returncode == 0
+    with pytest.raises(StoreUnavailable, match="is no longer the one the dashboard opened"):
+        store.current_participants()
+    with pytest.raises(StoreUnavailable, match="is no longer the one the dashboard opened"):
+        store.record("coordinator", "note", {"what": "must not land"})
+    with psycopg.connect(pg_url) as con:  # nothing was written into the other one
+        assert con.execute("SELECT count(*) FROM audit_log WHERE action = 'note'").fetchone()[0] == 0
+
+
+def test_the_password_is_masked_wherever_the_address_is_shown():
+    assert masked("postgresql://pump:s3cr%40t@db.example.org:5433/pump") == "postgresql://pump:***@db.example.org:5433/pump"
+    assert masked("postgres://pump@db/pump?password=s3cret&sslmode=require") == "postgres://pump@db/pump?password=%2A%2A%2A&sslmode=require"
+    assert Store("postgresql://pump:s3cret@127.0.0.1:1/pump").location == "postgresql://pump:***@127.0.0.1:1/pump"
+
+
+# ---- a commit lands whole or not at all ---------------------------------------------------------------
+
+def test_an_import_killed_at_any_moment_leaves_the_old_state_or_the_whole_new_extract(postgres_server, programme, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_bytes(template_csv(*[f"B-{i},EMC,,2024-03-05,haip" for i in range(20_000)]))
+    args = ["ingest", str(big), "--trial", "PUMP", "--by", "job", "--accept-warnings", "--confirm-removals", "2"]
+    full = postgres_server.database()
+    base_database(full, programme)
+    started = time.monotonic()
+    assert cli(full, *args).returncode == 0
+    duration = time.monotonic() - started
+    outcomes = set()
+    for moment in sorted(random.Random(20261205).uniform(0.2, 1.0) * duration for _ in range(4)):
+        url = postgres_server.database()
+        base_database(url, programme)
+        run = subprocess.Popen([sys.executable, "-m", "dashboard", "--db", url, *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(moment)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        store = Store(url)
+        extracts = store.extracts()
+        assert len(extracts) in (1, 2)
+        if len(extracts) == 2:
+            assert len(store.extract_participants(int(extracts["extract_id"].max()))) == 20_000
+            assert len(store.current_participants("PUMP")) == 20_000
+            assert store.audit_log()["action"].tolist().count("ingest") == 2
+        else:
+            assert sorted(store.current_participants("PUMP")["participant_id"]) == ["P-1", "P-2"]
+            assert store.audit_log()["action"].tolist().count("ingest") == 1
+            assert store.table_counts()["participant_versions"] == 2
+        outcomes.add(len(extracts))
+    assert 1 in outcomes  # at least one kill fell inside the import (the moments span its run)
+
+
+# ---- the hooks of `store copy` ------------------------------------------------------------------------
+
+def test_the_copy_hooks_list_the_tables_copy_rows_in_and_continue_the_ids(pg_url, postgres_server, programme):
+    source = base_database(pg_url, programme)
+    target_url = postgres_server.database()
+    target = Store(target_url, create=True)
+    engine = target._engine
+    with source.connect() as con:
+        tables = engine.tables(con)
+        rows = {t: source._engine.arrow(con, f"SELECT * FROM {t}") for t in tables}
+    assert tables == sorted(tables) and {"schema_version", "audit_log", "extracts", "participant_versions"} <= set(tables)
+    copied = ["extracts", "extract_sites", "participant_versions", "audit_log"]
+    with target.transaction() as con:  # a new database: the dashboard's tables, empty
+        assert all(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0 for table in copied)
+        for table in copied[:-1]:
+            engine.bulk_insert(con, table, rows[table])
+        engine.bulk_insert(con, "audit_log", pa.Table.from_pylist([{"audit_id": 100, "logged_at": dt.datetime(2024, 1, 1),
+                                                                    "actor": "a", "action": "note", "detail": '{"x": 1}'}]))
+        engine.continue_ids(con, "extract_ids", 7)
+    assert target.current_participants()["participant_id"].tolist() == ["P-1", "P-2"]
+    assert json.loads(target.audit_log().set_index("audit_id").loc[100, "detail"]) == {"x": 1}
+    checked = check_file(target, programme, BASE.rstrip(b"\r\n") + b"\r\nP-3,EMC,,2024-05-01,haip\r\n", "next.csv", "PUMP", today=TODAY)
+    assert commit(target, checked, "coordinator", accept_warnings=True) == 7

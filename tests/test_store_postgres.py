@@ -211,3 +211,50 @@ def test_the_copy_hooks_list_the_tables_copy_rows_in_and_continue_the_ids(pg_url
     assert json.loads(target.audit_log().set_index("audit_id").loc[100, "detail"]) == {"x": 1}
     checked = check_file(target, programme, BASE.rstrip(b"\r\n") + b"\r\nP-3,EMC,,2024-05-01,haip\r\n", "next.csv", "PUMP", today=TODAY)
     assert commit(target, checked, "coordinator", accept_warnings=True) == 7
+
+
+# ---- on the page: the sentence, the traceback in the errors log, and recovery -------------------------
+
+def rename_database(server: PostgresServer, old: str, new: str) -> None:
+    """ALTER DATABASE … RENAME, once nobody is connected (the dashboard's pool reconnects: try again)."""
+    for _ in range(100):
+        with server.admin() as con:
+            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [old])
+            try:
+                con.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.05)
+    raise AssertionError(f"could not rename {old}")
+
+
+def test_the_page_says_the_sentence_logs_the_traceback_and_recovers_when_the_database_is_back(
+        monkeypatch, pg_url, postgres_server, programme, tmp_path):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.textnorm import plain
+
+    base_database(pg_url, programme)
+    log = tmp_path / "errors.log"
+    monkeypatch.setenv("PUMP_DB", pg_url)
+    monkeypatch.setenv("PUMP_LOG", str(log))
+    monkeypatch.setenv("PUMP_DEMO", "1")  # the laptop default: a server database is never seeded all the same
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.session_state["role"] = "director"
+    at.run()
+    assert not at.exception and not at.error
+    name = database_name(pg_url)
+    rename_database(postgres_server, name, name + "_aside")  # IT moves it away while the dashboard runs
+    st.cache_data.clear()
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("**The dashboard cannot use its database.** ")
+    assert plain(f"there is no database {name}") in at.error[0].value and APP_PASSWORD not in at.error[0].value
+    rename_database(postgres_server, name + "_aside", name)
+    at.run()
+    assert not at.exception and not at.error
+    text = log.read_text()
+    assert "the page met a fault of its database" in text and "Traceback" in text and APP_PASSWORD not in text

@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     moves = sub.add_subparsers(dest="action", required=True)
     copy = moves.add_parser("copy", help="copy every table of a database into an empty one (DuckDB file or postgresql:// "
                             "address, either way), verified before it commits")
-    copy.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL", help="the database to copy (not changed)")
+    copy.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL", help="the database to copy (only read; first upgraded, as by any command, when an older version wrote it)")
     copy.add_argument("--to", dest="target", required=True, metavar="URL_OR_PATH",
                       help="an empty database (created when it does not exist); put a password in PGPASSWORD or ~/.pgpass, "
                       "never on the command line")
@@ -779,7 +779,8 @@ def _store_copy(args) -> int:
     not a dashboard database or the copy failed: nothing copied either way."""
     from dashboard.store.copy import copy_store
 
-    source, target = Store(args.source), Store(args.target, create=True)  # (nothing is opened yet)
+    # (nothing is opened yet; a DuckDB file in use by a dashboard is waited for, saying so)
+    source, target = Store(args.source, on_wait=_say_waiting), Store(args.target, on_wait=_say_waiting, create=True)
     if _same_place(args.source, args.target):
         return _fail(args, USAGE, f"bad usage: --from and --to are the same database ({source.location})")
     try:

@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     moves = sub.add_subparsers(dest="action", required=True)
     copy = moves.add_parser("copy", help="copy every table of a database into an empty one (DuckDB file or postgresql:// "
                             "address, either way), verified before it commits")
-    copy.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL", help="the database to copy (only read; first upgraded, as by any command, when an older version wrote it)")
+    copy.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL",
+                      help="the database to copy (only read; first upgraded, as by any command, when an older version wrote it)")
     copy.add_argument("--to", dest="target", required=True, metavar="URL_OR_PATH",
                       help="an empty database (created when it does not exist); put a password in PGPASSWORD or ~/.pgpass, "
                       "never on the command line")

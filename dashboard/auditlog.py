@@ -57,6 +57,12 @@ def sentence(action: str, detail: dict | None) -> str:
         return f"Configuration read with trials {', '.join(d.get('trials') or [])} (fingerprint {str(d.get('sha256', ''))[:12]}…)."
     if action == "sign_in":
         return f"Signed in as {d.get('role', 'someone')}."
+    if action == "store_copied":
+        rows = d.get("rows") or {}
+        entries = rows.get("audit_log", 0)
+        return (f"The whole database copied here from {d.get('source', 'another database')} and checked: "
+                f"{_count(rows.get('extracts', 0), 'extract')}, {entries} audit entr{'y' if entries == 1 else 'ies'}, "
+                f"{_count(sum(rows.values()), 'row')} in all.")
     if action == "refused":
         what = REFUSED_ACTIONS.get(d.get("action", ""), str(d.get("action", "do something")).replace("_", " "))
         where = f" ({d['page']})" if d.get("page") else f" (extract #{d['extract_id']})" if d.get("extract_id") else ""

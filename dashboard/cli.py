@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add centres_needed: the fewest extra sites opening then, at the median site rate, for --chance of the target")
     sub.add_argument("--chance", type=float, default=0.8, help="the chance centres_needed aims for (default 0.8)")
     sub.add_argument("--json", action="store_true")
+    sub = commands.add_parser("store", help="the database itself")
+    moves = sub.add_subparsers(dest="action", required=True)
+    copy = moves.add_parser("copy", help="copy every table of a database into an empty one (DuckDB file or postgresql:// "
+                            "address, either way), verified before it commits")
+    copy.add_argument("--from", dest="source", required=True, metavar="PATH_OR_URL",
+                      help="the database to copy (only read; first upgraded, as by any command, when an older version wrote it)")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL_OR_PATH",
+                      help="an empty database (created when it does not exist); put a password in PGPASSWORD or ~/.pgpass, "
+                      "never on the command line")
+    copy.add_argument("--json", action="store_true")
     sub = commands.add_parser("bench", help="measure the dashboard at scale N (1 is today) in a temporary database")
     sub.add_argument("--scale", type=int, nargs="+", default=[1, 10, 100], metavar="N")
     sub.add_argument("--runs", type=int, default=3, help="runs per figure (the median is printed)")
@@ -256,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         return _forecast(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "store":
+        return _store_copy(args)
     try:
         programme = load_programme(args.config) if args.config else load_programme()
     except ConfigError as exc:
@@ -760,6 +772,39 @@ def _bench(args) -> int:
     results = bench.run(args.scale, args.runs, args.history, ingest=not args.no_ingest, apptest=not args.no_apptest)
     print(json.dumps(results, indent=2) if args.json else bench.report(results))
     return DONE
+
+
+def _store_copy(args) -> int:
+    """`store copy`: every table into an empty database, in one transaction there, verified before it
+    commits; the source is only read. Refused (1) when the target holds anything, 3 when the source is
+    not a dashboard database or the copy failed: nothing copied either way."""
+    from dashboard.store.copy import copy_store
+
+    # (nothing is opened yet; a DuckDB file in use by a dashboard is waited for, saying so)
+    source, target = Store(args.source, on_wait=_say_waiting), Store(args.target, on_wait=_say_waiting, create=True)
+    if _same_place(args.source, args.target):
+        return _fail(args, USAGE, f"bad usage: --from and --to are the same database ({source.location})")
+    try:
+        detail = copy_store(source, target, service.current_user())
+    except StoreUnavailable as exc:
+        return _fail(args, FAILED, f"could not copy: {exc}")
+    except Refused as exc:
+        return _fail(args, REFUSED, f"refused: {exc}")
+    except Exception:  # a sentence here, the traceback (never an address's password) in the log only
+        log_file = service.log_path(target.location)
+        service.error_log(log_file).exception("internal error in store copy from %s to %s", source.location, target.location)
+        return _fail(args, FAILED, f"internal error, nothing was copied (the details are in {log_file})")
+    total = sum(detail["rows"].values())
+    message = (f"copied {total} rows of {len(detail['rows'])} tables from {source.location} to {target.location} "
+               f"({detail['rows']['extracts']} extracts, {detail['rows']['audit_log']} audit entries), verified")
+    _say(args, {"ok": True, "message": message, "from": source.location, "to": target.location, "rows": detail["rows"]})
+    return DONE
+
+
+def _same_place(one: str, other: str) -> bool:
+    if "://" in one or "://" in other:
+        return one.rstrip("/") == other.rstrip("/")
+    return Path(one).resolve() == Path(other).resolve()
 
 
 def _pull(args, store: Store, programme) -> int:

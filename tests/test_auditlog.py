@@ -27,6 +27,10 @@ def test_each_kind_of_entry_is_a_sentence():
         "Blanked withdrawal reason of extract #4: a name."
     )
     assert sentence("config_loaded", {"sha256": "b38ad0c9ce2ea0f98aa7", "trials": ["PUMP", "PUMP-2"]}).startswith("Configuration read with trials PUMP, PUMP-2")
+    assert sentence("store_copied", {"source": "postgresql://pump:***@db/pump", "rows": {"extracts": 172, "audit_log": 201, "meetings": 3}}) == (
+        "The whole database copied here from postgresql://pump:***@db/pump and checked: 172 extracts, 201 audit entries, "
+        "376 rows in all."
+    )
     assert sentence("ingest", None) == ""
 
 

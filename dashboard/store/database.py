@@ -4,8 +4,9 @@ holds SQL or knows the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -51,11 +52,29 @@ class Store(Reads, Writes):
         # Added to every audit entry of this store's writes: on the command line, the operating-system
         # user and the person of the access file it maps to (cli.py).
         self.run_by: dict[str, str] | None = None
+        self._through = threading.local()  # the connection this thread's reads go through (reading_through)
+
+    @property
+    def engine(self):
+        """The engine under this store, for the store package's own modules (copy): its hooks `tables`,
+        `arrow`, `bulk_insert`, `continue_ids`."""
+        return self._engine
 
     def connect(self) -> AbstractContextManager:
         """One use of the database (a connection for its queries); a fault of the database becomes
         StoreUnavailable with a sentence. Held around several queries, it opens and checks once."""
-        return self._engine.use()
+        con = getattr(self._through, "con", None)
+        return nullcontext(con) if con is not None else self._engine.use()
+
+    @contextmanager
+    def reading_through(self, con) -> Iterator[None]:
+        """While the block lasts, this thread's reads of the store (current_participants, extracts, ...)
+        go through `con`: inside a transaction they see what it has written before it commits."""
+        self._through.con = con
+        try:
+            yield
+        finally:
+            self._through.con = None
 
     def transaction(self) -> AbstractContextManager:
         """One write's connection: everything done with it lands together at the end, or nothing."""

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.store.errors import StoreBusy, StoreReadOnly, StoreUnavailable
-from dashboard.store.schema import identity, migrate
+from dashboard.store.schema import identity, migrate, user_tables
 
 LOCK_WAIT_SECONDS = 30.0
 
@@ -100,7 +100,7 @@ class _Holder:
         try:
             if self.identity is not None and identity(self.con) != self.identity:
                 raise self._moved_away(_file_state(self.path))
-            migrate(self.con, read_only=self.read_only, path=self.path)
+            migrate(self.con, read_only=self.read_only, path=self.path, create=create)
             self.identity = self.identity or identity(self.con)
         except BaseException:
             self._close()
@@ -492,6 +492,37 @@ class DuckDBFile:
     @staticmethod
     def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pa.Table:
         return con.sql(sql, params=params or {}).to_arrow_table()
+
+    # ---- the hooks of `store copy` (copy.py; the PostgreSQL engine has the same) ----------------
+
+    @staticmethod
+    def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+        """The database's tables, sorted, schema_version and store_identity included."""
+        return user_tables(con)
+
+    @staticmethod
+    def bulk_insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+        """Insert the rows (columns by name) in one statement, DuckDB reading the Arrow table in place."""
+        columns = ", ".join(f'"{name}"' for name in rows.column_names)
+        con.register("copied_rows", rows)
+        try:
+            con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM copied_rows')
+        finally:
+            con.unregister("copied_rows")
+
+    @staticmethod
+    def continue_ids(con: duckdb.DuckDBPyConnection, sequence: str, next_value: int) -> None:
+        """Make `sequence` give `next_value` next (or later, when it is past it already). DuckDB can
+        neither ALTER a sequence's value nor replace one a table's default depends on, so the sequence
+        is drawn forward in one statement over a range (300,000 ids in about 10 ms). A sequence is
+        not transactional: a rollback does not draw it back (the ids stay unique)."""
+        start, last = con.execute(
+            "SELECT start_value, last_value FROM duckdb_sequences() WHERE sequence_name = ? AND schema_name = current_schema()",
+            [sequence],
+        ).fetchall()[0]
+        coming = start if last is None else last + 1
+        if next_value > coming:
+            con.execute("SELECT max(nextval(?)) FROM range(?)", [sequence, next_value - coming]).fetchall()
 
 
 def count_csv_rows(path: Path, delimiter: str) -> int:

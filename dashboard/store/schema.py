@@ -312,11 +312,31 @@ def identity(con) -> str | None:
     return con.execute("SELECT min(identity) FROM store_identity").fetchone()[0] if _has_table(con, "store_identity") else None
 
 
-def migrate(con, up_to: int = SCHEMA_VERSION, read_only: bool = False, path: Path | None = None) -> int:
+def user_tables(con) -> list[str]:
+    """The tables of the connection's database (its current schema), sorted (standard SQL: any engine)."""
+    return [row[0] for row in con.execute(
+        """SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+           AND table_catalog = current_database() AND table_type = 'BASE TABLE' ORDER BY table_name""").fetchall()]
+
+
+def migrate(con, up_to: int = SCHEMA_VERSION, read_only: bool = False, path: Path | None = None, create: bool = True) -> int:
     """Bring the schema up to `up_to`, one migration per transaction; returns the version. A
     database from a newer version is refused, never touched; a read-only one must be current.
+    A database without the dashboard's schema is made one only when it holds no table and `create`
+    (init, demo, the first start, the target of `store copy`): another program's tables are never
+    added to, and an empty database is not taken for the dashboard's by a command that only uses one.
     `con` is a connection of any engine (standard SQL only: information_schema, not an engine's catalogue)."""
     has_versions = _has_table(con, "schema_version")
+    if not has_versions:
+        others = user_tables(con)
+        if others:
+            raise StoreUnavailable(
+                f"{path or 'the database'} is not a dashboard database: it holds another program's tables "
+                f"({', '.join(others[:5])}{', …' if len(others) > 5 else ''}); it was not used or changed. "
+                "Point PUMP_DB or --db at the dashboard's database"
+            )
+        if not create:
+            raise StoreUnavailable(f"no database at {path or 'this address'} (it holds no dashboard tables): create it with init")
     version = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0] if has_versions else 0
     if version > up_to:
         raise StoreUnavailable(

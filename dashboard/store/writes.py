@@ -47,15 +47,7 @@ class Writes:
                     detail = {**detail, "demo": True}
                 if self.run_by:
                     detail = {**detail, **self.run_by}
-                extract_id = detail.get("extract_id")
-                con.execute(
-                    """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
-                       VALUES ($at, $actor, $action,
-                               coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
-                               $extract_id, $detail)""",
-                    {"at": moment, "actor": actor.strip(), "action": action, "trial": trial,
-                     "extract_id": extract_id, "detail": json.dumps(detail, default=str)},
-                )
+                audit_entry(con, moment, actor, action, detail, trial)
             finally:
                 WRITING.moment = None
         return detail
@@ -402,6 +394,18 @@ class Writes:
             return {**(detail or {}), "outcome": decision, "pull_id": pull_id, "extract_id": extract_id}
 
         self.write(actor, "pull", change, trial=trial)
+
+
+def audit_entry(con, moment: dt.datetime, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
+    """The audit entry of a write, in its transaction (its trial: `trial`, else its extract's)."""
+    con.execute(
+        """INSERT INTO audit_log (logged_at, actor, action, trial, extract_id, detail)
+           VALUES ($at, $actor, $action,
+                   coalesce($trial, (SELECT trial FROM extracts WHERE extract_id = $extract_id)),
+                   $extract_id, $detail)""",
+        {"at": moment, "actor": actor.strip(), "action": action, "trial": trial,
+         "extract_id": detail.get("extract_id"), "detail": json.dumps(detail, default=str)},
+    )
 
 
 def _store_versions(con, trial: str, sites: list[str], extract_id: int, participants: pd.DataFrame, as_table) -> None:

@@ -54,15 +54,17 @@ class Server:
     """`streamlit run` on a free port. Local mode unless `secrets` (a secrets.toml with [auth]) and
     `access` (an access file) are given; the developer's own .streamlit/secrets.toml is never read."""
 
-    def __init__(self, db: Path, secrets: Path | None = None, access: Path | None = None, host: str = "127.0.0.1"):
-        self.db = db
+    def __init__(self, db: Path | str, secrets: Path | None = None, access: Path | None = None, host: str = "127.0.0.1",
+                 log: Path | None = None, env: dict[str, str] | None = None):
+        self.db = db  # a DuckDB file, or a PostgreSQL address (its password in `env`'s PGPASSWORD, as deployed)
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
-        self.log = db.with_suffix(".log")
-        env = {**os.environ, "PUMP_DB": str(db)}
+        self.log = log or db.with_suffix(".log")
+        self.env = {**os.environ, **(env or {}), "PUMP_DB": str(db)}
+        env = dict(self.env)
         if access is not None:
             env["PUMP_ACCESS"] = str(access)
-        secrets = secrets or db.with_name("no-secrets.toml")
+        secrets = secrets or self.log.with_name("no-secrets.toml")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--secrets.files", str(secrets)],
@@ -85,7 +87,8 @@ class Server:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """The command line on the server's database, while the server runs."""
-        return subprocess.run([sys.executable, "-m", "dashboard", "--db", str(self.db), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-m", "dashboard", "--db", str(self.db), *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env=self.env)
 
     def ingest_replacing(self, path, trial: str, by: str) -> subprocess.CompletedProcess:
         """Ingest an extract that replaces a site's snapshot: the number it removes is read from

@@ -30,7 +30,7 @@ import yaml
 
 from dashboard import service
 from dashboard.config import DEFAULT_CONFIG_PATH, Programme, load_programme
-from dashboard.store import Store, count_csv_rows
+from dashboard.store import Store, count_csv_rows, scratch_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = 1_000
@@ -289,8 +289,9 @@ def _overview_apptest(db: Path, config: Path | None, runs: int) -> float:
         os.environ.pop("PUMP_CONFIG", None)
 
 
-def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True) -> dict:
-    """Every figure at scale n."""
+def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True, server: str | None = None) -> dict:
+    """Every figure at scale n: on a DuckDB file, or with `server` (a PostgreSQL address) on a copy of it in a
+    schema of its own there, dropped afterwards."""
     from dashboard import clock
     from dashboard.demo import load_demo
 
@@ -306,15 +307,28 @@ def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True)
         config_path.write_text(yaml.safe_dump(scaled_config(n), sort_keys=False), encoding="utf-8")
         programme = load_programme(config_path)
         extracts = load_scaled(Store(db, create=True), programme, history, today)
-    # Opened as the dashboard opens it (kept open between uses): the figures are a page's, not a command's.
-    store = Store(db, idle_release=service.DASHBOARD_IDLE_RELEASE_SECONDS)
+    load_s = round(time.perf_counter() - started, 1)
+    if server is None:
+        return _figures(n, Store(db, idle_release=service.DASHBOARD_IDLE_RELEASE_SECONDS), db, programme, config_path, extracts,
+                        load_s, runs, today, apptest)
+    from dashboard.store.copy import copy_store
+
+    with scratch_schema(server, f"pump_bench_{n}_{os.getpid()}") as address:
+        copy_store(Store(db), Store(address, create=True), "bench")
+        return _figures(n, Store(address), address, programme, config_path, extracts, load_s, runs, today, apptest)
+
+
+def _figures(n: int, store: Store, db: Path | str, programme: Programme, config_path: Path | None, extracts: int, load_s: float,
+             runs: int, today: dt.date, apptest: bool) -> dict:
+    # The store opened as the dashboard opens it (a DuckDB file kept open between uses, a server's pool):
+    # the figures are a page's, not a command's.
     figures = {
         "scale": n,
         "trials": len(programme.trials),
         "trial_sites": sum(len(t.sites) for t in programme.trials.values()),
         "participants": len(store.current_participants()),
         "extracts": extracts,
-        "load_s": round(time.perf_counter() - started, 1),
+        "load_s": load_s,
         **_page_figures(store, programme, today, runs),
     }
     if apptest:
@@ -323,10 +337,11 @@ def measure(n: int, runs: int, history: int, folder: Path, apptest: bool = True)
     return figures
 
 
-def run(scales: list[int], runs: int = 3, history: int = 3, ingest: bool = True, apptest: bool = True) -> dict:
+def run(scales: list[int], runs: int = 3, history: int = 3, ingest: bool = True, apptest: bool = True, server: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results = {"runs": runs, "history": history, "scales": [measure(n, runs, history, folder, apptest) for n in scales]}
+        results = {"runs": runs, "history": history, "engine": "PostgreSQL" if server else "DuckDB",
+                   "scales": [measure(n, runs, history, folder, apptest, server) for n in scales]}
         if ingest:
             results.update(_ingest_ratio(folder, runs))
     first, last = results["scales"][0], results["scales"][-1]
@@ -351,7 +366,7 @@ def report(results: dict) -> str:
             ("what-if page with figure (ms)", "whatif_page_ms"), ("overview page, AppTest cold (s)", "overview_apptest_s"),
             ("peak memory (MB)", "peak_memory_mb")]
     scales = results["scales"]
-    lines = [f"{'N':<34}" + "".join(f"{s['scale']:>12}" for s in scales)]
+    lines = [f"store: {results.get('engine', 'DuckDB')}", f"{'N':<34}" + "".join(f"{s['scale']:>12}" for s in scales)]
     for label, key in rows:
         if key in scales[0]:
             lines.append(f"{label:<34}" + "".join(f"{'crashed' if s.get(key) is None else s[key]:>12}" for s in scales))

@@ -24,7 +24,7 @@ from dashboard.forecast import Site, centres_needed, forecast_completion, foreca
 from dashboard.forecast.multi import MOST_CENTRES
 from dashboard.ingest import check_file, commit
 from dashboard.readers import FORMATS
-from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable, lock_wait_from_environment
+from dashboard.store import AlreadyLoaded, Refused, Store, StoreUnavailable, is_address, lock_wait_from_environment
 
 DONE, REFUSED, USAGE, FAILED = 0, 1, 2, 3
 # The commands that change the database in a person's name: with an access file, the person is the
@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--history", type=int, default=3, help="extracts per trial and site at N >= 2")
     sub.add_argument("--no-apptest", action="store_true", help="skip the overview page's AppTest run")
     sub.add_argument("--no-ingest", action="store_true", help="skip the 100,000-row ingest")
+    sub.add_argument("--db", dest="bench_server", metavar="URL",
+                     help="measure on this PostgreSQL database instead (each scale copied into a schema of its own there, "
+                     "dropped afterwards); put a password in PGPASSWORD or ~/.pgpass")
     sub.add_argument("--json", action="store_true")
     return parser
 
@@ -769,7 +772,11 @@ def _bench(args) -> int:
 
     if any(n < 1 for n in args.scale) or args.runs < 1 or args.history < 1:
         return _fail(args, USAGE, "bad usage: --scale, --runs and --history take whole numbers of 1 or more")
-    results = bench.run(args.scale, args.runs, args.history, ingest=not args.no_ingest, apptest=not args.no_apptest)
+    if args.bench_server and not is_address(args.bench_server):
+        return _fail(args, USAGE, "bad usage: bench --db takes a PostgreSQL address (postgresql://...); without it the bench uses "
+                     "a DuckDB file of its own")
+    results = bench.run(args.scale, args.runs, args.history, ingest=not args.no_ingest, apptest=not args.no_apptest,
+                        server=args.bench_server)
     print(json.dumps(results, indent=2) if args.json else bench.report(results))
     return DONE
 

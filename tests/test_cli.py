@@ -2,9 +2,11 @@
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from scipy import stats
 
@@ -317,3 +319,25 @@ def test_forecast_site_shares_all_or_none_adding_to_one(capsys):
     args = ["forecast", "--target", "10", "--enrolled", "3", "--elapsed-days", "10", "--planned-days", "100"]
     assert main([*args, "--site", "10:3:0.5", "--site", "10:0"]) == 2 and "every --site a share" in capsys.readouterr().err
     assert main([*args, "--site", "10:3:0.5", "--site", "10:0:0.2"]) == 2 and "add up to 1" in capsys.readouterr().err
+
+
+def test_bench_on_postgresql_gives_the_same_figures_and_leaves_the_database_as_it_was(postgres_server, pg_url):
+    """`bench --db URL`: the generated programme copied into a schema of its own on the server, every figure
+    measured there (the snapshot through Arrow), and the schema dropped afterwards, even though the pages'
+    reads left connections open (none may hold a lock that keeps the schema from going)."""
+    address, password = pg_url.replace(":pump-test-secret-3141@", "@"), "pump-test-secret-3141"
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard", "bench", "--db", address, "--scale", "2", "--runs", "1", "--history", "2",
+         "--no-apptest", "--no-ingest", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PGPASSWORD": password},
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    (scale,) = out["scales"]
+    assert out["engine"] == "PostgreSQL" and (scale["trials"], scale["extracts"]) == (3, 12)
+    assert 5_000 < scale["participants"] <= 6_000
+    assert all(scale[k] > 0 for k in ("summary_ms", "overview_page_ms", "trial_page_ms", "sites_page_ms"))
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'pump_bench_%'").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone() == (0,)
+    assert password not in result.stdout + result.stderr

@@ -6,7 +6,7 @@ write path (writes), and the Store over them (database). Importers use this pack
 from dashboard.store.database import DEFAULT_DB_PATH, Store
 from dashboard.store.duckdb_engine import LOCK_WAIT_SECONDS, count_csv_rows, lock_wait_from_environment
 from dashboard.store.errors import AlreadyLoaded, Refused, StoreBusy, StoreReadOnly, StoreUnavailable
-from dashboard.store.postgres_engine import is_address
+from dashboard.store.postgres_engine import is_address, scratch_schema
 from dashboard.store.reads import extract_per_site
 from dashboard.store.schema import CURRENT_EXTRACTS, EVERYTHING, MIGRATIONS, SCHEMA_VERSION, SNAPSHOT_COLUMNS, migrate, rows_as_in
 from dashboard.store.writes import ACCESS_FILE_ACTION, DEMO_ACTOR, REDACTABLE, SYSTEM_ACTOR
@@ -35,4 +35,5 @@ __all__ = [
     "lock_wait_from_environment",
     "migrate",
     "rows_as_in",
+    "scratch_schema",
 ]

@@ -399,7 +399,7 @@ class _Server:
             connection = self.adbc.get_nowait()
         except queue.Empty:
             try:
-                connection = adbc_postgresql.connect(self.url)
+                connection = adbc_postgresql.connect(self.url, autocommit=True)  # no transaction left open: no lock held
             except Exception:  # its message may hold the address: the caller's own connection says what is wrong
                 return None
         try:
@@ -423,6 +423,29 @@ def _has_schema(cur: Cursor) -> bool:
     return cur.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' AND table_schema = current_schema()"
     ).fetchone()[0] > 0
+
+
+@contextmanager
+def scratch_schema(url: str, name: str) -> Iterator[str]:
+    """A schema of its own in the database at `url` for a throwaway store (the bench's generated programme),
+    dropped afterwards: the address scoped to it (its search_path). Refused when the schema exists: it may be
+    someone's."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"not a schema name: {name!r}")
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_SECONDS) as conn:
+            if conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s", [name]).fetchone()[0]:
+                raise StoreUnavailable(f"the schema {name} already exists in {masked(url)}: drop it or use another database")
+            conn.execute(f"CREATE SCHEMA {name}")
+    except psycopg.Error as exc:
+        raise _unavailable(url, exc) from None
+    parts = urlsplit(url.strip())
+    query = urlencode([*parse_qsl(parts.query), ("options", f"-csearch_path={name}")])
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    finally:
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_SECONDS) as conn:
+            conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 _SERVERS: dict[str, _Server] = {}

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from test_pull import ENV as PULL_SECRETS
+from test_pull import programme_with_sources
 
 from browser.conftest import Server, assert_no_error_shown, choose_role, go_to, open_page, wait_for_app
 from browser.test_live import LIVE_WITHIN_MS
@@ -20,6 +22,7 @@ from browser.test_upload_in_chromium import castor_export_with_two_new_participa
 from dashboard.config import load_programme
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
+from edc_server import CLIENT_SECRET, EDC
 from support import ROOT
 
 SESSIONS = 10
@@ -132,6 +135,18 @@ def test_ten_sessions_on_a_replica_while_the_command_line_ingests_nobody_waits(b
     took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert "waiting" not in result.stderr and "in use" not in result.stderr
+
+    # The scheduled pull from the EDCs (a local Castor and REDCap server) writes beside them, without waiting.
+    with EDC() as edc:
+        _, config = programme_with_sources(tmp_path, edc.url)
+        pulled = subprocess.run([sys.executable, "-m", "dashboard", "--db", address, "pull", "--json"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=180, env={**one.env, **PULL_SECRETS, "PUMP_CONFIG": str(config),
+                                                             "PUMP_SECRETS": str(tmp_path / "none.toml")})
+    outcomes = {o["source"]: o["outcome"] for o in map(json.loads, pulled.stdout.splitlines())}
+    # Each pulled export drops most of the demo's participants of its site: held for a person's decision (a
+    # waiting pull, written to the database), as designed; the pull itself never waited for the database.
+    assert outcomes == {"pump-emc": "waiting", "pump-nki": "waiting"}, pulled.stdout
+    assert "in use" not in pulled.stderr and CLIENT_SECRET not in pulled.stdout + pulled.stderr
 
     # Three more imports from a program of its own, each commit timed: a write never waits for the readers.
     os.environ["PGPASSWORD"] = password

@@ -122,6 +122,15 @@ def meeting_label(meeting_id: int) -> str:
 since = changes["since"] if changes else None
 
 
+def step_note() -> str:
+    """The step's number and, on a trial's step, the model its status and finish come from, in a few words: in
+    the header's free width, so the step keeps its height on a 1280x720 projector."""
+    text = f"step {step + 1} of {len(steps)}"
+    if step < len(trials) and trials[step]["has_data"]:
+        text += f" · {metrics.model_label(trials[step], compact=True)}"
+    return f":gray[{text}]"
+
+
 def step_title() -> str:
     if steps[step] == CONSORT_STEP:
         return "## CONSORT flow"
@@ -139,7 +148,7 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small"):
     st.button("Previous", icon=":material/arrow_back:", on_click=go, args=(-1,), disabled=step == 0, shortcut="Left", key="prev")
     st.button("Next", icon=":material/arrow_forward:", on_click=go, args=(1,), disabled=step == len(steps) - 1, shortcut="Right", key="next")
     st.markdown(step_title(), width="content")
-    st.markdown(f":gray[step {step + 1} of {len(steps)}]", width="content")
+    st.markdown(step_note(), width="content")
     st.space("stretch")
     if chosen == LIVE:  # today is live: new data redraws the meeting as it does every page
         with st.container(width="content"):
@@ -218,7 +227,6 @@ def trial_step(t: dict) -> None:
     lines = [f"**Since last meeting: {since_line(block)}**"] if block else []
     if why := metrics.story(t):  # the status and the plan seem to disagree: the line that says why
         lines.append(f":small[:material/info: {why}]")
-    lines.append(f":small[Status and finish: {metrics.model_label(t)}.]")
     if lines:
         st.markdown("  \n".join(lines))
     with st.container(key="meeting-body"):

@@ -807,10 +807,14 @@ def basis_text(status_basis: str, months: int) -> str:
     return "at the pace since opening"
 
 
-def model_label(trial_summary: dict) -> str:
+def model_label(trial_summary: dict, compact: bool = False) -> str:
     """The model and basis of one trial's status in a few words (a projector's line): e.g. `a rate per site, at
-    the pace of the last 6 months`."""
-    model = "a rate per site" if trial_summary["forecast_model"] == "multi-centre" else "one rate for the trial"
+    the pace of the last 6 months`; `compact`, fewer still for the meeting's header (`per site, recent pace`)."""
+    per_site = trial_summary["forecast_model"] == "multi-centre"
+    if compact:
+        basis = "recent pace" if trial_summary["forecast_basis"] == "recent" else "since opening"
+        return f"{'per site' if per_site else 'one rate'}, {basis}"
+    model = "a rate per site" if per_site else "one rate for the trial"
     return f"{model}, {basis_text(trial_summary['forecast_basis'], trial_summary['recent_months'])}"
 
 

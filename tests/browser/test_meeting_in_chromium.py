@@ -3,6 +3,7 @@ hand-built history of support.py (meeting #1 on 5 Nov 2026), Chromium, the arrow
 pack downloaded and opened offline, the meeting marked as held."""
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -25,7 +26,8 @@ def server(tmp_path_factory):
 
 
 def step(page: Page, number: int) -> None:
-    expect(page.get_by_text(f"step {number} of 5", exact=True)).to_be_visible()
+    """The step shown: its number (and on a trial's step the model its status comes from, after a ·)."""
+    expect(page.get_by_text(re.compile(rf"^step {number} of 5( · .+)?$"))).to_be_visible()
 
 
 def next_by_key(page: Page, number: int) -> None:

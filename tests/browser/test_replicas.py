@@ -15,10 +15,10 @@ from playwright.sync_api import Browser, Page, expect
 from test_pull import ENV as PULL_SECRETS
 from test_pull import programme_with_sources
 
-from browser.conftest import Server, assert_no_error_shown, choose_role, go_to, open_page, wait_for_app
+from browser.conftest import Server, assert_no_error_shown, open_page, wait_for_app
 from browser.test_live import LIVE_WITHIN_MS
 from browser.test_load import one_more_enrolled
-from browser.test_upload_in_chromium import castor_export_with_two_new_participants
+from browser.test_upload_in_chromium import castor_export_with_two_new_participants, drop_on_the_upload_page
 from dashboard.config import load_programme
 from dashboard.ingest import check_file, commit
 from dashboard.store import Store
@@ -85,14 +85,7 @@ def tile(page: Page, trial_figures: tuple[int, int]):
 
 
 def store_on_the_upload_page(page: Page, server: Server, path) -> None:
-    open_page(page, server)
-    choose_role(page, "Trial coordinator")
-    go_to(page, "Upload an extract")
-    page.get_by_role("textbox", name="Your name").fill("Anna de Vries (EMC)")
-    page.get_by_role("textbox", name="Your name").press("Enter")
-    wait_for_app(page)
-    page.get_by_test_id("stFileUploaderDropzone").locator("input[type=file]").set_input_files(str(path))
-    wait_for_app(page)
+    drop_on_the_upload_page(page, server, path)
     expect(page.get_by_text("No problems found.")).to_be_visible()
     page.get_by_role("button", name="Store the extract").click()
     wait_for_app(page)

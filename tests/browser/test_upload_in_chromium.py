@@ -35,6 +35,18 @@ def castor_export_with_two_new_participants() -> bytes:
     return (text + "\r\n".join(rows) + "\r\n").encode("utf-8")
 
 
+def drop_on_the_upload_page(page: Page, server, path) -> None:
+    """A coordinator opens the upload page, gives her name and drops the file (nothing stored yet)."""
+    open_page(page, server)
+    choose_role(page, "Trial coordinator")
+    go_to(page, "Upload an extract")
+    page.get_by_role("textbox", name="Your name").fill("Anna de Vries (EMC)")
+    page.get_by_role("textbox", name="Your name").press("Enter")
+    wait_for_app(page)
+    page.get_by_test_id("stFileUploaderDropzone").locator("input[type=file]").set_input_files(str(path))
+    wait_for_app(page)
+
+
 def pump_enrolled(server) -> int:
     result = server.cli("summary", "--json")
     return next(t["enrolled"] for t in json.loads(result.stdout)["trials"] if t["trial"] == "PUMP")
@@ -46,13 +58,7 @@ def test_a_castor_export_dropped_on_the_upload_page_lands_and_shows_on_the_overv
 
     open_page(page, server)  # the first page seeds the empty database with the demo data
     before = pump_enrolled(server)
-    choose_role(page, "Trial coordinator")
-    go_to(page, "Upload an extract")
-    page.get_by_role("textbox", name="Your name").fill("Anna de Vries (EMC)")
-    page.get_by_role("textbox", name="Your name").press("Enter")
-    wait_for_app(page)
-    page.get_by_test_id("stFileUploaderDropzone").locator("input[type=file]").set_input_files(str(export))
-    wait_for_app(page)
+    drop_on_the_upload_page(page, server, export)
 
     expect(page.get_by_text("Castor EDC export · semicolon-separated · UTF-8")).to_be_visible()
     expect(page.get_by_text("No problems found.")).to_be_visible()

@@ -14,8 +14,8 @@ from scipy import stats
 
 from dashboard import bench, demo, metrics
 from dashboard.config import Programme
-from dashboard.forecast import exposure_ahead, forecast_multicentre, forecast_recent, forecast_sites, open_share
-from dashboard.forecast.multi import site_parameters
+from dashboard.forecast import exposure_ahead, forecast_multicentre, forecast_recent, forecast_sites, multi, open_share
+from dashboard.forecast.multi import Site, site_parameters
 
 AS_OF = dt.date(2026, 11, 21)
 
@@ -134,3 +134,24 @@ def test_the_arrays_equal_the_scalar_forecasts_at_national_scale():
     assert len(programme.trials) == 150 and len(participants) == 300_000
     assert check_every_trial(programme, participants) >= 150 * 14
     assert check_every_trial(programme.model_copy(update={"forecast_model": "single"}), participants) >= 150 * 11
+
+
+def test_the_completion_days_on_arrays_equal_the_bisection_where_the_sites_recruit_unalike():
+    """The arrays start from the one-rate approximation of the answer and widen from there: exact wherever
+    it misses (a site opening in two years, sites closing soon, one site ten times another's pace, a target
+    out of reach), as the scalar bisection from [0, LONGEST_DAYS] gives them."""
+    cases = [
+        (300, 40, 400, 1200, [Site(400, 38), Site(-700, 0, 0.5)]),  # most of the way is the planned site's
+        (300, 40, 400, 1200, [Site(400, 30, 0.5, 60), Site(400, 10, 0.5)]),  # the fast site closes in 60 days
+        (200, 20, 300, 900, [Site(300, 19, 0.5, 30), Site(300, 1, 0.5, 90)]),  # both close: never
+        (500, 110, 365, 1500, [Site(365, 100, 0.3), Site(365, 10, 0.3), Site(-30, 0, 0.4)]),
+        (120, 119, 700, 720, [Site(700, 60), Site(700, 59)]),  # one to go
+    ]
+    problems = [multi.problem(n, m, elapsed, planned, sites, 0.5) for n, m, elapsed, planned, sites in cases]
+    got = multi.outlooks_at_once(problems)
+    for (n, m, elapsed, planned, sites), have in zip(cases, got, strict=True):
+        want = forecast_sites(n, m, elapsed, planned, sites, 0.5, per_site=False)
+        assert (have.median_days, have.p05_days, have.p95_days) == (want.median_days, want.p05_days, want.p95_days)
+        assert close(have.p_on_time, want.p_on_time)
+    assert got[2].median_days is None  # never, not a day found beyond the sites' closing
+    assert got[0].median_days > 700  # the planned site's opening is most of the wait

@@ -37,7 +37,6 @@ from dashboard.forecast.distributions import PROBS, TAIL, negbin_quantiles, negb
 
 MOST_CENTRES = 200  # beyond this many extra centres the answer is "none is enough"
 LONGEST_DAYS = 100 * 366  # a completion date later than this is "never" (None)
-BRACKET = 0.02  # the first bisection bracket: 2% either side of the one-rate approximation of the answer
 
 
 @dataclass(frozen=True)
@@ -458,30 +457,42 @@ def days_at_once(batch: Batch, q: np.ndarray) -> np.ndarray:
 
 
 def _bracket(batch: Batch, rows: np.ndarray, counts: np.ndarray, q: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row whole days low < high with P(count by low) < q <= P(count by high), to bisect between: around the
-    days the count takes at the sites' mean pace now (half to twice), else [0, that] or [that, LONGEST_DAYS];
-    high NaN when not even LONGEST_DAYS is enough. The answer is the bisection's from [0, LONGEST_DAYS], sooner."""
+    """Per row whole days low < high with P(count by low) < q <= P(count by high), to bisect between: first the
+    two days around the one-rate approximation of the answer (it is within a day of the answer when the sites
+    recruit alike: then no bisection is left), widened outwards by doubling steps where the answer lies beyond;
+    high NaN when not even LONGEST_DAYS is enough. The answer is the bisection's from [0, LONGEST_DAYS], sooner
+    (the chance grows with the horizon)."""
     now = (batch.start[rows] <= 0) & (batch.closes[rows] > 0) & (batch.size[rows] > 0)
     pace = np.where(now, batch.size[rows] / batch.rate[rows], 0.0).sum(axis=1)
     shape = np.where(now, batch.size[rows], 0.0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         # The q-quantile of the days to the count if the open sites were one Gamma-Poisson rate of their mean
-        # pace (exact when they share one probability): the answer lies near it, so a narrow bracket around it
-        # (checked below, widened where it misses) saves most of the bisection's steps.
+        # pace (exact when they share one probability).
         need = np.maximum(counts - batch.enrolled[rows], 1)
         near = np.where(pace > 0, shape / pace * stats().beta.ppf(q, need, shape) / stats().beta.ppf(1 - q, shape, need), np.nan)
         guess = np.where(pace > 0, (counts - batch.enrolled[rows]) / pace, LONGEST_DAYS / 2)
-    usable = np.isfinite(near) & (near > 0)
-    low = np.clip(np.floor(np.where(usable, near * (1 - BRACKET), guess / 2)), 0, LONGEST_DAYS - 1)
-    high = np.clip(np.ceil(np.where(usable, near * (1 + BRACKET), guess * 2)), low + 1, LONGEST_DAYS)
+    first = np.clip(np.ceil(np.where(np.isfinite(near) & (near > 0), near, guess)), 1, LONGEST_DAYS)
+    low, high = first - 1, first
     todo = np.flatnonzero(~done)
     both = np.concatenate([todo, todo])
     chance = chances_at_once(batch, rows[both], np.concatenate([low[todo], high[todo]]), counts[both])
     early, late = todo[chance[: len(todo)] >= q[todo]], todo[chance[len(todo):] < q[todo]]
-    low[early], high[early] = 0.0, low[early]  # P(count by day 0) = 0 < q
-    low[late], high[late] = high[late], LONGEST_DAYS
-    never = late[chances_at_once(batch, rows[late], high[late], counts[late]) < q[late]]
-    high[never] = np.nan
+    high[early] = low[early]
+    low[late] = high[late]
+    step = 2.0
+    while early.size or late.size:  # each row's other end moved out by 2, 4, 8, ... days until it holds
+        low[early] = np.maximum(high[early] - step, 0.0)
+        high[late] = np.minimum(low[late] + step, LONGEST_DAYS)
+        early = early[low[early] > 0]  # P(count by day 0) = 0 < q
+        moved = np.concatenate([early, late])
+        reached = chances_at_once(batch, rows[moved], np.concatenate([low[early], high[late]]), counts[moved]) >= q[moved]
+        still_early, still_late = early[reached[: len(early)]], late[~reached[len(early):]]
+        high[still_early] = low[still_early]
+        never = still_late[high[still_late] >= LONGEST_DAYS]
+        high[never] = np.nan
+        still_late = still_late[high[still_late] < LONGEST_DAYS]
+        low[still_late] = high[still_late]
+        early, late, step = still_early, still_late, 2 * step
     return low, high
 
 

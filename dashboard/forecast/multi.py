@@ -37,6 +37,7 @@ from dashboard.forecast.distributions import PROBS, TAIL, negbin_quantiles, negb
 
 MOST_CENTRES = 200  # beyond this many extra centres the answer is "none is enough"
 LONGEST_DAYS = 100 * 366  # a completion date later than this is "never" (None)
+LENGTH_GROUPS = 4  # by_end_at_once: problems in this many groups of like length
 
 
 @dataclass(frozen=True)
@@ -497,20 +498,24 @@ def _bracket(batch: Batch, rows: np.ndarray, counts: np.ndarray, q: np.ndarray, 
 
 
 def _by_end_length(batch: Batch) -> np.ndarray:
-    """Per problem, a count beyond which less than TAIL of the number by the planned end lies (mean + 12 sd + 30)."""
+    """Per problem, a count past the 95% quantile of the number by the planned end: by Cantelli's inequality
+    P(X >= mean + t sd) <= 1/(1 + t^2), so with t = sqrt(19) at most 5% lies at or beyond mean + t sd, whatever
+    the sites' distributions (the pmfs need not reach further: their cdf below is exact)."""
     ahead = np.maximum(np.minimum(batch.left[:, None], batch.closes) - batch.start, 0.0)
     live = (ahead > 0) & (batch.size > 0)
     mean = np.where(live, batch.size * ahead / batch.rate, 0.0).sum(axis=1)
     variance = np.where(live, batch.size * ahead * (batch.rate + ahead) / batch.rate**2, 0.0).sum(axis=1)
-    return (mean + 12 * np.sqrt(variance) + 30).astype(int)
+    return np.ceil(mean + math.sqrt(1 / (1 - PROBS[-1]) - 1) * np.sqrt(variance)).astype(int) + 2
 
 
 def by_end_at_once(batch: Batch) -> np.ndarray:
     """m + the 5%, 50% and 95% quantiles of the number enrolled by the planned end, per problem (rows), as
-    quantiles_of gives them from the total pmf."""
+    quantiles_of gives them from the total pmf. The problems in blocks of like length (sorted by it), so that a
+    short one is not computed to a long one's length."""
     out = np.zeros((len(batch.target), len(PROBS)))
     lengths = _by_end_length(batch)
-    for block in _blocks(np.arange(len(lengths)), lengths * batch.size.shape[1]):
+    groups = np.array_split(np.argsort(lengths, kind="stable"), min(LENGTH_GROUPS, len(lengths)))
+    for block in (b for group in groups for b in _blocks(group, lengths[group] * batch.size.shape[1])):
         last = int(lengths[block].max())
         size, p = batch.at(block, batch.left[block])
         pmfs = _pmfs(size, p, last)

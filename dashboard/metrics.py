@@ -291,9 +291,9 @@ def accruals(participants: pd.DataFrame, as_of: dt.date, by_trial: bool = True) 
     trials, sites = [str(t) for t in trials], [str(s) for s in sites] or [""]
     keys = trial_codes * len(sites) + site_codes
     size = len(trials) * len(sites)
-    screened_n = np.bincount(keys, weights=screened, minlength=size)
-    decided_n = np.bincount(keys, weights=screened & decided, minlength=size)
-    failed_n = np.bincount(keys, weights=screened & failed, minlength=size)
+    screened_n = np.bincount(keys[screened], minlength=size)
+    decided_n = np.bincount(keys[screened & decided], minlength=size)
+    failed_n = np.bincount(keys[screened & failed], minlength=size)
     parts: dict[str, dict] = {}
     for key in pd.unique(keys):  # in the order the pairs first appear, as a grouping without sorting gives
         trial, site = trials[key // len(sites)], sites[key % len(sites)]
@@ -321,21 +321,22 @@ def accrual_of(participants: pd.DataFrame, as_of: dt.date) -> Accrual:
 # ---- screening, arms, statuses, milestones ---------------------------------------------------------
 
 
-def _outcome_in(frame: pd.DataFrame, outcomes) -> pd.Series:
-    """Per row: whether its screening outcome, trimmed and in lower case, is one of `outcomes`. Decided once
-    per distinct value (a handful), not once per row (300,000 at national scale)."""
+def _outcome_in(frame: pd.DataFrame, *outcome_sets) -> list[np.ndarray]:
+    """Per set of outcomes, per row: whether its screening outcome, trimmed and in lower case, is one of them.
+    The column factorised once and each distinct value (a handful) decided once, not each row (300,000 at
+    national scale)."""
     if "screening_outcome" not in frame:
-        return pd.Series("" in outcomes, index=frame.index)
+        return [np.full(len(frame), "" in outcomes) for outcomes in outcome_sets]
     codes, values = pd.factorize(frame["screening_outcome"])  # a gap: code -1, the last entry below
     normalised = pd.Index(values, dtype=object).astype(str).str.strip().str.lower()
-    chosen = np.append(normalised.isin(list(outcomes)), "" in outcomes)
-    return pd.Series(chosen[codes], index=frame.index)
+    return [np.append(normalised.isin(list(outcomes)), "" in outcomes)[codes] for outcomes in outcome_sets]
 
 
 def _decided_and_failed(frame: pd.DataFrame, enrolled: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Per row: a decided screening outcome (enrolment decides: eligible), and a screen failure
     (ineligible or declined, and not enrolled after all)."""
-    return _outcome_in(frame, DECIDED_OUTCOMES) | enrolled, _outcome_in(frame, FAIL_OUTCOMES) & ~enrolled
+    decided, failed = _outcome_in(frame, DECIDED_OUTCOMES, FAIL_OUTCOMES)
+    return pd.Series(decided, index=frame.index) | enrolled, pd.Series(failed, index=frame.index) & ~enrolled
 
 
 def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
@@ -345,7 +346,7 @@ def screening_funnel(participants: pd.DataFrame, as_of: dt.date) -> list[dict]:
     screened = screened_by(participants, as_of)
     enrolled = _on_or_before(screened, "enrolled_on", as_of)
     consented = _on_or_before(screened, "consented_on", as_of) | enrolled
-    eligible = _outcome_in(screened, ("eligible", "declined")) | consented
+    eligible = pd.Series(_outcome_in(screened, ("eligible", "declined"))[0], index=screened.index) | consented
     counts = [len(screened), int(eligible.sum()), int(consented.sum()), int(enrolled.sum())]
     return [{"stage": s, "count": c} for s, c in zip(("screened", "eligible", "consented", "enrolled"), counts, strict=True)]
 
@@ -985,23 +986,25 @@ def _trial_summary(
 BY_END_KEYS = ("enrolled_by_end_median", "enrolled_by_end_p05", "enrolled_by_end_p95")
 
 
-def basis_sites(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None) -> list[Site]:
+def basis_sites(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None = None, inputs: list[tuple] | None = None) -> list[Site]:
     """The sites the per-site status counts: those open or closed by the as-of date (the sites it has; a
     planned site does not make a status green before it opens). Since opening, each learns its rate since its
     activation; at the recent pace (`recent_months`), from its last months only, as its row in site_forecasts
-    (a site open for none of them, or closed before, left out: it adds nothing ahead)."""
+    (a site open for none of them, or closed before, left out: it adds nothing ahead). `inputs`: those of
+    _site_forecast_inputs at the recent pace, computed already."""
     sites = multicentre_sites(trial, accrual, planned=False)
     if recent_months is None:
         return sites
-    _, inputs = _site_forecast_inputs(trial, accrual, certainty, recent_months)
+    if inputs is None:
+        _, inputs = _site_forecast_inputs(trial, accrual, certainty, recent_months)
     learnt = {site: (shape, rate) for site, _m, shape, rate, _ahead, _own in inputs}
     return [replace(s, posterior=learnt[s.name]) for s in sites if s.name in learnt]
 
 
-def _per_site_problem(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None) -> Problem | None:
+def _per_site_problem(trial: Trial, accrual: Accrual, certainty: float, recent_months: int | None, inputs: list[tuple] | None = None) -> Problem | None:
     """The per-site model's forecast of the trial to make (forecast.multi.problem); None before the trial opens
     or with no site open that can recruit."""
-    sites = basis_sites(trial, accrual, certainty, recent_months)
+    sites = basis_sites(trial, accrual, certainty, recent_months, inputs)
     if accrual.as_of < trial.opened_on or not sites:
         return None
     target, enrolled, elapsed, planned = _outlook_args(trial, accrual)
@@ -1043,7 +1046,10 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
     resolved = resolve(pending)
     since, recent = resolved[: len(items)], resolved[len(items):]
     chosen = [k for k, ps in enumerate(per_site) if ps]
-    made = _per_site_forecasts([_per_site_problem(items[k][0], items[k][1], certainty, window) for window in (None, months) for k in chosen])
+    # Each trial's site rows (the basis's pace), computed once: the recent problems learn from them too.
+    site_rows = [_site_forecast_inputs(trial, accrual, certainty, months if recent_basis else None) for trial, accrual, _ in items]
+    made = _per_site_forecasts([_per_site_problem(*items[k][:2], certainty, None) for k in chosen]
+                               + [_per_site_problem(*items[k][:2], certainty, months, site_rows[k][1] if recent_basis else None) for k in chosen])
     by_end_of: dict[int, dict] = {}
     since_outlook: dict[int, Outlook] = {}
     for k, since_k, recent_k in zip(chosen, made[: len(chosen)], made[len(chosen):], strict=True):
@@ -1053,14 +1059,12 @@ def _forecasts_at_once(programme: Programme, items: list[tuple[Trial, Accrual, b
         basis_k = recent_k if recent_basis else since_k
         by_end_of[k] = dict.fromkeys(BY_END_KEYS) if basis_k is None else basis_k[1]
     basis = recent if recent_basis else since
-    by_end_inputs, site_inputs, site_rows = [], [], []
+    by_end_inputs, site_inputs = [], []
     for k, ((trial, accrual, _), forecast) in enumerate(zip(items, basis, strict=True)):
         if forecast is not None and k not in by_end_of:
             left = (trial.planned_end_on(accrual.as_of) - accrual.as_of).days
             by_end_inputs.append((accrual.enrolled(), forecast.shape, forecast.rate, exposure_ahead(_site_plans(trial, accrual), left)))
-        rows, inputs = _site_forecast_inputs(trial, accrual, certainty, months if recent_basis else None)
-        site_rows.append((rows, inputs))
-        site_inputs += inputs
+        site_inputs += site_rows[k][1]
     quantiles, reaching = _negbin_at_once(by_end_inputs + [i[1:5] for i in site_inputs], [i[1:] for i in site_inputs])
     by_end_q, site_q = iter(quantiles[: len(by_end_inputs)]), quantiles[len(by_end_inputs):]
     out, used = [], 0

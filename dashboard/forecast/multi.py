@@ -392,11 +392,11 @@ def _pmfs(size: np.ndarray, p: np.ndarray, length: int, ratios: np.ndarray | Non
     live = (size > 0) & (p < 1)
     a, q = np.where(live, size, 1.0)[..., None], np.where(live, p, 0.5)[..., None]
     ratios = log_ratios(size, length) if ratios is None else ratios[..., :length]
-    logs = a * np.log(q) + ratios + np.arange(length, dtype=float) * np.log1p(-q)
-    delta = np.zeros(length)
-    delta[0] = 1.0
-    # exp only where the site adds something: a site not open by the horizon (p > 1) has no pmf to take
-    return np.where(live[..., None], np.exp(np.where(live[..., None], logs, 0.0)), delta)
+    logs = a * np.log(q) + ratios  # a new array: the in-place steps below leave `ratios` as it was
+    logs += np.arange(length, dtype=float) * np.log1p(-q)
+    logs[~live] = -np.inf  # a site that adds nothing (not open by the horizon): 1 at 0
+    logs[~live, 0] = 0.0
+    return np.exp(logs, out=logs)  # in place: the arrays are the summary's largest
 
 
 def _convolve(a: np.ndarray, b: np.ndarray, length: int) -> np.ndarray:

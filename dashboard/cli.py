@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("init", help="create or upgrade the database")
-    commands.add_parser("demo", help="load the demo data into an empty database")
+    commands.add_parser("init", help="create or upgrade the database").add_argument("--json", action="store_true")
+    commands.add_parser("demo", help="load the demo data into an empty database").add_argument("--json", action="store_true")
     for name in ("validate", "ingest"):
         sub = commands.add_parser(name, help=f"{name} an extract file")
         sub.add_argument("file", type=Path)
@@ -333,7 +333,9 @@ def _fail(args, code: int, message: str) -> int:
 
 
 def _init(args, store: Store, programme) -> int:
-    print(f"database {store.location} is ready (schema version {store.schema_version()})")
+    version = store.schema_version()
+    _say(args, {"ok": True, "message": f"database {store.location} is ready (schema version {version})", "database": str(store.location),
+                "schema_version": version})
     return DONE
 
 
@@ -341,10 +343,9 @@ def _demo(args, store: Store, programme) -> int:
     from dashboard.demo import load_demo
 
     if not store.is_empty():
-        print("refused: the database already holds extracts; demo data only goes into an empty database", file=sys.stderr)
-        return REFUSED
+        return _fail(args, REFUSED, "refused: the database already holds extracts; demo data only goes into an empty database")
     count = load_demo(store, programme)
-    print(f"loaded {count} demo extracts into {store.location}")
+    _say(args, {"ok": True, "message": f"loaded {count} demo extracts into {store.location}", "database": str(store.location), "extracts": count})
     return DONE
 
 

@@ -39,6 +39,20 @@ def write(tmp_path, name, data):
 GOOD = template_csv("P-1,EMC,,2024-03-05,haip", "P-2,NKI,,2024-03-06,control")
 
 
+def test_init_and_demo_answer_in_json_for_a_deployment_script(tmp_path, capsys):
+    """A hospital's install script runs `init --json` and reads the schema version; `demo --json` on a database
+    holding real extracts is refused in one JSON object and loads nothing."""
+    path = str(tmp_path / "fresh.duckdb")
+    code, out, _ = run(path, "init", "--json", capsys=capsys)
+    ready = json.loads(out)
+    assert code == 0 and ready["ok"] is True and ready["schema_version"] == SCHEMA_VERSION and ready["database"] == path
+    assert run(path, "ingest", write(tmp_path, "good.csv", GOOD), "--trial", "PUMP", "--by", "anna", capsys=capsys)[0] == 0
+    code, out, _ = run(path, "demo", "--json", capsys=capsys)
+    refused = json.loads(out)
+    assert code == 1 and refused["ok"] is False and "already holds extracts" in refused["message"]
+    assert len(Store(path).extracts()) == 1
+
+
 def test_validate_json_of_a_good_file(tmp_path, db, capsys):
     code, out, _ = run(db, "validate", write(tmp_path, "good.csv", GOOD), "--trial", "PUMP", "--json", capsys=capsys)
     result = json.loads(out)

@@ -152,6 +152,29 @@ def test_an_empty_database_is_no_dashboard_database_until_init_makes_it(pg_url, 
     assert cli(pg_url, "summary").returncode == 0
 
 
+def test_a_read_only_database_still_shows_the_programme_and_refuses_a_change_in_a_sentence(pg_url, programme, tmp_path):
+    """A replica pointed at a standby (or a database IT made read-only): the summary reads as before; an import
+    says the database is read-only (exit 3), never a traceback, and stores nothing."""
+    base_database(pg_url, programme)
+    name = database_name(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    try:
+        shown = cli(pg_url, "summary", "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert next(t for t in json.loads(shown.stdout)["trials"] if t["trial"] == "PUMP")["enrolled"] == 2
+        extract = tmp_path / "more.csv"
+        extract.write_bytes(template_csv("P-1,EMC,,2024-01-10,haip", "P-2,EMC,,2024-02-11,control", "P-3,EMC,,2024-03-12,haip"))
+        log = tmp_path / "errors.log"
+        refused = cli(pg_url, "ingest", str(extract), "--trial", "PUMP", "--by", "coordinator", env={"PUMP_LOG": str(log)})
+        assert_said_without_secrets(refused, "is read-only for this program", log)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute("SET default_transaction_read_only = off")
+            con.execute(f"ALTER DATABASE {name} RESET default_transaction_read_only")
+    assert len(Store(pg_url).extracts()) == 1
+
+
 def test_another_database_behind_the_same_address_is_refused_never_used(pg_url, postgres_server, programme):
     store = base_database(pg_url, programme)
     assert store.data_version() > 0

@@ -150,7 +150,9 @@ def redact_dialog(extract_id: int) -> None:
             st.error(common.plain(str(exc)))
             return
         blanked = ", ".join(f"{REDACT_LABELS[name].lower()} ({count})" for name, count in detail["values_blanked"].items())
-        st.session_state["retract_done"] = f"Extract #{extract_id}: blanked {blanked}."
+        kept = "" if detail["files_rewritten"] else (" The database's files keep the old values until IT's owner role writes "
+                                                    "the tables afresh (store rewrite).")
+        st.session_state["retract_done"] = f"Extract #{extract_id}: blanked {blanked}.{kept}"
         _stop_redacting()
         st.rerun()
 

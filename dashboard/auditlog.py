@@ -63,6 +63,10 @@ def sentence(action: str, detail: dict | None) -> str:
         return (f"The whole database copied here from {d.get('source', 'another database')} and checked: "
                 f"{_count(rows.get('extracts', 0), 'extract')}, {entries} audit entr{'y' if entries == 1 else 'ies'}, "
                 f"{_count(sum(rows.values()), 'row')} in all.")
+    if action == "grant":
+        return f"The database role {d.get('role')} may now read and write the dashboard's tables, and only add to the audit log."
+    if action == "rewrite":
+        return "The tables written afresh by their owner: a redaction's old values are gone from the database's files."
     if action == "refused":
         what = REFUSED_ACTIONS.get(d.get("action", ""), str(d.get("action", "do something")).replace("_", " "))
         where = f" ({d['page']})" if d.get("page") else f" (extract #{d['extract_id']})" if d.get("extract_id") else ""

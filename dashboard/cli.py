@@ -94,11 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("extract_id", type=int)
     sub.add_argument("--by", required=True)
     sub.add_argument("--reason", required=True)
+    sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("redact", help="blank text fields of a stored extract that should never have held them")
     sub.add_argument("extract_id", type=int)
     sub.add_argument("--fields", required=True, help="comma-separated: screen_fail_reason, withdrawal_reason, file_name")
     sub.add_argument("--by", required=True)
     sub.add_argument("--reason", required=True)
+    sub.add_argument("--json", action="store_true")
     sub = commands.add_parser("summary", help="accrual per trial and site")
     sub.add_argument("--as-of", type=_iso_date, help="YYYY-MM-DD (default: today)")
     sub.add_argument("--json", action="store_true")
@@ -176,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="an empty database (created when it does not exist); put a password in PGPASSWORD or ~/.pgpass, "
                       "never on the command line")
     copy.add_argument("--json", action="store_true")
+    grant = moves.add_parser("grant", help="PostgreSQL, as the tables' owner: let the dashboard's own role (owning nothing) "
+                             "read and write the tables and only add to the audit log")
+    grant.add_argument("--to", dest="role", required=True, metavar="ROLE")
+    grant.add_argument("--json", action="store_true")
+    rewrite = moves.add_parser("rewrite", help="PostgreSQL, as the tables' owner: write the tables afresh, so that a "
+                               "redaction's old values leave the database's files (the dashboard's own role may not)")
+    rewrite.add_argument("--json", action="store_true")
     sub = commands.add_parser("bench", help="measure the dashboard at scale N (1 is today) in a temporary database")
     sub.add_argument("--scale", type=int, nargs="+", default=[1, 10, 100], metavar="N")
     sub.add_argument("--runs", type=int, default=3, help="runs per figure (the median is printed)")
@@ -269,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return _forecast(args)
     if args.command == "bench":
         return _bench(args)
-    if args.command == "store":
+    if args.command == "store" and args.action == "copy":
         return _store_copy(args)
     try:
         programme = load_programme(args.config) if args.config else load_programme()
@@ -455,15 +464,25 @@ def _extracts(args, store: Store, programme) -> int:
 
 def _retract(args, store: Store, programme) -> int:
     detail = store.retract(args.extract_id, args.by, args.reason)
-    print(f"extract #{detail['extract_id']} ({detail['trial']}) retracted; the previous extract of its sites is current again")
+    message = f"extract #{detail['extract_id']} ({detail['trial']}) retracted; the previous extract of its sites is current again"
+    _say(args, {"ok": True, "message": message, "extract_id": detail["extract_id"], "trial": detail["trial"]})
     return DONE
+
+
+# A redaction by a PostgreSQL role that does not own the tables: the rows are blank, the files not yet rewritten.
+NOT_REWRITTEN = ("the database's files still hold the old values until the tables' owner writes them afresh "
+                 "(python -m dashboard --db OWNER_ADDRESS store rewrite; README: Hospital deployment)")
 
 
 def _redact(args, store: Store, programme) -> int:
     fields = [f.strip() for f in args.fields.split(",") if f.strip()]
     detail = store.redact(args.extract_id, fields, args.by, args.reason)
     blanked = ", ".join(f"{name} ({count} value{'s' if count != 1 else ''})" for name, count in detail["values_blanked"].items())
-    print(f"extract #{args.extract_id}: blanked {blanked}; the audit log records who, when and which fields")
+    message = f"extract #{args.extract_id}: blanked {blanked}; the audit log records who, when and which fields"
+    if not detail["files_rewritten"]:
+        message += f"; {NOT_REWRITTEN}"
+    _say(args, {"ok": True, "message": message, "extract_id": args.extract_id, "values_blanked": detail["values_blanked"],
+                "files_rewritten": detail["files_rewritten"]})
     return DONE
 
 
@@ -809,6 +828,20 @@ def _store_copy(args) -> int:
     return DONE
 
 
+def _store(args, store: Store, programme) -> int:
+    """`store grant` and `store rewrite`: the owner's upkeep of a PostgreSQL database (refused on DuckDB)."""
+    if args.action == "grant":
+        detail = store.grant_role(args.role, service.current_user())
+        message = (f"the role {args.role} may now read and write the dashboard's tables in {store.location} and only add to "
+                   "its audit log: point the dashboard, the command line and the pulls at it with that role")
+        _say(args, {"ok": True, "message": message, "role": detail["role"], "database": store.location})
+    else:
+        store.rewrite(service.current_user())
+        _say(args, {"ok": True, "message": f"the tables of {store.location} are written afresh: a redaction's old values are gone "
+                    "from its files", "database": store.location})
+    return DONE
+
+
 def _same_place(one: str, other: str) -> bool:
     if "://" in one or "://" in other:
         return one.rstrip("/") == other.rstrip("/")
@@ -855,6 +888,7 @@ COMMANDS = {
     "extracts": _extracts,
     "retract": _retract,
     "redact": _redact,
+    "store": _store,
     "summary": _summary,
     "report": _report,
     "consort": _consort,

@@ -79,6 +79,86 @@ def test_a_redaction_still_works_on_postgresql_without_touching_an_audit_entry(p
     assert store.audit_log().to_dict("records")[1:] == entries  # the old entries as they were, one more on top
 
 
+APP_ONLY_PASSWORD = "app-only-Secret-1618"
+
+
+def role_owning_nothing(postgres_server, pg_url: str) -> tuple[str, subprocess.CompletedProcess]:
+    """A login role of the database's own (roles are the server's: one per test), granted the tables' use by the
+    owner with `store grant`, as the README's deployment does: its address and the grant's outcome."""
+    name = database_name(pg_url)
+    role = f"app_{name}"
+    with postgres_server.admin() as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{APP_ONLY_PASSWORD}'")
+        admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {role}')
+    granted = cli(pg_url, "store", "grant", "--to", role, "--json")
+    assert granted.returncode == 0 and json.loads(granted.stdout)["role"] == role, granted.stdout + granted.stderr
+    return postgres_server.url(name, role, APP_ONLY_PASSWORD), granted
+
+
+def test_a_dashboard_role_owning_nothing_cannot_undo_the_audit_logs_guard_and_a_redaction_waits_for_the_owner(
+        pg_url, postgres_server, programme, tmp_path):
+    """The deployment the README gives: init (and upgrades) as the tables' owner, `store grant --to` the dashboard's own
+    role, and the dashboard, the command line and the pulls as that role. It works as ever; but even an injected
+    statement cannot switch off or drop the audit log's trigger, grant itself the right back, or rewrite an entry; a
+    redaction blanks the rows at once and says that the files keep the old values until the owner's `store rewrite`."""
+    owner = base_database(pg_url, programme)
+    app, granted = role_owning_nothing(postgres_server, pg_url)
+    assert owner.audit_log()["action"].iloc[0] == "grant"
+    role = urlsplit(app).username
+
+    extract = tmp_path / "more.csv"
+    extract.write_bytes(template_csv("P-1,EMC,,2024-01-10,haip", "P-2,EMC,,2024-02-11,control", "P-3,EMC,,2024-03-12,haip"))
+    stored = cli(app, "ingest", str(extract), "--trial", "PUMP", "--by", "coordinator", "--json")
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    summary = json.loads(cli(app, "summary", "--json").stdout)
+    assert next(t for t in summary["trials"] if t["trial"] == "PUMP")["enrolled"] == 3
+
+    entries = owner.audit_log().to_dict("records")
+    with psycopg.connect(app, autocommit=True) as con:
+        for statement in ("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+                          "DROP TRIGGER audit_log_append_only ON audit_log", "UPDATE audit_log SET actor = 'someone else'",
+                          "DELETE FROM audit_log", "TRUNCATE audit_log"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                con.execute(statement)
+        con.execute(f"GRANT UPDATE, DELETE ON audit_log TO {role}")  # a mere warning: it owns nothing to grant
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("DELETE FROM audit_log")
+    assert owner.audit_log().to_dict("records") == entries
+
+    redacted = cli(app, "redact", "2", "--fields", "file_name", "--by", "director", "--reason", "a name in it", "--json")
+    answer = json.loads(redacted.stdout)
+    assert redacted.returncode == 0 and answer["files_rewritten"] is False and "store rewrite" in answer["message"]
+    assert Store(app).extracts().set_index("extract_id").loc[2, "file_name"] == "(redacted) extract #2"
+    refused = cli(app, "store", "rewrite")
+    assert refused.returncode == 1 and "only the role that owns the dashboard's tables" in refused.stderr
+    rewritten = cli(pg_url, "store", "rewrite", "--json")
+    assert rewritten.returncode == 0 and json.loads(rewritten.stdout)["ok"] is True
+    assert owner.audit_log()["action"].iloc[0] == "rewrite"
+    for secret in (APP_PASSWORD, APP_ONLY_PASSWORD):
+        assert all(secret not in r.stdout + r.stderr for r in (granted, stored, redacted, refused, rewritten))
+
+
+def test_an_upgrade_the_dashboards_role_may_not_make_is_a_sentence_naming_the_owners_init(pg_url, postgres_server, programme, tmp_path):
+    base_database(pg_url, programme)
+    app, _ = role_owning_nothing(postgres_server, pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as con:  # as if the tables were of the version before this one
+        con.execute("DELETE FROM schema_version WHERE version = (SELECT max(version) FROM schema_version)")
+    log = tmp_path / "errors.log"
+    result = cli(app, "summary", env={"PUMP_LOG": str(log)})
+    assert_said_without_secrets(result, "needs an upgrade for this version of the dashboard, which only the role that owns", log)
+    assert "run init with the owner's address" in result.stderr and APP_ONLY_PASSWORD not in result.stderr
+
+
+def test_store_grant_is_refused_in_a_sentence_for_a_role_that_does_not_exist_and_on_duckdb(pg_url, programme, tmp_path):
+    base_database(pg_url, programme)
+    missing = cli(pg_url, "store", "grant", "--to", "nobody_here")
+    assert missing.returncode == 1 and "there is no role nobody_here" in missing.stderr and "Traceback" not in missing.stderr
+    path = str(tmp_path / "laptop.duckdb")
+    assert cli(path, "init").returncode == 0
+    on_duckdb = json.loads(cli(path, "store", "grant", "--to", "pump_app", "--json").stdout)
+    assert on_duckdb["ok"] is False and "a DuckDB file has no roles" in on_duckdb["message"]
+
+
 # ---- item 1: faults in sentences, exit 3, never the password ------------------------------------------
 
 WRONG_PASSWORD = "not-the-Secret-2718"

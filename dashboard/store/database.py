@@ -85,9 +85,10 @@ class Store(Reads, Writes):
         """Whether this program may only read the database (known once it has been opened)."""
         return self._engine.read_only
 
-    def rewrite_file(self) -> None:
-        """Write the database afresh, so that blanked values leave no bytes behind (redact)."""
-        self._engine.rewrite()
+    def rewrite_file(self) -> bool:
+        """Write the database afresh, so that blanked values leave no bytes behind (redact); False when this
+        program may not (a PostgreSQL role that does not own the tables: `store rewrite` as their owner)."""
+        return self._engine.rewrite()
 
     def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         with self.connect() as con:

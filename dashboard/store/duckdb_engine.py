@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from dashboard.store.errors import StoreBusy, StoreReadOnly, StoreUnavailable
+from dashboard.store.errors import Refused, StoreBusy, StoreReadOnly, StoreUnavailable
 from dashboard.store.schema import identity, migrate, user_tables
 
 LOCK_WAIT_SECONDS = 30.0
@@ -471,10 +471,15 @@ class DuckDBFile:
     def read_only(self) -> bool:
         return self._holder.read_only
 
-    def rewrite(self) -> None:
+    def rewrite(self) -> bool:
         """Write the file afresh (a copy renamed over it): DuckDB reuses the blocks a change frees but
         does not clear them, so blanked values would otherwise stay in the file's bytes."""
         self._holder.rewrite()
+        return True
+
+    @staticmethod
+    def grant(con, role: str) -> None:
+        raise Refused("a DuckDB file has no roles: who may read or change it is the file's own permissions (and the access file)")
 
     @staticmethod
     def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None = None) -> pd.DataFrame:

@@ -27,9 +27,10 @@ import psycopg
 import psycopg_pool
 import pyarrow as pa
 from psycopg import ClientCursor, pq
+from psycopg import sql as pgsql
 from psycopg.types.string import TextLoader
 
-from dashboard.store.errors import StoreReadOnly, StoreUnavailable
+from dashboard.store.errors import Refused, StoreReadOnly, StoreUnavailable
 from dashboard.store.frames import frame_from_arrow
 from dashboard.store.schema import identity, migrate
 
@@ -38,6 +39,11 @@ POOL_MIN, POOL_MAX = 1, 8
 CONNECT_SECONDS = 5
 # pg_advisory_xact_lock keys: one for every write of a database, one for its migrations.
 WRITE_LOCK, MIGRATION_LOCK = 7262701, 7262702
+# The tables whose values a redaction blanks, and whether this role may rewrite them (it owns them, or acts as
+# their owner): VACUUM FULL is the owner's.
+REWRITTEN = ("participant_versions", "extracts", "extract_confirmations", "waiting_pulls")
+_OWNS_REWRITTEN = f"""SELECT coalesce(bool_and(pg_has_role(current_user, tableowner, 'USAGE')), false) FROM pg_tables
+                      WHERE schemaname = current_schema() AND tablename IN ({", ".join(f"'{t}'" for t in REWRITTEN)})"""
 
 
 def is_address(text: object) -> bool:
@@ -78,9 +84,9 @@ _TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|\$([A-Za-z_]\w*)|(\?)|(%)")
 
 # The SQL of PostgreSQL's own in a migration (schema.engine_part).
 ENGINE_PARTS = {
-    # Migration 8: nobody, the dashboard's own role (the tables' owner) included, changes or removes an
-    # audit entry: the trigger raises, and the grants are gone. (A superuser, or the owner on purpose,
-    # could drop the trigger: that is a deliberate act outside the dashboard, not a bug or an injection.)
+    # Migration 8: nobody, the tables' owner included, changes or removes an audit entry: the trigger raises,
+    # and the grants are gone. (The owner could drop the trigger: so the README's deployment runs the dashboard
+    # as a role that owns nothing, `store grant`, and keeps the owner's password for init and upkeep.)
     "audit_log_append_only": """
         CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
@@ -385,6 +391,12 @@ class _Server:
             cur.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")  # two processes upgrading at once: one at a time
         try:
             migrate(cur, read_only=self.read_only, path=masked(self.url))
+        except psycopg.errors.InsufficientPrivilege:  # the dashboard's role owns nothing (README): the owner upgrades
+            raise StoreUnavailable(
+                f"the database {masked(self.url)} needs an upgrade for this version of the dashboard, which only the role that "
+                "owns its tables may make; nothing was changed. Ask IT to run init with the owner's address (README: Hospital "
+                "deployment), then start again"
+            ) from None
         finally:
             if not self.read_only:
                 cur.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
@@ -514,15 +526,48 @@ class PostgresDatabase:
     def read_only(self) -> bool:
         return self._server.read_only
 
-    def rewrite(self) -> None:
+    def rewrite(self) -> bool:
         """After a redaction: VACUUM FULL of the tables whose values it blanks writes each afresh, so the old
         row versions are gone from the table files (PostgreSQL keeps an updated row's old version until a
         vacuum). It runs outside a transaction, on its own connection. The write-ahead log (and its
         archive, and any base backup taken before) still holds the old values until it is recycled or
-        expires: that is IT's matter (WAL archive and backup retention), as for any backup of the database."""
-        with self._server.connection(self.create) as conn:
-            for table in ("participant_versions", "extracts", "extract_confirmations", "waiting_pulls"):
-                conn.execute(f"VACUUM FULL {table}")
+        expires: that is IT's matter (WAL archive and backup retention), as for any backup of the database.
+        Only the tables' owner may (PostgreSQL skips another role's VACUUM with a mere warning): False, and
+        nothing done, for a dashboard role that does not own them (`store rewrite` as the owner then)."""
+        try:
+            with self._server.connection(self.create) as conn:
+                if not Cursor(conn).execute(_OWNS_REWRITTEN).fetchone()[0]:
+                    return False
+                for table in REWRITTEN:
+                    conn.execute(f"VACUUM FULL {table}")
+                return True
+        except psycopg.Error as exc:
+            if not _fault(exc):
+                raise
+            raise _unavailable(self.url, exc) from None
+
+    def grant(self, con: Cursor, role: str) -> None:
+        """Let `role` (a login IT made, owning nothing) use the dashboard's tables as the dashboard does: read and
+        write them, but only read and add to the audit log. As the owner, in the write's transaction. Tables a
+        later upgrade adds are granted alike (default privileges)."""
+        if role == con.execute("SELECT current_user").fetchone()[0]:
+            raise Refused(f"{role} is the role that owns the tables; grant to the dashboard's own role, which owns nothing")
+        schema = pgsql.Identifier(con.execute("SELECT current_schema()").fetchone()[0])
+        to = pgsql.Identifier(role)
+        for statement in (
+            "GRANT USAGE ON SCHEMA {schema} TO {to}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {to}",
+            "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {to}",
+            "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {to}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {to}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {to}",
+        ):
+            try:
+                con.cur.execute(pgsql.SQL(statement).format(schema=schema, to=to))
+            except psycopg.errors.UndefinedObject:
+                raise Refused(f"there is no role {role} on the database server: ask IT to create it (CREATE ROLE {role} LOGIN)") from None
+            except psycopg.errors.InsufficientPrivilege:
+                raise Refused("only the role that owns the dashboard's tables (the one init ran as) may grant their use") from None
 
     frame = staticmethod(lambda con, sql, params=None: con.execute(sql, params).df())
 

@@ -298,8 +298,19 @@ class Writes:
                     "reason": reason.strip()}
 
         detail = self.write(actor, "redact", change)
-        self.rewrite_file()
-        return detail
+        return {**detail, "files_rewritten": self.rewrite_file()}
+
+    def rewrite(self, actor: str) -> dict:
+        """`store rewrite`: the tables written afresh (a redaction's old values gone from the files), by the
+        role that owns them; audited. Refused for a role that may not."""
+        if not self.rewrite_file():
+            raise Refused("only the role that owns the dashboard's tables (the one init ran as) may rewrite them: run this with its address")
+        return self.write(actor, "rewrite", lambda con: {"rewritten": True})
+
+    def grant_role(self, role: str, actor: str) -> dict:
+        """`store grant`: let a PostgreSQL role that owns nothing use the tables as the dashboard does (read and write
+        them, only add to the audit log), so that the dashboard, running as it, cannot undo the audit log's guard."""
+        return self.write(actor, "grant", lambda con: self._engine.grant(con, role) or {"role": role})
 
     def record(self, actor: str, action: str, detail: dict, trial: str | None = None) -> None:
         """An audit entry for an action that changes no data (e.g. a new configuration)."""

@@ -217,6 +217,26 @@ def test_an_extract_checked_before_another_landed_is_refused_and_the_stored_summ
     assert stored["counts"] == {"new": 1, "changed": 0, "missing": 1, "unchanged": 2}
 
 
+def test_an_id_that_became_current_at_another_site_while_a_file_was_checked_is_refused_at_the_commit(store, programme):
+    """Two sites' coordinators upload at once, and both files hold P-9: the preview of each saw no clash, but the
+    second to commit is refused in its transaction (one participant, one site), stored nothing, and the refusal is
+    audited; the summary counts P-9 once."""
+    ingest(store, programme, FIRST)
+    emc = check_file(store, programme, template_csv("P-1,EMC,,2024-03-05,haip", "P-2,EMC,,2024-03-06,control", "P-9,EMC,,2024-04-02,haip"),
+                     "emc.csv", "PUMP", today=TODAY)
+    nki = check_file(store, programme, template_csv("P-9,NKI,,2024-04-03,control"), "nki.csv", "PUMP", today=TODAY)
+    assert emc.ok and nki.ok
+    commit(store, nki, "nina", accept_warnings=True)
+    before = store.table_counts()
+    with pytest.raises(Refused, match="'P-9' became current at NKI while you were checking this file"):
+        commit(store, emc, "anna", accept_warnings=True)
+    counts = store.table_counts()
+    assert {k: v for k, v in counts.items() if k != "audit_log"} == {k: v for k, v in before.items() if k != "audit_log"}
+    refusal = store.audit_log().iloc[0]
+    assert refusal["action"] == "refused" and "participant at another site" in str(refusal["detail"])
+    assert (store.current_participants("PUMP")["participant_id"] == "P-9").sum() == 1
+
+
 def test_a_file_that_is_not_a_database_is_refused_in_words_and_left_as_it_was(tmp_path, capsys):
     from dashboard.cli import main
 

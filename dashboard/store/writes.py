@@ -161,17 +161,20 @@ class Writes:
             duplicate = _loaded_already(con, extract["trial"], extract["sha256"], at)
             if duplicate is not None:
                 raise AlreadyLoaded(duplicate)
-            current = self.frame(
+            trial_rows = self.frame(
                 con,
                 f"""SELECT site, participant_id, extract_id FROM ({rows_as_in(CURRENT_EXTRACTS)}) AS current_rows
-                    WHERE trial = $trial AND site IN (SELECT unnest($sites))""",
-                {"as_of": at, "trial": extract["trial"], "sites": sites},
+                    WHERE trial = $trial""",
+                {"as_of": at, "trial": extract["trial"]},
             )
+            mine = trial_rows["site"].isin(sites)
+            current = trial_rows[mine]
             if based_on is not None and extract_per_site(current) != based_on:
                 raise Refused(
                     f"another {extract['trial']} extract was stored while you were checking this one, so what it "
                     "changes is no longer what you saw; check the file again. Nothing was stored."
                 )
+            _refuse_ids_now_elsewhere(participants, trial_rows[~mine])
             removal = mass_removal(extract["trial"], current, participants["participant_id"])
             refusal = check_confirmation(removal, confirm_removals)
             if refusal:
@@ -453,6 +456,21 @@ def _redacted_diff(diff: str | None, fields: list[str]) -> str | None:
                 changes[name] = {"old": None if changes[name]["old"] is None else "(redacted)",
                                  "new": None if changes[name]["new"] is None else "(redacted)"}
     return json.dumps(data)
+
+
+def _refuse_ids_now_elsewhere(participants: pd.DataFrame, elsewhere: pd.DataFrame) -> None:
+    """The preview refused ids current at another site of the trial (validation.ids_at_other_sites); one that
+    became current there since (that site's upload landed while this one was being checked) is refused here,
+    in the commit's transaction, so that no participant is ever counted at two sites."""
+    at = elsewhere.drop_duplicates("participant_id").set_index("participant_id")["site"]
+    clash = sorted(set(participants["participant_id"]) & set(at.index))
+    if clash:
+        more = f" and {len(clash) - 1} more" if len(clash) > 1 else ""
+        raise ContentRefused(
+            f"{clash[0]!r}{more} became current at {at[clash[0]]} while you were checking this file, which has "
+            f"{'it' if len(clash) == 1 else 'them'} at another site; one participant belongs to one site. Nothing was "
+            "stored: correct the id, or ask the trial office to record a transfer, and check the file again",
+            "participant at another site", participants=len(clash))
 
 
 def _held_texts(con, extract_id: int, name: str) -> list[tuple[str, str]]:

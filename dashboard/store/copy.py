@@ -1,7 +1,8 @@
 """`store copy`: every table of one store into an empty one, either engine to either, in one
 transaction on the target, verified before it commits (every table's rows, every as-of view of the
 history, the next ids). Engine-blind: what an engine does its own way is asked of its hooks
-`tables(con)`, `arrow(con, sql)`, `bulk_insert(con, table, rows)` and `continue_ids(con, sequence, next)`."""
+`tables(con)`, `arrow(con, sql)`, `bulk_insert(con, table, rows)`, `continue_ids(con, sequence, next)` and
+`analyze()`."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def copy_store(source: Store, target: Store, actor: str) -> dict:
         _verify(target, con, rows, views, json_columns, target_location)
         detail = {"source": source.location, "rows": {t: r.num_rows for t, r in rows.items()}}
         audit_entry(con, forward_moment(con), actor, COPIED_ACTION, detail)
+    target.engine.analyze()  # committed: the planner's statistics of what was loaded in bulk
     return detail
 
 

@@ -10,9 +10,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from dashboard.store.duckdb_engine import DuckDBFile, lock_wait_from_environment
 from dashboard.store.frames import frame_from_arrow
+from dashboard.store.held import HeldCuts
 from dashboard.store.postgres_engine import PostgresDatabase, is_address
 from dashboard.store.reads import Reads
 from dashboard.store.writes import Writes
@@ -53,6 +55,7 @@ class Store(Reads, Writes):
         # user and the person of the access file it maps to (cli.py).
         self.run_by: dict[str, str] | None = None
         self._through = threading.local()  # the connection this thread's reads go through (reading_through)
+        self._held = HeldCuts()  # the rows of the cuts it has read (current_participants)
 
     @property
     def engine(self):
@@ -98,8 +101,12 @@ class Store(Reads, Writes):
         """As `query`, through Arrow: three times faster for a large snapshot (mostly its text columns),
         in the dtypes `query` gives (dates as datetime64[us], whole numbers with gaps nullable, a text
         column of nothing but gaps as objects)."""
+        return frame_from_arrow(self.arrow_table(sql, params))
+
+    def arrow_table(self, sql: str, params: dict | None = None) -> pa.Table:
+        """The result as an Arrow table, typed as `arrow_query`'s frame is made from."""
         with self.connect() as con:
-            return frame_from_arrow(self._engine.arrow(con, sql, params))
+            return self._engine.arrow(con, sql, params)
 
     def frame(self, con, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         """As `query`, on a connection in use (inside a write's transaction)."""

@@ -6,12 +6,17 @@ import datetime as dt
 import json
 
 import pandas as pd
+import pyarrow as pa
 
-from dashboard.store.schema import CURRENT_EXTRACTS, EVERYTHING, SNAPSHOT_COLUMNS, rows_as_in
+from dashboard import clock
+from dashboard.store.frames import frame_from_arrow
+from dashboard.store.held import Cut, split_by_cut
+from dashboard.store.schema import CURRENT_EXTRACTS, EVERYTHING, ROWS_STAMP, SNAPSHOT_COLUMNS, WRITES, rows_as_in
 
 
 class Reads:
-    """The queries of a Store (mixed into it: `query`, `arrow_query`, `scalar`, `connect` are its)."""
+    """The queries of a Store (mixed into it: `query`, `arrow_query`, `arrow_table`, `scalar`, `connect`, and
+    `_held`, the rows it holds, and `_through`, are its)."""
 
     def data_version(self) -> int:
         """Grows with every change; cheap enough to poll."""
@@ -28,16 +33,43 @@ class Reads:
         self, trial: str | None = None, as_of: dt.datetime | None = None, columns: tuple[str, ...] | None = None
     ) -> pd.DataFrame:
         """The rows of the current extract of each (trial, site), as of a moment (default now); only
-        `columns` when given (the conversion to a frame is most of the cost of a large snapshot)."""
+        `columns` when given (the conversion to a frame is most of the cost of a large snapshot), else
+        every column ordered by trial, site and participant. The cuts are read every time, with the stamp
+        of in-place changes (so other processes' writes show at once); the rows of the cuts this Store
+        has read before come from what it holds (held.py), the others' in one query."""
         unknown = set(columns or ()) - set(SNAPSHOT_COLUMNS)
         if unknown:
             raise ValueError(f"no such participant columns: {sorted(unknown)}")
-        chosen = ", ".join(columns) if columns else "*"
-        sql = f"""
-            SELECT {chosen} FROM ({rows_as_in(f"SELECT * FROM ({CURRENT_EXTRACTS}) AS current_cut WHERE $trial IS NULL OR trial = $trial")}) AS snapshot
-            {"" if columns else "ORDER BY trial, site, participant_id"}  -- the summary's narrowed snapshot needs no order: it groups
-        """
-        return self.arrow_query(sql, {"as_of": as_of or EVERYTHING, "trial": trial})
+        params = {"as_of": as_of or EVERYTHING, "trial": trial}
+        if getattr(self._through, "con", None) is not None:  # inside a write: its rows may never land, hold none
+            return self.arrow_query(_snapshot_sql(columns, _CUTS_AS_OF, _order(columns)), params)
+        with self.connect() as con:
+            found = con.execute(f"SELECT trial, site, extract_id, ({ROWS_STAMP}), ({WRITES}) FROM ({_CUTS_AS_OF}) AS cuts "
+                                "ORDER BY trial, site", params).fetchall()
+            if not found:
+                return self.arrow_query(_snapshot_sql(columns, _CUTS_AS_OF, _order(columns)), params)
+            cuts, stamp, writes = [(t, s, int(e)) for t, s, e, _, _ in found], int(found[0][3]), int(found[0][4])
+            kind = _with_cut_keys(columns)
+            held = self._held.held(kind, stamp, cuts)
+            missing = [cut for cut in cuts if cut not in held]
+            read = self._cut_rows(columns, missing, None if held else (params, writes)) if missing else {}
+        self._held.keep(kind, stamp, read, current=set(cuts) if as_of is None or as_of >= clock.now() else None, trial=trial)
+        tables = [held[cut] if cut in held else read[cut] for cut in cuts]
+        table = pa.concat_tables([t if t.schema.equals(tables[0].schema) else t.cast(tables[0].schema) for t in tables])
+        return frame_from_arrow(table.select(list(columns or SNAPSHOT_COLUMNS)))
+
+    def _cut_rows(self, columns: tuple[str, ...] | None, cuts: list[Cut], as_of: tuple[dict, int] | None) -> dict[Cut, pa.Table]:
+        """The rows of `cuts` (with the columns that tell cuts apart), per cut, in one query. `as_of`, when
+        they are all the cuts of a moment: (its parameters, the writes counted when the cuts were read);
+        then the cuts are read by that moment, as an uncached read reads them (PostgreSQL plans a list of
+        300 cuts worse), unless a write has landed since, which may have changed them."""
+        fetched = _with_cut_keys(columns)
+        if as_of is not None:
+            rows = self.arrow_table(_snapshot_sql(fetched, _CUTS_AS_OF, _order(columns)), as_of[0])
+            if self.scalar(WRITES) == as_of[1]:
+                return split_by_cut(rows, cuts)
+        wanted = {"trials": [t for t, _, _ in cuts], "sites": [s for _, s, _ in cuts], "ids": [str(e) for _, _, e in cuts]}
+        return split_by_cut(self.arrow_table(_snapshot_sql(fetched, _WANTED_CUTS, _order(columns)), wanted), cuts)
 
     def extract_participants(self, extract_id: int) -> pd.DataFrame:
         """The participant rows of one extract as it was stored (retracted or not)."""
@@ -173,6 +205,30 @@ class Reads:
         )
         frame["report"] = frame["report"].map(json.loads)
         return frame
+
+
+# The cuts of a snapshot: the current extract of each (trial, site) as of a moment, of one trial or all.
+_CUTS_AS_OF = f"SELECT * FROM ({CURRENT_EXTRACTS}) AS current_cut WHERE $trial IS NULL OR trial = $trial"
+# Named cuts (three lists of the same length; the ids as text, as both engines bind a list of text).
+_WANTED_CUTS = """SELECT trial, site, CAST(extract_id AS INTEGER) AS extract_id
+                  FROM (SELECT unnest($trials) AS trial, unnest($sites) AS site, unnest($ids) AS extract_id) AS wanted"""
+
+
+def _with_cut_keys(columns: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The columns to read for `columns` (None: all), with the three that tell the cuts apart."""
+    return tuple(c for c in SNAPSHOT_COLUMNS if c in ("extract_id", "trial", "site") or columns is None or c in columns)
+
+
+def _snapshot_sql(columns: tuple[str, ...] | None, cuts: str, order: str | None) -> str:
+    """The rows of `cuts` in `columns` (None: all), ordered by `order` when given."""
+    return f"""SELECT {", ".join(columns) if columns else "*"} FROM ({rows_as_in(cuts)}) AS snapshot
+               {f"ORDER BY {order}" if order else ""}"""
+
+
+def _order(columns: tuple[str, ...] | None) -> str | None:
+    """A snapshot's order: all columns by trial, site and participant; the summary's few columns in none
+    (it groups)."""
+    return None if columns else "trial, site, participant_id"
 
 
 def _loaded_already(con, trial: str, sha256: str, at: dt.datetime) -> int | None:

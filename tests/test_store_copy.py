@@ -8,6 +8,7 @@ import os
 
 import duckdb
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pytest
 
@@ -216,6 +217,9 @@ def test_after_a_copy_to_postgresql_the_next_ids_continue(tmp_path, pg_url, prog
     monkeypatch.setenv("PGPASSWORD", password)
     address = pg_url.replace(f":{password}@", "@")
     assert copy(source.path, address, capsys)[0] == 0
+    with psycopg.connect(address) as con:  # the planner has statistics of what was loaded in bulk (ANALYZE after the commit)
+        analyzed = dict(con.execute("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables").fetchall())
+    assert analyzed["participant_versions"] and analyzed["extracts"] and all(analyzed.values())
     copied = Store(address)
     new = upload(copied, programme, ["P2-N1,NKI,,2026-09-15,haip,on_treatment,", "P2-N3,NKI,,2026-11-12,haip,on_treatment,"],
                  at=dt.datetime(2026, 11, 20, 9))

@@ -17,8 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# About 10 times the summary columns of a 300,000-participant programme (~30 MB each).
-HELD_BYTES = 512 * 2**20
+# A 300,000-participant programme's current rows take about 15 MB in the summary's columns and 45 MB in
+# all: room for those and a few past views (a meeting's cut, the digest's week ago) within the 1 GB a
+# dashboard process is to stay under.
+HELD_BYTES = 256 * 2**20
 
 Cut = tuple[str, str, int]  # (trial, site, extract_id)
 

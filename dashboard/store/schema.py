@@ -257,11 +257,10 @@ CURRENT_EXTRACTS = """
 # The audit actions of the writes that change stored participant rows in place (redact: _blank_versions
 # blanks fields of participant_versions; every other write only adds versions or closes them with a later
 # extract's id, which leaves every stored cut's rows as they were). ROWS_STAMP grows with each: the rows
-# a process holds of a cut (held.py) are good only under the stamp they were read with.
+# a process holds of a cut (held.py) are good only under the stamp they were read with. (A count, not the
+# newest id: entries are never removed, and a count grows with each commit whatever order ids were drawn in.)
 ROWS_CHANGED_IN_PLACE = ("redact",)
-ROWS_STAMP = f"""
-    SELECT coalesce(max(audit_id), 0) FROM audit_log WHERE action IN ({", ".join(f"'{a}'" for a in ROWS_CHANGED_IN_PLACE)})
-"""
+ROWS_STAMP = "SELECT count(*) FROM audit_log WHERE action IN ({})".format(", ".join(f"'{a}'" for a in ROWS_CHANGED_IN_PLACE))
 # Grows with every write that lands: each adds one audit entry in its transaction, and none is ever removed.
 WRITES = "SELECT count(*) FROM audit_log"
 

@@ -49,7 +49,7 @@ class Reads:
             if not found:
                 return self.arrow_query(_snapshot_sql(columns, _CUTS_AS_OF, _order(columns)), params)
             cuts, stamp, writes = [(t, s, int(e)) for t, s, e, _, _ in found], int(found[0][3]), int(found[0][4])
-            kind = _with_cut_keys(columns)
+            kind = (_with_cut_keys(columns), columns is None)  # (every column comes ordered: its cuts' rows too)
             held = self._held.held(kind, stamp, cuts)
             missing = [cut for cut in cuts if cut not in held]
             read = self._cut_rows(columns, missing, None if held else (params, writes)) if missing else {}

@@ -178,5 +178,16 @@ def test_a_now_read_lets_go_of_superseded_cuts_and_past_ones_stay_within_the_bou
     held.keep("k", 0, {}, current={("A", "EMC", 3)}, trial="A")
     assert sorted(c for _, c in held.tables) == [("A", "EMC", 3), ("B", "EMC", 4)]
     held.keep("k", 0, {}, current={("B", "EMC", 4)})  # the whole programme now: only B's cut
-    assert [c for _, c in held.tables] == [("B", "EMC", 4)]
-    assert held.size() <= held.limit
+    assert [c for _, c in held.tables] == [("B", "EMC", 4)] and held.size() == big.get_total_buffer_size()
+
+
+def test_cuts_read_together_are_in_memory_until_the_last_of_them_goes():
+    rows = pa.concat_tables([cut_rows("A", "EMC", 1, 500), cut_rows("A", "NKI", 1, 500)]).combine_chunks()
+    held = HeldCuts()
+    held.held("k", 0, [])
+    held.keep("k", 0, split_by_cut(rows, [("A", "EMC", 1), ("A", "NKI", 1)]))
+    assert held.size() == rows.get_total_buffer_size()  # one read: its slices share its buffers
+    held.keep("k", 0, {}, current={("A", "NKI", 1), ("A", "EMC", 2)})  # EMC superseded: NKI's slice keeps the read
+    assert held.size() == rows.get_total_buffer_size()
+    held.keep("k", 0, {}, current=set())
+    assert held.size() == 0 and not held.tables

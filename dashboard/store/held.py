@@ -26,9 +26,9 @@ Cut = tuple[str, str, int]  # (trial, site, extract_id)
 
 
 def split_by_cut(rows: pa.Table, wanted: list[Cut]) -> dict[Cut, pa.Table]:
-    """The rows of each wanted cut, in the order they came, as slices of `rows` (which come ordered by
-    extract_id and site; sorted here when not); a cut without rows gets an empty table of the same columns.
-    (A copy per cut would cost a kernel call per column and cut, several times the read itself.)"""
+    """The rows of each wanted cut, in the order they came, as slices of `rows` (which mostly come grouped by
+    cut: sorted here when not); a cut without rows gets an empty table of the same columns. (A copy per cut
+    would cost a kernel call per column and cut, several times the read itself.)"""
     rows = rows.combine_chunks()
     runs = _runs(rows)
     if len({key for key, _, _ in runs}) < len(runs):  # not grouped by cut: sort (stable, keeping each cut's order)
@@ -54,10 +54,10 @@ def _runs(rows: pa.Table) -> list[tuple[Cut, int, int]]:
 class _Read:
     """One read's rows, which its cuts' slices share: in memory while any of them is held."""
 
-    __slots__ = ("nbytes",)
+    __slots__ = ("held", "nbytes")
 
     def __init__(self, nbytes: int):
-        self.nbytes = nbytes
+        self.nbytes, self.held = nbytes, 0
 
 
 class HeldCuts:
@@ -69,13 +69,14 @@ class HeldCuts:
         self.stamp: int | None = None
         # (kind, cut) -> (its rows, the read they share), least recently used first
         self.tables: OrderedDict[tuple[object, Cut], tuple[pa.Table, _Read]] = OrderedDict()
+        self.bytes = 0  # of the reads whose rows are held (a read's whole, while any of its cuts is held)
 
     def held(self, kind: object, stamp: int, cuts: list[Cut]) -> dict[Cut, pa.Table]:
         """Those of `cuts` held for `kind` under `stamp` (a newer stamp: nothing held is good any more)."""
         with self.lock:
             if self.stamp is None or stamp > self.stamp:
                 self.tables.clear()
-                self.stamp = stamp
+                self.bytes, self.stamp = 0, stamp
             if stamp != self.stamp:
                 return {}  # an older stamp than what is held (a read that started before a redaction): read afresh
             found = {}
@@ -96,14 +97,24 @@ class HeldCuts:
             if current is not None:
                 for key in [key for key in self.tables
                             if key[0] == kind and key[1] not in current and trial in (None, key[1][0])]:
-                    del self.tables[key]
+                    self._let_go(key)
             # (each slice's buffers are the whole read's: its size is any non-empty slice's buffer size)
             shared = _Read(max((table.get_total_buffer_size() for table in read.values()), default=0))
             for cut, table in read.items():
+                if (kind, cut) in self.tables:  # (read by another thread meanwhile)
+                    self._let_go((kind, cut))
                 self.tables[(kind, cut)] = (table, shared)
-            while self.size() > self.limit and len(self.tables) > len(read):
-                self.tables.popitem(last=False)
+                shared.held += 1
+            self.bytes += shared.nbytes if shared.held else 0
+            while self.bytes > self.limit and len(self.tables) > len(read):
+                self._let_go(next(iter(self.tables)))
+
+    def _let_go(self, key: tuple[object, Cut]) -> None:
+        _, shared = self.tables.pop(key)
+        shared.held -= 1
+        if not shared.held:
+            self.bytes -= shared.nbytes
 
     def size(self) -> int:
-        """The bytes of the reads whose rows are held (a read's whole, while any of its cuts is held)."""
-        return sum(shared.nbytes for shared in {id(s): s for _, s in self.tables.values()}.values())
+        """The bytes of the reads whose rows are held."""
+        return self.bytes

@@ -20,7 +20,7 @@ class Reads:
 
     def data_version(self) -> int:
         """Grows with every change; cheap enough to poll."""
-        return int(self.scalar("SELECT coalesce(max(audit_id), 0) FROM audit_log"))
+        return int(self.scalar(WRITES))
 
     def is_empty(self) -> bool:
         return self.scalar("SELECT count(*) FROM extracts") == 0

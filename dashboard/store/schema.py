@@ -262,7 +262,9 @@ CURRENT_EXTRACTS = """
 ROWS_CHANGED_IN_PLACE = ("redact",)
 ROWS_STAMP = "SELECT count(*) FROM audit_log WHERE action IN ({})".format(", ".join(f"'{a}'" for a in ROWS_CHANGED_IN_PLACE))
 # Grows with every write that lands: each adds one audit entry in its transaction, and none is ever removed.
-WRITES = "SELECT count(*) FROM audit_log"
+# The newest id (the primary key's last entry, not a count of a log that grows for years): every write draws
+# it under the write lock (DuckDB's file, PostgreSQL's WRITE_LOCK), so ids land in the order they are drawn.
+WRITES = "SELECT coalesce(max(audit_id), 0) FROM audit_log"
 
 
 # The participant columns of a snapshot, in the canonical order (rows_as_in's, without the extract,

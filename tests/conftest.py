@@ -55,6 +55,16 @@ def postgres_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory, programme):
+    """The demo history (172 extracts, 3 meetings), loaded once for the run: tests only read it, or copy it."""
+    from dashboard.demo import load_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    load_demo(Store(path, create=True), programme)
+    return path
+
+
 @pytest.fixture
 def pg_url(postgres_server):
     """The address of a new empty PostgreSQL database, owned by the dashboard's role."""

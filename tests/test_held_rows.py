@@ -11,7 +11,6 @@ import pyarrow as pa
 import pytest
 
 from dashboard import access, metrics
-from dashboard.demo import load_demo
 from dashboard.ingest import check_file, commit
 from dashboard.store import CURRENT_EXTRACTS, EVERYTHING, Store, rows_as_in
 from dashboard.store.copy import copy_store
@@ -19,14 +18,6 @@ from dashboard.store.held import HeldCuts, split_by_cut
 from support import TODAY, template_csv, upload, with_trial
 
 BOTH_ENGINES = True  # each test with the `store` (or `engine`) fixture runs on DuckDB and on PostgreSQL (conftest)
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory, programme):
-    """The demo history (172 extracts, 3 meetings), loaded once."""
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    load_demo(Store(path, create=True), programme)
-    return path
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import consort, demo, metrics, service
 from dashboard.config import load_programme
-from dashboard.demo import load_demo, load_latest
+from dashboard.demo import load_latest
 from dashboard.ingest import check_file, commit
 from dashboard.overview import BIG_CHARTS_AT_MOST, big_chart_trials
 from dashboard.rounding import whole_site_figures
@@ -27,13 +27,6 @@ from support import TODAY, template_csv
 
 APP = "../streamlit_app.py"
 PAST = dt.date(2025, 6, 30)
-
-
-@pytest.fixture(scope="session")
-def demo_db(tmp_path_factory, programme):
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    load_demo(Store(path, create=True), programme)
-    return path
 
 
 def run_app(monkeypatch, db, role="director", demo="1", query=None, page=None) -> AppTest:

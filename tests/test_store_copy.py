@@ -10,10 +10,8 @@ import duckdb
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pytest
 
 from dashboard.cli import main
-from dashboard.demo import load_demo
 from dashboard.store import Store
 from dashboard.store.copy import fingerprint
 from support import meeting_history, upload
@@ -21,14 +19,6 @@ from support import meeting_history, upload
 # Every table but the database's own identity is copied (the schema's history too).
 COPIED = ["audit_log", "column_mappings", "extract_confirmations", "extract_sites", "extracts", "meeting_cuts", "meetings",
           "participant_versions", "schema_version", "waiting_pulls"]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory, programme):
-    """The demo history (172 extracts, 3 meetings), loaded once: copies only read it."""
-    path = tmp_path_factory.mktemp("demo") / "laptop.duckdb"
-    load_demo(Store(path, create=True), programme)
-    return path
 
 
 def copy(source, target, capsys, *extra) -> tuple[int, dict]:

@@ -10,17 +10,9 @@ from test_pages import chart_titles, run_app
 
 from dashboard import metrics, service, whatif
 from dashboard.config import load_programme
-from dashboard.demo import load_demo
 from dashboard.store import Store
 
 AS_OF = service.today()
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory, programme):
-    path = tmp_path_factory.mktemp("whatif") / "demo.duckdb"
-    load_demo(Store(path, create=True), programme)
-    return path
 
 
 @pytest.fixture
